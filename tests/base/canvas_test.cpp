@@ -1,0 +1,85 @@
+#include "base/canvas.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "base/error.h"
+
+namespace bevkd {
+namespace {
+
+TEST(Canvas, PngRoundTripKeepsEveryPixel) {
+  Canvas c(37, 21, colors::kWhite);
+  for (int y = 0; y < c.height(); ++y)
+    for (int x = 0; x < c.width(); ++x)
+      c.set(x, y, {static_cast<std::uint8_t>(x * 7), static_cast<std::uint8_t>(y * 11),
+                   static_cast<std::uint8_t>((x * y) % 256)});
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("bevkd_canvas_" + std::to_string(::getpid()) + ".png")).string();
+  c.save_png(path);
+  const Canvas back = load_png(path);
+  ASSERT_EQ(back.width(), 37);
+  ASSERT_EQ(back.height(), 21);
+  EXPECT_EQ(back.rgb(), c.rgb());
+  std::filesystem::remove(path);
+}
+
+TEST(Canvas, DrawingIsClippedAndExact) {
+  Canvas c(10, 10, colors::kBlack);
+  c.line(-5, 5, 20, 5, colors::kRed);  // clipped horizontal line
+  for (int x = 0; x < 10; ++x) EXPECT_EQ(c.get(x, 5), colors::kRed);
+  EXPECT_EQ(c.get(0, 4), colors::kBlack);
+  c.fill_rect(2, 2, 3, 3, colors::kGreen);
+  EXPECT_EQ(c.get(2, 2), colors::kGreen);
+  EXPECT_EQ(c.get(3, 3), colors::kGreen);
+  EXPECT_EQ(c.get(4, 4), colors::kBlack);
+  c.line(NAN, 0, 3, 3, colors::kBlue);  // ignored, no crash
+  c.blend(9, 9, colors::kWhite, 0.5);
+  EXPECT_EQ(c.get(9, 9).r, 128);
+}
+
+TEST(Canvas, TextUsesTheBitmapFont) {
+  Canvas c(12, 7, colors::kWhite);
+  c.text(0, 0, "I-", colors::kBlack);
+  // 'I' row 0 = 0x0E -> columns 1..3 set
+  EXPECT_EQ(c.get(0, 0), colors::kWhite);
+  EXPECT_EQ(c.get(1, 0), colors::kBlack);
+  EXPECT_EQ(c.get(3, 0), colors::kBlack);
+  EXPECT_EQ(c.get(4, 0), colors::kWhite);
+  // '-' starts at x = 6, row 3 = 0x1F
+  for (int x = 6; x < 11; ++x) EXPECT_EQ(c.get(x, 3), colors::kBlack);
+  EXPECT_EQ(c.get(6, 2), colors::kWhite);
+  EXPECT_EQ(Canvas::text_width("abc", 2), 36);
+}
+
+TEST(Canvas, ColorMapsAreOrderedAndHandleNan) {
+  EXPECT_EQ(colors::viridis(0.0), (Rgb{68, 1, 84}));
+  EXPECT_EQ(colors::viridis(1.0), (Rgb{253, 231, 37}));
+  EXPECT_EQ(colors::viridis(7.0), colors::viridis(1.0));
+  EXPECT_EQ(colors::inferno(NAN), (Rgb{255, 0, 255}));
+  EXPECT_FALSE(colors::categorical(0) == colors::categorical(1));
+}
+
+TEST(Canvas, BadSizeAndUnreadablePngAreErrors) {
+  EXPECT_THROW(Canvas(0, 5), Error);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("bevkd_notpng_" + std::to_string(::getpid()) + ".png")).string();
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("definitely not a png", f);
+    std::fclose(f);
+  }
+  try {
+    load_png(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": not a readable PNG"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace bevkd
