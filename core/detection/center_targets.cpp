@@ -80,13 +80,17 @@ std::vector<TaskTargets> center_targets(const std::vector<torch::Tensor>& gt_box
             local.push_back(static_cast<int64_t>(k));
           }
       if (members.empty()) continue;
+      // Upstream loops over num_objs = min(N, max_objs): later objects get neither a slot nor a
+      // Gaussian.
+      const int64_t n = std::min<int64_t>(static_cast<int64_t>(members.size()), M);
+      members.resize(static_cast<size_t>(n));
+      local.resize(static_cast<size_t>(n));
       const auto sel = torch::tensor(members, torch::kInt64);
       out[t].heatmap[b].copy_(kernels::gaussian_heatmaps(boxes.index_select(0, sel), torch::tensor(local, torch::kInt64),
                                                          static_cast<int64_t>(task.size()), gopt));
       auto box_a = out[t].box.accessor<float, 3>();
       auto ind_a = out[t].index.accessor<int64_t, 2>();
       auto mask_a = out[t].mask.accessor<uint8_t, 2>();
-      const int64_t n = std::min<int64_t>(static_cast<int64_t>(members.size()), M);
       for (int64_t k = 0; k < n; ++k) {
         const auto i = members[static_cast<size_t>(k)];
         const float x = ba[i][0], y = ba[i][1], z = ba[i][2], l = ba[i][3], w = ba[i][4], h = ba[i][5],
