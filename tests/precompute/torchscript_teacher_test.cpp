@@ -39,8 +39,8 @@ def forward(self, points: Tensor, batch_index: Tensor, batch_size: int, grid: Te
     row = torch.floor((points[:, 1] - y_min) / dy).long()
     ok = (col >= 0) & (col < W) & (row >= 0) & (row < H)
     flat = (batch_index[ok] * H + row[ok]) * W + col[ok]
-    occ = torch.zeros([batch_size * H * W], dtype=torch.float32)
-    occ.index_add_(0, flat, torch.ones([flat.size(0)], dtype=torch.float32))
+    occ = points.new_zeros([batch_size * H * W])
+    occ.index_add_(0, flat, points.new_ones([flat.size(0)]))
     occ = torch.clamp(occ.view(batch_size, 1, H, W), 0.0, 1.0)
     neck = torch.relu(torch.conv2d(occ, self.w_neck, padding=1))
     shared = torch.relu(torch.conv2d(neck, self.w_shared))
