@@ -12,6 +12,10 @@
 
 #include "core/geometry.h"
 
+namespace bevkd::core::nusc {
+class NuScenes;
+}
+
 namespace bevkd::precompute {
 
 struct LidarFrame {
@@ -42,7 +46,12 @@ struct NuscenesFramesOptions {
   int64_t num_sweeps = 10;  // key frame + previous sweeps (mmdetection3d nuScenes: 10)
 };
 
+// Loads the tables of opts.dataroot / opts.version and reads the split's key frames in sample
+// table order. Throws bevkd::Error for a missing dataset, an unknown split or an empty one.
 std::unique_ptr<LidarFrameSource> open_nuscenes_frames(const NuscenesFramesOptions& opts);
+// The same over tables already loaded (dataroot and version of `opts` are ignored).
+std::unique_ptr<LidarFrameSource> open_nuscenes_frames(std::shared_ptr<const core::nusc::NuScenes> db,
+                                                       const NuscenesFramesOptions& opts);
 
 // The GT boxes fit-teacher trains on (mmdetection3d's use_valid_flag): at least one LiDAR or
 // radar point. Returns the kept indices [K] int64.

@@ -7,8 +7,42 @@
 #include <vector>
 
 #include "base/error.h"
+#include "precompute/builtin_teacher.h"
+#include "precompute/torchscript_teacher.h"
 
 namespace bevkd::precompute {
+
+void TeacherSpec::validate() const {
+  BEVKD_CHECK(checkpoint.empty() != torchscript.empty(), "teacher: give exactly one of --checkpoint (built-in) and "
+              "--teacher (TorchScript), got ", checkpoint.empty() ? "neither" : "both");
+  BEVKD_CHECK(torchscript.empty() || preset.empty(), "teacher: --preset applies to a built-in checkpoint, not to the "
+              "TorchScript teacher ", torchscript);
+  BEVKD_CHECK(tasks == "nuscenes" || tasks == "single", "teacher: --tasks is '", tasks,
+              "', expected nuscenes or single");
+  try {
+    (void)torch::Device(device);
+  } catch (const c10::Error&) {
+    BEVKD_FAIL("teacher: --device '", device, "' is not a device (cpu, cuda, cuda:1, ...)");
+  }
+}
+
+std::unique_ptr<Teacher> open_teacher(const TeacherSpec& spec) {
+  spec.validate();
+  if (!spec.checkpoint.empty()) {
+    BuiltinTeacherOptions o;
+    o.checkpoint = spec.checkpoint;
+    o.preset = spec.preset;
+    o.device = torch::Device(spec.device);
+    return load_builtin_teacher(o);
+  }
+  TorchScriptTeacherOptions o;
+  o.path = spec.torchscript;
+  o.grid = core::BevGrid::make(spec.grid_range, spec.grid_cell);
+  o.decode.tasks = spec.tasks == "single" ? core::detection::single_task() : core::detection::nuscenes_tasks();
+  if (spec.tasks == "single") o.decode.circle_nms_radius = {o.decode.circle_nms_radius.front()};
+  o.device = torch::Device(spec.device);
+  return load_torchscript_teacher(o);
+}
 
 std::string file_hash(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

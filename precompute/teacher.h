@@ -15,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,6 +63,25 @@ class Teacher {
   virtual std::vector<std::string> feature_taps() const = 0;
   virtual torch::Device device() const = 0;
 };
+
+// Which teacher to open: the built-in model from a checkpoint, or a TorchScript module. What the
+// precompute commands' --checkpoint / --preset / --teacher / --grid-* / --tasks options fill.
+struct TeacherSpec {
+  std::string checkpoint;   // built-in: a fit-teacher checkpoint (teacher.ckpt)
+  std::string preset;       // built-in: the preset the checkpoint must match ("" = its stored config)
+  std::string torchscript;  // a TorchScript module following the contract (torchscript_teacher.h)
+  // TorchScript only: the output grid passed to the module, and the NMS task groups
+  // ("nuscenes": CenterPoint's 6 tasks, "single": one group) with the decoder's defaults.
+  std::array<double, 6> grid_range{-51.2, -51.2, -5.0, 51.2, 51.2, 3.0};
+  double grid_cell = 0.8;
+  std::string tasks = "nuscenes";
+  std::string device = "cpu";
+
+  // Exactly one of checkpoint / torchscript; throws bevkd::Error naming the option.
+  void validate() const;
+};
+
+std::unique_ptr<Teacher> open_teacher(const TeacherSpec& spec);
 
 // Hash of a file's bytes as written into TeacherIdentity::checkpoint_hash.
 std::string file_hash(const std::string& path);
