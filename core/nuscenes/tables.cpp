@@ -527,7 +527,7 @@ void TablesLoader::load_table(Table t, const FieldSet& fields, bool (*optional)(
       const double scale = 1.05 * file_bytes / static_cast<double>(info.end_offset);
       const auto n = static_cast<std::size_t>(static_cast<double>(part.records.size()) * scale);
       out.reserve(n);
-      col.reserve(n, static_cast<std::size_t>(static_cast<double>(part.tokens.memory_bytes()) * scale));
+      col.reserve(n, static_cast<std::size_t>(static_cast<double>(part.tokens.char_count()) * scale));
       reserved = true;
     }
     out.insert(out.end(), std::make_move_iterator(part.records.begin()), std::make_move_iterator(part.records.end()));
@@ -536,10 +536,10 @@ void TablesLoader::load_table(Table t, const FieldSet& fields, bool (*optional)(
     merge(part);
   };
 
-  const int threads = std::max(1, std::min(opts_.threads > 0 ? opts_.threads
-                                                            : static_cast<int>(std::thread::hardware_concurrency()),
-                                           8));
-  if (threads == 1 || file_bytes < 2.0 * static_cast<double>(opts_.chunk_bytes)) {
+  // Workers parse; this thread reads, cuts chunks and appends them.
+  const int total = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  const int threads = std::min(total - 1, 8);
+  if (threads < 1 || file_bytes < 2.0 * static_cast<double>(opts_.chunk_bytes)) {
     od::parser parser;
     RawChunk chunk;
     while (source.next(&chunk)) {

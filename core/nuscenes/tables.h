@@ -82,6 +82,7 @@ struct Span {
 class TokenColumn {
  public:
   std::uint32_t size() const { return size_; }
+  std::size_t char_count() const { return chars_.size(); }
   std::string_view operator[](std::uint32_t i) const {
     if (fixed_len_ >= 0) return {chars_.data() + static_cast<std::size_t>(i) * static_cast<std::size_t>(fixed_len_),
                                  static_cast<std::size_t>(fixed_len_)};
@@ -219,7 +220,9 @@ struct SampleAnnotation {
 
 struct LoadOptions {
   bool show_progress = false;  // a Progress line over the 13 tables (stderr)
-  int threads = 0;             // parser threads for large tables (0: hardware concurrency, at most 8)
+  // Threads for large tables: 1 parses on the calling thread; n >= 2 parses on n - 1 workers
+  // while the calling thread reads, cuts and appends chunks (0: hardware concurrency, <= 9).
+  int threads = 0;
   std::size_t chunk_bytes = 8u << 20;  // records are parsed in chunks of about this size
 };
 
