@@ -403,6 +403,7 @@ struct Part {
   std::vector<std::uint64_t> string_ends;
   std::vector<std::uint32_t> lists;     // sample_annotation.attribute_tokens, resolved
   std::vector<std::string> formats;     // sample_data.fileformat, chunk-local ids
+  std::uint32_t hint = 0;               // last resolved sample (consecutive records share it)
 };
 
 }  // namespace
@@ -426,10 +427,20 @@ class TablesLoader {
                   Merge merge);
   std::uint32_t ref(Table target, std::string_view token, const Where& w, std::string_view field,
                     bool allow_empty = false) const;
-  // Resolves tokens collected in `raw` (one per record of `t`) into `target` indices.
+  // ref() that first tries record `hint` of `target` (tables are often in matching order:
+  // ego_pose follows sample_data, consecutive annotations share a sample), which saves the
+  // cache misses of a hash lookup.
+  std::uint32_t ref_near(Table target, std::string_view token, std::uint32_t hint, const Where& w,
+                         std::string_view field) const {
+    const TokenColumn& col = db_.tokens_[static_cast<int>(target)];
+    if (hint < col.size() && col[hint] == token && !token.empty()) return hint;
+    return ref(target, token, w, field);
+  }
+  // Resolves tokens collected in `raw` (one per record of `t`) into `target` indices; record i
+  // is first tried against record i + hint_offset of the target.
   template <typename Record>
   void resolve(Table t, const TokenColumn& raw, Table target, std::string_view field, bool allow_empty,
-               std::vector<Record>& out, std::uint32_t Record::*member);
+               std::vector<Record>& out, std::uint32_t Record::*member, int hint_offset = 0);
 
   void load_category();
   void load_attribute();
@@ -537,7 +548,9 @@ void TablesLoader::load_table(Table t, const FieldSet& fields, bool (*optional)(
   };
 
   // Workers parse; this thread reads, cuts chunks and appends them.
-  const int total = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  // Default: the pipeline pays off only with spare cores (on 2 shared cores it measured slower).
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  const int total = opts_.threads > 0 ? opts_.threads : (hw > 2 ? hw : 1);
   const int threads = std::min(total - 1, 8);
   if (threads < 1 || file_bytes < 2.0 * static_cast<double>(opts_.chunk_bytes)) {
     od::parser parser;
@@ -640,11 +653,18 @@ void TablesLoader::load_table(Table t, const FieldSet& fields, bool (*optional)(
 
 template <typename Record>
 void TablesLoader::resolve(Table t, const TokenColumn& raw, Table target, std::string_view field, bool allow_empty,
-                           std::vector<Record>& out, std::uint32_t Record::*member) {
+                           std::vector<Record>& out, std::uint32_t Record::*member, int hint_offset) {
   const std::string path = db_.table_path(t);
+  const TokenColumn& target_col = db_.tokens_[static_cast<int>(target)];
   for (std::uint32_t i = 0; i < raw.size(); ++i) {
+    const std::string_view token = raw[i];
+    const std::uint32_t hint = static_cast<std::uint32_t>(static_cast<std::int64_t>(i) + hint_offset);
+    if (!token.empty() && hint < target_col.size() && target_col[hint] == token) {
+      out[i].*member = hint;
+      continue;
+    }
     const Where w{&path, i, db_.tokens(t)[i]};
-    out[i].*member = ref(target, raw[i], w, field, allow_empty);
+    out[i].*member = ref(target, token, w, field, allow_empty);
   }
 }
 
@@ -813,8 +833,8 @@ void TablesLoader::load_sample() {
         if (k == 3) part.deferred[1].add(get_string(v, w, "next"));
       },
       NoMerge{});
-  resolve(Table::kSample, deferred_[0], Table::kSample, "prev", true, db_.sample_, &Sample::prev);
-  resolve(Table::kSample, deferred_[1], Table::kSample, "next", true, db_.sample_, &Sample::next);
+  resolve(Table::kSample, deferred_[0], Table::kSample, "prev", true, db_.sample_, &Sample::prev, -1);
+  resolve(Table::kSample, deferred_[1], Table::kSample, "next", true, db_.sample_, &Sample::next, 1);
   resolve(Table::kScene, scene_samples_[0], Table::kSample, "first_sample_token", false, db_.scene_, &Scene::first_sample);
   resolve(Table::kScene, scene_samples_[1], Table::kSample, "last_sample_token", false, db_.scene_, &Scene::last_sample);
   scene_samples_ = {};
@@ -831,8 +851,13 @@ void TablesLoader::load_sample_data() {
       Table::kSampleData, kFields, nullptr, db_.sample_data_,
       [this](int k, od::value v, const Where& w, SampleData& r, Part<SampleData>& part) {
         switch (k) {
-          case 0: r.sample = ref(Table::kSample, get_string(v, w, "sample_token"), w, "sample_token"); break;
-          case 1: r.ego_pose = ref(Table::kEgoPose, get_string(v, w, "ego_pose_token"), w, "ego_pose_token"); break;
+          case 0:
+            r.sample = part.hint = ref_near(Table::kSample, get_string(v, w, "sample_token"), part.hint, w, "sample_token");
+            break;
+          case 1:
+            r.ego_pose = ref_near(Table::kEgoPose, get_string(v, w, "ego_pose_token"), static_cast<std::uint32_t>(w.record),
+                                  w, "ego_pose_token");
+            break;
           case 2:
             r.calibrated_sensor = ref(Table::kCalibratedSensor, get_string(v, w, "calibrated_sensor_token"), w,
                                       "calibrated_sensor_token");
@@ -882,8 +907,8 @@ void TablesLoader::load_sample_data() {
         for (std::size_t i = first; i < db_.sample_data_.size(); ++i)
           db_.sample_data_[i].fileformat = remap[db_.sample_data_[i].fileformat];
       });
-  resolve(Table::kSampleData, deferred_[0], Table::kSampleData, "prev", true, db_.sample_data_, &SampleData::prev);
-  resolve(Table::kSampleData, deferred_[1], Table::kSampleData, "next", true, db_.sample_data_, &SampleData::next);
+  resolve(Table::kSampleData, deferred_[0], Table::kSampleData, "prev", true, db_.sample_data_, &SampleData::prev, -1);
+  resolve(Table::kSampleData, deferred_[1], Table::kSampleData, "next", true, db_.sample_data_, &SampleData::next, 1);
   deferred_ = {};
 }
 
@@ -911,7 +936,9 @@ void TablesLoader::load_sample_annotation() {
       Table::kSampleAnnotation, kFields, nullptr, db_.sample_annotation_,
       [this](int k, od::value v, const Where& w, SampleAnnotation& r, Part<SampleAnnotation>& part) {
         switch (k) {
-          case 0: r.sample = ref(Table::kSample, get_string(v, w, "sample_token"), w, "sample_token"); break;
+          case 0:
+            r.sample = part.hint = ref_near(Table::kSample, get_string(v, w, "sample_token"), part.hint, w, "sample_token");
+            break;
           case 1: r.instance = ref(Table::kInstance, get_string(v, w, "instance_token"), w, "instance_token"); break;
           case 2: {
             od::array arr;

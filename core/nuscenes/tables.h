@@ -221,7 +221,8 @@ struct SampleAnnotation {
 struct LoadOptions {
   bool show_progress = false;  // a Progress line over the 13 tables (stderr)
   // Threads for large tables: 1 parses on the calling thread; n >= 2 parses on n - 1 workers
-  // while the calling thread reads, cuts and appends chunks (0: hardware concurrency, <= 9).
+  // (at most 8) while the calling thread reads, cuts and appends chunks. 0: the hardware
+  // concurrency when it is above 2, else 1.
   int threads = 0;
   std::size_t chunk_bytes = 8u << 20;  // records are parsed in chunks of about this size
 };

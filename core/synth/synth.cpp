@@ -84,7 +84,7 @@ SynthConfig trainval_tables_config(const std::string& out_dir) {
   c.lidar_sweeps = 9;
   c.camera_sweeps = 5;
   c.radar_sweeps = 5;
-  c.objects_per_scene = 48;
+  c.objects_per_scene = 57;
   c.tables_only = true;
   return c;
 }
