@@ -8,9 +8,12 @@
 //    once per test process.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <string>
+
+#include "base/error.h"
 
 namespace bevkd::core::nusc::testing {
 
@@ -45,4 +48,19 @@ void write_table(const std::string& root, const std::string& version, const std:
 // The synthetic tiny dataset (v1.0-mini): generated on first use in this process.
 const std::string& tiny_synth_dataset();
 
+// Runs `fn`, expects a bevkd::Error and returns its message (a test failure if none is thrown).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a bevkd::Error";
+  return "";
+}
+
 }  // namespace bevkd::core::nusc::testing
+
+// Expects `needle` in the message `haystack` (printed on failure).
+#define EXPECT_HAS(haystack, needle) EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)

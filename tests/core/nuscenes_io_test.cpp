@@ -18,17 +18,7 @@
 namespace bevkd::core::nusc {
 namespace {
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a bevkd::Error";
-  return "";
-}
-#define EXPECT_HAS(haystack, needle) EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+using testing::error_of;
 
 class Files : public ::testing::Test {
  protected:

@@ -17,6 +17,8 @@
 namespace bevkd::core::nusc {
 namespace {
 
+using testing::error_of;
+
 using testing::fresh_dir;
 using testing::Json;
 using testing::MiniFacts;
@@ -25,20 +27,6 @@ using testing::write_mini_like_dataset;
 using testing::write_table;
 
 const char* kVersion = "v1.0-mini";
-
-// Runs `fn`, expects a bevkd::Error and returns its message.
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a bevkd::Error";
-  return "";
-}
-
-#define EXPECT_HAS(haystack, needle) EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
 class MiniLike : public ::testing::Test {
  protected:
