@@ -396,13 +396,15 @@ FitTeacherResult fit_teacher(const FitTeacherConfig& cfg) {
   if (step < end) {
     model->train();
     BatchPrefetcher prefetch(ctx, step, end, cfg.num_workers);
-    double sum_loss = 0, sum_hm = 0, sum_box = 0;
+    double sum_loss = 0, sum_hm = 0, sum_box = 0, wait_s = 0;
     int64_t n_logged = 0, samples = 0;
     auto t_log = std::chrono::steady_clock::now();
     const auto t_run = t_log;
     const int64_t first_step = step;
     for (; step < end; ++step) {
+      const auto t_wait = std::chrono::steady_clock::now();
       auto batch = prefetch.next();
+      wait_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t_wait).count();
       const auto lp = lr_at(cfg, step, total);
       for (auto& group : opt.param_groups()) {
         auto& o = static_cast<torch::optim::AdamWOptions&>(group.options());
@@ -442,6 +444,7 @@ FitTeacherResult fit_teacher(const FitTeacherConfig& cfg) {
                            {"loss_bbox", sum_box / static_cast<double>(n_logged)},
                            {"lr", lp.lr},
                            {"samples_per_s", rate},
+                           {"data_wait", dt > 0 ? wait_s / dt : 0.0},
                            {"elapsed_s", std::chrono::duration<double>(now - t_start).count()}};
         last_metrics = rec.dump();
         append_line(metrics_path, last_metrics);
@@ -451,9 +454,10 @@ FitTeacherResult fit_teacher(const FitTeacherConfig& cfg) {
                     << fmt(static_cast<double>(done) / static_cast<double>(steps_per_epoch), 3) << "/" << cfg.epochs
                     << "  loss " << fmt(result.last_loss) << " (heatmap " << fmt(sum_hm / static_cast<double>(n_logged))
                     << ", bbox " << fmt(sum_box / static_cast<double>(n_logged)) << ")  lr " << fmt(lp.lr, 3) << "  "
-                    << fmt(rate, 3) << " samples/s  ETA " << Progress::format_duration(eta) << "\n";
+                    << fmt(rate, 3) << " samples/s  data wait " << fmt(dt > 0 ? 100 * wait_s / dt : 0.0, 2)
+                    << "%  ETA " << Progress::format_duration(eta) << "\n";
         }
-        sum_loss = sum_hm = sum_box = 0;
+        sum_loss = sum_hm = sum_box = wait_s = 0;
         n_logged = samples = 0;
         t_log = now;
       }

@@ -218,12 +218,14 @@ TeacherModelConfig teacher_preset(const std::string& name) {
     c.backbone.out_channels = {32, 64};
     c.backbone.layer_nums = {1, 2};
     c.backbone.layer_strides = {2, 2};
-    c.neck.out_channels = {48, 48};
+    c.neck.out_channels = {32, 32};
     c.neck.upsample_strides = {1, 2};
     c.out_size_factor = 2;
     c.head.in_channels = c.neck_channels();
     c.head.shared_channels = 32;
     c.head.head_channels = 32;
+    c.head.num_reg_convs = 1;  // regression maps straight from the shared features: the 128x128
+                               // branch convs would double the CPU cost
     c.head.tasks = det::single_task();
     c.decode.nms = det::NmsKind::kRotate;
     c.decode.post_max_size = 200;
