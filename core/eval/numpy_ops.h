@@ -29,7 +29,7 @@ double nanmean(const std::vector<double>& a);
 
 // numpy.linspace(start, stop, num) with endpoint=True: start + k * ((stop - start) / (num - 1))
 // for k < num - 1 and exactly `stop` last. Note that k * 0.01 is not k / 100 in floating point
-// (3 * 0.01 = 0.030000000000000002), which decides ties in interp.
+// (35 * 0.01 = 0.35000000000000003), which decides ties in interp.
 std::vector<double> linspace(double start, double stop, int num);
 
 // numpy.interp(x, xp, fp, left, right) for a non-decreasing xp (repeats allowed):
