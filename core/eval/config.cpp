@@ -60,37 +60,39 @@ DetectionConfig parse_detection_config(const std::string& json_text, const std::
   simdjson::padded_string padded(json_text);
   simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
-  jd::check(parser.iterate(padded).get(doc), source, "", "a JSON document");
+  const jd::Path top = jd::Path::root();
+  jd::check(parser.iterate(padded).get(doc), source, top, "a JSON document");
   simdjson::ondemand::value root;
-  jd::check(doc.get_value().get(root), source, "", "a JSON object");
-  auto obj = jd::get_object(root, source, "");
+  jd::check(doc.get_value().get(root), source, top, "a JSON object");
+  auto obj = jd::get_object(root, source, top);
 
   DetectionConfig c;
   std::array<bool, kKeys.size()> seen{};
   for (auto field : obj) {
     std::string_view key_view;
-    jd::check(field.unescaped_key().get(key_view), source, "", "an object key");
+    jd::check(field.unescaped_key().get(key_view), source, top, "an object key");
     const std::string key(key_view);
     const auto k = std::find(kKeys.begin(), kKeys.end(), key);
     if (k == kKeys.end()) {
       std::string known;
       for (auto n : kKeys) known += cat(known.empty() ? "" : ", ", n);
-      jd::fail_at(source, "", "unknown key \"", key, "\" (a detection config has exactly: ", known, ")");
+      jd::fail_at(source, top, "unknown key \"", key, "\" (a detection config has exactly: ", known, ")");
     }
     const auto ki = static_cast<std::size_t>(k - kKeys.begin());
-    if (seen[ki]) jd::fail_at(source, key, "appears twice");
+    const jd::Path kp = top.key(key);
+    if (seen[ki]) jd::fail_at(source, kp, "appears twice");
     seen[ki] = true;
     simdjson::ondemand::value v;
-    jd::check(field.value().get(v), source, key, "a value");
+    jd::check(field.value().get(v), source, kp, "a value");
     if (key == "class_range") {
-      auto ranges = jd::get_object(v, source, key);
+      auto ranges = jd::get_object(v, source, kp);
       std::array<bool, kNumClasses> have{};
       int n = 0;
       for (auto rf : ranges) {
         std::string_view name;
-        jd::check(rf.unescaped_key().get(name), source, key, "a class name");
+        jd::check(rf.unescaped_key().get(name), source, kp, "a class name");
         const int label = class_index(name);
-        const std::string path = cat(key, ".", name);
+        const jd::Path path = kp.key(name);
         if (label < 0) jd::fail_at(source, path, "unknown class \"", name, "\" (expected one of the 10 detection classes)");
         if (have[static_cast<std::size_t>(label)]) jd::fail_at(source, path, "appears twice");
         have[static_cast<std::size_t>(label)] = true;
@@ -101,35 +103,35 @@ DetectionConfig parse_detection_config(const std::string& json_text, const std::
       }
       for (int label = 0; label < kNumClasses; ++label)
         if (!have[static_cast<std::size_t>(label)])
-          jd::fail_at(source, key, "missing class \"", kClassNames[static_cast<std::size_t>(label)],
+          jd::fail_at(source, kp, "missing class \"", kClassNames[static_cast<std::size_t>(label)],
                       "\" (all 10 detection classes are required)");
     } else if (key == "dist_fcn") {
-      c.dist_fcn = jd::get_string(v, source, key);
+      c.dist_fcn = jd::get_string(v, source, kp);
     } else if (key == "dist_ths") {
       c.dist_ths.clear();
-      auto arr = jd::get_array(v, source, key);
+      auto arr = jd::get_array(v, source, kp);
       for (auto el : arr) {
         simdjson::ondemand::value ev;
-        jd::check(el.get(ev), source, key, "a number");
-        c.dist_ths.push_back(jd::get_number(ev, source, cat(key, "[", c.dist_ths.size(), "]")));
+        jd::check(el.get(ev), source, kp, "a number");
+        c.dist_ths.push_back(jd::get_number(ev, source, kp.index(c.dist_ths.size())));
       }
     } else if (key == "dist_th_tp") {
-      c.dist_th_tp = jd::get_number(v, source, key);
+      c.dist_th_tp = jd::get_number(v, source, kp);
     } else if (key == "min_recall") {
-      c.min_recall = jd::get_number(v, source, key);
+      c.min_recall = jd::get_number(v, source, kp);
     } else if (key == "min_precision") {
-      c.min_precision = jd::get_number(v, source, key);
+      c.min_precision = jd::get_number(v, source, kp);
     } else if (key == "max_boxes_per_sample") {
-      const double m = jd::get_number(v, source, key);
+      const double m = jd::get_number(v, source, kp);
       if (!(m == std::floor(m) && m >= 1 && m <= 1e9))
-        jd::fail_at(source, key, "expected a positive integer, found ", m);
+        jd::fail_at(source, kp, "expected a positive integer, found ", m);
       c.max_boxes_per_sample = static_cast<int>(m);
     } else if (key == "mean_ap_weight") {
-      c.mean_ap_weight = jd::get_number(v, source, key);
+      c.mean_ap_weight = jd::get_number(v, source, kp);
     }
   }
   for (std::size_t i = 0; i < kKeys.size(); ++i)
-    if (!seen[i]) jd::fail_at(source, "", "missing key \"", kKeys[i], "\"");
+    if (!seen[i]) jd::fail_at(source, top, "missing key \"", kKeys[i], "\"");
   c.validate(source);
   return c;
 }

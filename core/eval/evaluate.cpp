@@ -52,8 +52,11 @@ double DetectionMetrics::tp_error(int label, TpMetric m) const {
   return label_tp_errors[static_cast<std::size_t>(position_of(label))][static_cast<std::size_t>(m)];
 }
 
-EvalBoxes align_predictions(const GroundTruth& gt, const EvalBoxes& predictions, const DetectionConfig& cfg,
-                            const std::string& predictions_name) {
+namespace {
+
+// The checks of align_predictions; returns the indices into `predictions` in iteration order.
+std::vector<std::size_t> prediction_order(const GroundTruth& gt, const EvalBoxes& predictions, const DetectionConfig& cfg,
+                                          const std::string& predictions_name) {
   for (std::size_t s = 0; s < predictions.num_samples(); ++s) {
     const std::size_t n = predictions.boxes(s).size();
     BEVKD_CHECK(n <= static_cast<std::size_t>(cfg.max_boxes_per_sample), predictions_name, ": sample ",
@@ -67,18 +70,27 @@ EvalBoxes align_predictions(const GroundTruth& gt, const EvalBoxes& predictions,
   BEVKD_CHECK(missing.empty(), predictions_name, ": ", missing.size(), " of the ", gt.boxes.num_samples(),
               " samples of ", split, " are missing from the results (every sample needs an entry, an empty list is fine): ",
               token_list(missing));
-  EvalBoxes out;
+  std::vector<std::size_t> order;
   if (gt.split_kind == SplitKind::kPredefined) {
     std::vector<std::string> extra;
     for (const std::string& t : predictions.tokens())
       if (!gt.boxes.contains(t)) extra.push_back(t);
     BEVKD_CHECK(extra.empty(), predictions_name, ": ", extra.size(), " result samples are not part of ", split,
                 " (for a predefined split the results must hold exactly its samples): ", token_list(extra));
-    for (std::size_t s = 0; s < predictions.num_samples(); ++s) out.add_sample(predictions.token(s), predictions.boxes(s));
+    for (std::size_t s = 0; s < predictions.num_samples(); ++s) order.push_back(s);
   } else {
-    for (const std::string& t : gt.boxes.tokens())
-      out.add_sample(t, predictions.boxes(static_cast<std::size_t>(predictions.index_of(t))));
+    for (const std::string& t : gt.boxes.tokens()) order.push_back(static_cast<std::size_t>(predictions.index_of(t)));
   }
+  return order;
+}
+
+}  // namespace
+
+EvalBoxes align_predictions(const GroundTruth& gt, const EvalBoxes& predictions, const DetectionConfig& cfg,
+                            const std::string& predictions_name) {
+  EvalBoxes out;
+  for (std::size_t s : prediction_order(gt, predictions, cfg, predictions_name))
+    out.add_sample(predictions.token(s), predictions.boxes(s));
   return out;
 }
 
@@ -126,12 +138,22 @@ EvalResult evaluate(const GroundTruth& gt, const EvalBoxes& predictions, const D
   gt.validate();
   EvalResult r;
   auto t0 = std::chrono::steady_clock::now();
-  EvalBoxes pred = align_predictions(gt, predictions, cfg, options.predictions_name);
-  EvalBoxes gt_boxes = gt.boxes;
-  add_ego_translation(pred, gt);
-  add_ego_translation(gt_boxes, gt);
-  r.pred_filter = filter_eval_boxes(pred, gt, cfg);
-  r.gt_filter = filter_eval_boxes(gt_boxes, gt, cfg);
+  // Copy, place and filter one sample at a time, so only the kept boxes are ever copied whole.
+  EvalBoxes pred, gt_boxes;
+  for (std::size_t s : prediction_order(gt, predictions, cfg, options.predictions_name)) {
+    std::vector<EvalBox> boxes = predictions.boxes(s);
+    const SampleContext& ctx = gt.context[static_cast<std::size_t>(gt.boxes.index_of(predictions.token(s)))];
+    add_ego_translation(boxes, ctx);
+    filter_sample(boxes, ctx, cfg, r.pred_filter);
+    boxes.shrink_to_fit();
+    pred.add_sample(predictions.token(s), std::move(boxes));
+  }
+  for (std::size_t s = 0; s < gt.boxes.num_samples(); ++s) {
+    std::vector<EvalBox> boxes = gt.boxes.boxes(s);
+    add_ego_translation(boxes, gt.context[s]);
+    filter_sample(boxes, gt.context[s], cfg, r.gt_filter);
+    gt_boxes.add_sample(gt.boxes.token(s), std::move(boxes));
+  }
   r.num_samples = gt_boxes.num_samples();
   r.seconds_filter = seconds_since(t0);
   if (options.log) {

@@ -21,12 +21,14 @@ const int kMotorcycle = class_index("motorcycle");
 
 }  // namespace
 
+void add_ego_translation(std::vector<EvalBox>& boxes, const SampleContext& ctx) {
+  const core::Vec3& ego = ctx.ego_translation;
+  for (EvalBox& b : boxes)
+    b.ego_translation = {b.translation[0] - ego[0], b.translation[1] - ego[1], b.translation[2] - ego[2]};
+}
+
 void add_ego_translation(EvalBoxes& boxes, const GroundTruth& gt) {
-  for (std::size_t s = 0; s < boxes.num_samples(); ++s) {
-    const core::Vec3& ego = context_of(gt, boxes.token(s)).ego_translation;
-    for (EvalBox& b : boxes.boxes(s))
-      b.ego_translation = {b.translation[0] - ego[0], b.translation[1] - ego[1], b.translation[2] - ego[2]};
-  }
+  for (std::size_t s = 0; s < boxes.num_samples(); ++s) add_ego_translation(boxes.boxes(s), context_of(gt, boxes.token(s)));
 }
 
 bool point_in_nusc_box(const core::NuscBox& box, const std::array<double, 3>& p) {
@@ -50,29 +52,29 @@ bool point_in_nusc_box(const core::NuscBox& box, const std::array<double, 3>& p)
   return 0 <= iv && iv <= dot(i, i) && 0 <= jv && jv <= dot(j, j) && 0 <= kv && kv <= dot(k, k);
 }
 
+void filter_sample(std::vector<EvalBox>& list, const SampleContext& ctx, const DetectionConfig& cfg, FilterStats& st) {
+  st.total += list.size();
+  auto end = std::remove_if(list.begin(), list.end(), [&](const EvalBox& b) {
+    return !(b.ego_dist() < cfg.class_range[static_cast<std::size_t>(b.label)]);
+  });
+  st.after_range += static_cast<std::size_t>(end - list.begin());
+  end = std::remove_if(list.begin(), end, [](const EvalBox& b) { return b.num_pts == 0; });
+  st.after_points += static_cast<std::size_t>(end - list.begin());
+  if (!ctx.bicycle_racks.empty()) {
+    end = std::remove_if(list.begin(), end, [&](const EvalBox& b) {
+      if (b.label != kBicycle && b.label != kMotorcycle) return false;
+      for (const core::NuscBox& rack : ctx.bicycle_racks)
+        if (point_in_nusc_box(rack, b.translation)) return true;
+      return false;
+    });
+  }
+  list.erase(end, list.end());
+  st.after_bike_racks += list.size();
+}
+
 FilterStats filter_eval_boxes(EvalBoxes& boxes, const GroundTruth& gt, const DetectionConfig& cfg) {
   FilterStats st;
-  for (std::size_t s = 0; s < boxes.num_samples(); ++s) {
-    const SampleContext& ctx = context_of(gt, boxes.token(s));
-    std::vector<EvalBox>& list = boxes.boxes(s);
-    st.total += list.size();
-    auto end = std::remove_if(list.begin(), list.end(), [&](const EvalBox& b) {
-      return !(b.ego_dist() < cfg.class_range[static_cast<std::size_t>(b.label)]);
-    });
-    st.after_range += static_cast<std::size_t>(end - list.begin());
-    end = std::remove_if(list.begin(), end, [](const EvalBox& b) { return b.num_pts == 0; });
-    st.after_points += static_cast<std::size_t>(end - list.begin());
-    if (!ctx.bicycle_racks.empty()) {
-      end = std::remove_if(list.begin(), end, [&](const EvalBox& b) {
-        if (b.label != kBicycle && b.label != kMotorcycle) return false;
-        for (const core::NuscBox& rack : ctx.bicycle_racks)
-          if (point_in_nusc_box(rack, b.translation)) return true;
-        return false;
-      });
-    }
-    list.erase(end, list.end());
-    st.after_bike_racks += list.size();
-  }
+  for (std::size_t s = 0; s < boxes.num_samples(); ++s) filter_sample(boxes.boxes(s), context_of(gt, boxes.token(s)), cfg, st);
   return st;
 }
 

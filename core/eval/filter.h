@@ -30,6 +30,10 @@ void add_ego_translation(EvalBoxes& boxes, const GroundTruth& gt);
 // have been set. Sample contexts are looked up by token in `gt`.
 FilterStats filter_eval_boxes(EvalBoxes& boxes, const GroundTruth& gt, const DetectionConfig& cfg);
 
+// The same for the boxes of one sample with its context; counts are added to `stats`.
+void add_ego_translation(std::vector<EvalBox>& boxes, const SampleContext& ctx);
+void filter_sample(std::vector<EvalBox>& boxes, const SampleContext& ctx, const DetectionConfig& cfg, FilterStats& stats);
+
 // The devkit's points_in_box for one point: the point p (global) lies inside `rack`, faces
 // included, tested by projecting p - corner0 on the three edges from corner 0 of the rack's
 // corners (its full rotation, tilt included).

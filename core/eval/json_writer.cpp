@@ -26,47 +26,51 @@ void append_python_float(std::string& out, double v) {
   char buf[64];
   const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
   BEVKD_ASSERT(res.ec == std::errc(), "to_chars failed");
-  std::string_view s(buf, static_cast<std::size_t>(res.ptr - buf));
-  std::string_view sign;
-  if (s.front() == '-') {
-    sign = "-";
-    s.remove_prefix(1);
+  const char* p = buf;
+  const char* const end = res.ptr;
+  if (*p == '-') {
+    out += '-';
+    ++p;
   }
-  const std::size_t e_pos = s.find('e');
-  BEVKD_ASSERT(e_pos != std::string_view::npos);
-  const std::string_view mantissa = s.substr(0, e_pos);
-  const int exp10 = std::atoi(std::string(s.substr(e_pos + 1)).c_str());
-  std::string digits;
-  for (char c : mantissa)
-    if (c != '.') digits += c;
-  const int n = static_cast<int>(digits.size());
+  char digits[32];
+  int n = 0;
+  for (; p < end && *p != 'e'; ++p)
+    if (*p != '.') digits[n++] = *p;
+  BEVKD_ASSERT(p < end && n > 0);
+  ++p;  // 'e'
+  const bool neg_exp = *p == '-';
+  if (*p == '-' || *p == '+') ++p;
+  int exp10 = 0;
+  for (; p < end; ++p) exp10 = exp10 * 10 + (*p - '0');
+  if (neg_exp) exp10 = -exp10;
   const int decpt = exp10 + 1;
-  out += sign;
   if (decpt > -4 && decpt <= 16) {
     if (decpt <= 0) {
       out += "0.";
       out.append(static_cast<std::size_t>(-decpt), '0');
-      out += digits;
+      out.append(digits, static_cast<std::size_t>(n));
     } else if (decpt >= n) {
-      out += digits;
+      out.append(digits, static_cast<std::size_t>(n));
       out.append(static_cast<std::size_t>(decpt - n), '0');
       out += ".0";
     } else {
-      out.append(digits, 0, static_cast<std::size_t>(decpt));
+      out.append(digits, static_cast<std::size_t>(decpt));
       out += '.';
-      out.append(digits, static_cast<std::size_t>(decpt), std::string::npos);
+      out.append(digits + decpt, static_cast<std::size_t>(n - decpt));
     }
   } else {
     out += digits[0];
     if (n > 1) {
       out += '.';
-      out.append(digits, 1, std::string::npos);
+      out.append(digits + 1, static_cast<std::size_t>(n - 1));
     }
     out += 'e';
     out += exp10 < 0 ? '-' : '+';
     const int a = std::abs(exp10);
     if (a < 10) out += '0';
-    out += std::to_string(a);
+    char eb[8];
+    const auto er = std::to_chars(eb, eb + sizeof eb, a);
+    out.append(eb, er.ptr);
   }
 }
 

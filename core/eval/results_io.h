@@ -37,9 +37,14 @@ struct Results {
 // sample_token equal to its key, known detection_name and attribute_name, finite translation,
 // size (> 0) and rotation (non-zero norm), velocity finite or NaN, finite detection_score.
 // Whether the samples match the split is checked by align_predictions (evaluate.h).
-Results load_results(const std::string& path, int max_boxes_per_sample = 500);
+//
+// The file is memory-mapped and read in batches of samples, each batch parsed by simdjson on
+// `threads` threads (0: all cores); pages already read are dropped, so the peak memory is about
+// one batch plus the boxes, whatever the file size.
+Results load_results(const std::string& path, int max_boxes_per_sample = 500, int threads = 0);
 // The same for JSON text in memory; `source` names it in errors.
-Results parse_results(std::string_view json_text, const std::string& source, int max_boxes_per_sample = 500);
+Results parse_results(std::string_view json_text, const std::string& source, int max_boxes_per_sample = 500,
+                      int threads = 0);
 
 // One detection in the ego frame of its sample's key frame (what a detector head decodes).
 struct EgoDetection {
