@@ -194,14 +194,14 @@ int main(int argc, char** argv) {
     {
       t0 = now_s();
       c0 = cpu_s();
-      const Results res1 = load_results(path, 500, 1);
+      const Results res1 = load_results(path, {500, 1, false});
       t_parse1 = now_s() - t0;
       row("parse + validate, 1 thread", t_parse1, cpu_s() - c0,
           cat(res1.boxes.total_boxes(), " boxes, ", mib / t_parse1, " MiB/s"));
     }
     t0 = now_s();
     c0 = cpu_s();
-    const Results res = load_results(path, 500, threads);
+    const Results res = load_results(path, {500, threads, false});
     const double t_parse = now_s() - t0;
     const int used = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
     row(cat("parse + validate, ", used, " threads"), t_parse, cpu_s() - c0,

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "core/eval/numpy_ops.h"
 #include "core/nuscenes_vocab.h"
 
@@ -172,6 +173,10 @@ EvalResult evaluate(const GroundTruth& gt, const EvalBoxes& predictions, const D
   const std::size_t nt = cfg.dist_ths.size();
   const std::size_t tasks = static_cast<std::size_t>(kNumClasses) * nt;
   r.details.assign(kNumClasses, std::vector<MetricData>(nt));
+  ProgressOptions popts;
+  popts.unit = "curves";
+  popts.enabled = options.show_progress;
+  Progress progress("accumulate", static_cast<std::int64_t>(tasks), popts);
   std::atomic<std::size_t> next{0};
   std::exception_ptr failure;
   std::mutex failure_mu;
@@ -180,6 +185,7 @@ EvalResult evaluate(const GroundTruth& gt, const EvalBoxes& predictions, const D
       const std::size_t p = t / nt, d = t % nt;
       try {
         r.details[p][d] = acc.run(cfg.class_order[p], cfg.dist_ths[d]);
+        progress.advance();
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mu);
         if (!failure) failure = std::current_exception();
@@ -193,6 +199,7 @@ EvalResult evaluate(const GroundTruth& gt, const EvalBoxes& predictions, const D
   worker();
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+  progress.finish();
   r.metrics = compute_metrics(r.details, cfg, meta);
   r.seconds_accumulate = seconds_since(t0);
   r.metrics.eval_time_s = r.seconds_accumulate;

@@ -63,6 +63,8 @@ struct EvalOptions {
   int num_threads = 0;
   // Verbose log (filter counts, per-stage timings) like the devkit's verbose mode; null: silent.
   std::ostream* log = nullptr;
+  // A Progress line over the (class, threshold) accumulations on stderr.
+  bool show_progress = false;
 };
 
 // Checks predictions against the ground truth's split (spec/nuscenes.md §(c)) and returns them

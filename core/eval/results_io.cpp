@@ -19,6 +19,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/progress.h"
 #include "core/eval/json_writer.h"
 #include "core/eval/simdjson_util.h"
 #include "core/nuscenes_vocab.h"
@@ -387,10 +388,16 @@ void parse_batch(const std::vector<SampleText>& batch, std::vector<std::vector<E
 
 // Reads a whole results document. `release(end)` is called after the bytes before `end` are no
 // longer needed (the memory-mapped reader drops those pages).
-Results parse_document(std::string_view text, const std::string& source, int max_boxes_per_sample, int threads,
+Results parse_document(std::string_view text, const std::string& source, const ResultsReadOptions& options,
                        const std::function<void(std::size_t)>& release) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  constexpr std::size_t kBatchBytes = std::size_t{16} << 20;
+  const int max_boxes_per_sample = options.max_boxes_per_sample;
+  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  constexpr double kMiB = 1024.0 * 1024.0;
+  ProgressOptions popts;
+  popts.unit = "MiB";
+  popts.enabled = options.show_progress;
+  Progress progress("read " + source, static_cast<std::int64_t>(std::ceil(static_cast<double>(text.size()) / kMiB)), popts);
+  std::int64_t reported_mib = 0;
   Scanner sc(text, source);
   Results out;
   bool have_meta = false, have_results = false;
@@ -417,6 +424,9 @@ Results parse_document(std::string_view text, const std::string& source, int max
           batch.clear();
           batch_bytes = 0;
           release(sc.pos());
+          const auto mib = static_cast<std::int64_t>(static_cast<double>(sc.pos()) / kMiB);
+          progress.advance(mib - reported_mib);
+          reported_mib = mib;
         };
         std::unordered_set<std::string> seen;
         if (!sc.at('}')) {
@@ -429,7 +439,7 @@ Results parse_document(std::string_view text, const std::string& source, int max
             const std::string_view boxes = sc.value_text("a list of boxes");
             batch_bytes += boxes.size();
             batch.push_back({std::move(token), boxes});
-            if (batch_bytes >= kBatchBytes) flush();
+            if (batch_bytes >= options.batch_bytes) flush();
             if (sc.at(',')) {
               sc.expect(',', "','");
               continue;
@@ -455,6 +465,7 @@ Results parse_document(std::string_view text, const std::string& source, int max
     sc.expect('}', "'}'");
   }
   if (!sc.at_end()) sc.fail("unexpected text after the top-level object");
+  progress.finish();
   const jd::Path top = jd::Path::root();
   if (!have_meta) jd::fail_at(source, top, "missing \"meta\" (the devkit requires {\"meta\": {...}, \"results\": {...}})");
   if (!have_results)
@@ -511,14 +522,14 @@ class MappedFile {
 
 }  // namespace
 
-Results parse_results(std::string_view json_text, const std::string& source, int max_boxes_per_sample, int threads) {
-  return parse_document(json_text, source, max_boxes_per_sample, threads, [](std::size_t) {});
+Results parse_results(std::string_view json_text, const std::string& source, const ResultsReadOptions& options) {
+  return parse_document(json_text, source, options, [](std::size_t) {});
 }
 
-Results load_results(const std::string& path, int max_boxes_per_sample, int threads) {
+Results load_results(const std::string& path, const ResultsReadOptions& options) {
   BEVKD_CHECK(path_exists(path), "results file ", path, " does not exist");
   MappedFile file(path);
-  return parse_document(file.text(), path, max_boxes_per_sample, threads, [&](std::size_t end) { file.release(end); });
+  return parse_document(file.text(), path, options, [&](std::size_t end) { file.release(end); });
 }
 
 EvalBoxes to_eval_boxes(const std::vector<SampleDetections>& samples) {

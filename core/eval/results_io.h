@@ -18,6 +18,7 @@
 // such rather than as broken JSON.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,12 +40,17 @@ struct Results {
 // Whether the samples match the split is checked by align_predictions (evaluate.h).
 //
 // The file is memory-mapped and read in batches of samples, each batch parsed by simdjson on
-// `threads` threads (0: all cores); pages already read are dropped, so the peak memory is about
-// one batch plus the boxes, whatever the file size.
-Results load_results(const std::string& path, int max_boxes_per_sample = 500, int threads = 0);
+// several threads; pages already read are dropped, so the peak memory is about one batch plus
+// the boxes, whatever the file size.
+struct ResultsReadOptions {
+  int max_boxes_per_sample = 500;  // DetectionConfig::max_boxes_per_sample
+  int threads = 0;                 // 0: all cores
+  bool show_progress = false;      // a Progress line (MiB read) on stderr
+  std::size_t batch_bytes = std::size_t{16} << 20;  // JSON text parsed per batch
+};
+Results load_results(const std::string& path, const ResultsReadOptions& options = {});
 // The same for JSON text in memory; `source` names it in errors.
-Results parse_results(std::string_view json_text, const std::string& source, int max_boxes_per_sample = 500,
-                      int threads = 0);
+Results parse_results(std::string_view json_text, const std::string& source, const ResultsReadOptions& options = {});
 
 // One detection in the ego frame of its sample's key frame (what a detector head decodes).
 struct EgoDetection {

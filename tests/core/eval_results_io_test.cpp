@@ -129,6 +129,45 @@ TEST(EvalResultsIo, ValidationErrorsNameFileSampleBoxAndField) {
   }
 }
 
+TEST(EvalResultsIo, BatchesAndThreadsChangeNothing) {
+  // Tiny batches on several threads: the same boxes in the same order, and of two broken
+  // samples the first in the file is the one reported.
+  std::string body;
+  for (int i = 0; i < 20; ++i) {
+    const std::string t = token(100 + i);
+    body += (i ? ", \"" : "\"") + t + "\": [" + box_json(t) + ", " + box_json(t, "\"detection_score\":" + std::to_string(i) + ";") + "]";
+  }
+  ResultsReadOptions small;
+  small.batch_bytes = 1;
+  small.threads = 3;
+  const Results a = parse_results(doc(body), "res.json"), b = parse_results(doc(body), "res.json", small);
+  ASSERT_EQ(a.boxes.num_samples(), 20u);
+  ASSERT_EQ(b.boxes.num_samples(), 20u);
+  for (std::size_t s = 0; s < 20; ++s) {
+    EXPECT_EQ(a.boxes.token(s), b.boxes.token(s));
+    EXPECT_EQ(b.boxes.boxes(s)[1].score, static_cast<double>(s));
+  }
+  std::string broken = body;
+  for (int i : {13, 4}) {
+    const std::string t = token(100 + i);
+    const auto at = broken.find("\"" + t + "\": [");
+    broken.insert(broken.find("\"car\"", at), "\"truck\", \"detection_name\": ");
+    broken.replace(broken.find("\"truck\"", at), 7, "\"lorry\"");
+  }
+  ResultsReadOptions batch;
+  batch.batch_bytes = 1 << 20;
+  batch.threads = 4;
+  for (const ResultsReadOptions& o : {small, batch}) {
+    try {
+      parse_results(doc(broken), "res.json", o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("results[\"" + token(104) + "\"][0].detection_name: unknown class \"lorry\""),
+                std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(EvalResultsIo, WriterRoundTripsAndConvertsEgoToGlobal) {
   // Ego at (100, 200, 0) heading +90 degrees: ego x is global y.
   SampleDetections s;
