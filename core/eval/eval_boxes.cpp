@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "core/eval/json_writer.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::eval {
@@ -29,6 +30,32 @@ std::size_t EvalBoxes::total_boxes() const {
   return n;
 }
 
+std::string box_problem(const EvalBox& b) {
+  if (b.label < 0 || b.label >= kNumClasses)
+    return cat(".detection_name: label id ", b.label, " is not a detection class (0..", kNumClasses - 1, ")");
+  if (b.attribute < -1 || b.attribute >= kNumAttributes)
+    return cat(".attribute_name: attribute id ", b.attribute, " is not an attribute (-1..", kNumAttributes - 1, ")");
+  for (int k = 0; k < 3; ++k)
+    if (!std::isfinite(b.translation[k]))
+      return cat(".translation[", k, "]: expected a finite number, found ", python_float_repr(b.translation[k]));
+  for (int k = 0; k < 3; ++k) {
+    if (!std::isfinite(b.size[k])) return cat(".size[", k, "]: expected a finite number, found ", python_float_repr(b.size[k]));
+    if (!(b.size[k] > 0)) return cat(".size[", k, "]: sizes [w, l, h] must be > 0, found ", python_float_repr(b.size[k]));
+  }
+  for (int k = 0; k < 4; ++k)
+    if (!std::isfinite(b.rotation[k]))
+      return cat(".rotation[", k, "]: expected a finite number, found ", python_float_repr(b.rotation[k]));
+  if (!(b.rotation[0] * b.rotation[0] + b.rotation[1] * b.rotation[1] + b.rotation[2] * b.rotation[2] +
+            b.rotation[3] * b.rotation[3] >
+        0))
+    return ".rotation: the quaternion [w, x, y, z] is all zeros";
+  for (int k = 0; k < 2; ++k)
+    if (std::isinf(b.velocity[k]))
+      return cat(".velocity[", k, "]: expected a finite number or NaN, found ", python_float_repr(b.velocity[k]));
+  if (!std::isfinite(b.score)) return cat(".detection_score: expected a finite number, found ", python_float_repr(b.score));
+  return {};
+}
+
 void GroundTruth::validate() const {
   const std::string what = description.empty() ? std::string("ground truth") : description;
   BEVKD_CHECK(context.size() == boxes.num_samples(), what, ": ", boxes.num_samples(), " samples but ",
@@ -36,15 +63,8 @@ void GroundTruth::validate() const {
   for (std::size_t s = 0; s < boxes.num_samples(); ++s) {
     const auto& list = boxes.boxes(s);
     for (std::size_t i = 0; i < list.size(); ++i) {
-      const EvalBox& b = list[i];
-      BEVKD_CHECK(b.label >= 0 && b.label < kNumClasses, what, ": sample ", boxes.token(s), " box ", i,
-                  ": label ", b.label, " is not a detection class id");
-      BEVKD_CHECK(b.attribute >= -1 && b.attribute < kNumAttributes, what, ": sample ", boxes.token(s),
-                  " box ", i, ": attribute ", b.attribute, " is not an attribute id");
-      for (int k = 0; k < 3; ++k)
-        BEVKD_CHECK(std::isfinite(b.translation[k]) && std::isfinite(b.size[k]) && b.size[k] > 0, what,
-                    ": sample ", boxes.token(s), " box ", i, ": translation/size must be finite with size > 0, found translation[",
-                    k, "] = ", b.translation[k], ", size[", k, "] = ", b.size[k]);
+      const std::string problem = box_problem(list[i]);
+      BEVKD_CHECK(problem.empty(), what, ": sample ", boxes.token(s), " GT box ", i, problem);
     }
   }
 }

@@ -32,6 +32,12 @@ struct EvalBox {
   double ego_dist() const;
 };
 
+// What is wrong with a box, as the tail of an error message (".size[1]: sizes [w, l, h] must
+// be > 0, found -2.0"), or "" if nothing: label and attribute ids in range, finite translation,
+// size (> 0) and rotation (not all zero), velocity finite or NaN, finite score. Callers prefix
+// the box's location.
+std::string box_problem(const EvalBox& b);
+
 // Boxes grouped by sample, in sample order (the devkit's EvalBoxes: iteration order matters for
 // tie-breaking in matching) and, within a sample, in list order.
 class EvalBoxes {

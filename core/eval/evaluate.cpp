@@ -59,10 +59,14 @@ namespace {
 std::vector<std::size_t> prediction_order(const GroundTruth& gt, const EvalBoxes& predictions, const DetectionConfig& cfg,
                                           const std::string& predictions_name) {
   for (std::size_t s = 0; s < predictions.num_samples(); ++s) {
-    const std::size_t n = predictions.boxes(s).size();
-    BEVKD_CHECK(n <= static_cast<std::size_t>(cfg.max_boxes_per_sample), predictions_name, ": sample ",
-                predictions.token(s), " has ", n, " boxes, at most ", cfg.max_boxes_per_sample,
+    const auto& list = predictions.boxes(s);
+    BEVKD_CHECK(list.size() <= static_cast<std::size_t>(cfg.max_boxes_per_sample), predictions_name, ": sample ",
+                predictions.token(s), " has ", list.size(), " boxes, at most ", cfg.max_boxes_per_sample,
                 " per sample are allowed (max_boxes_per_sample)");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string problem = box_problem(list[i]);
+      BEVKD_CHECK(problem.empty(), predictions_name, ": results[\"", predictions.token(s), "\"][", i, "]", problem);
+    }
   }
   std::vector<std::string> missing;
   for (const std::string& t : gt.boxes.tokens())

@@ -31,32 +31,6 @@ namespace od = simdjson::ondemand;
 
 namespace {
 
-// Value checks shared by the reader and the writer; `where()` gives the box's path for a
-// message ("<source>: results["<token>"][<i>]") and is only called on failure.
-template <typename WhereFn>
-void check_result_box(const EvalBox& b, WhereFn where) {
-  for (int k = 0; k < 3; ++k)
-    if (!std::isfinite(b.translation[k]))
-      BEVKD_FAIL(where(), ".translation[", k, "]: expected a finite number, found ", python_float_repr(b.translation[k]));
-  for (int k = 0; k < 3; ++k) {
-    if (!std::isfinite(b.size[k]))
-      BEVKD_FAIL(where(), ".size[", k, "]: expected a finite number, found ", python_float_repr(b.size[k]));
-    if (!(b.size[k] > 0))
-      BEVKD_FAIL(where(), ".size[", k, "]: sizes [w, l, h] must be > 0, found ", python_float_repr(b.size[k]));
-  }
-  for (int k = 0; k < 4; ++k)
-    if (!std::isfinite(b.rotation[k]))
-      BEVKD_FAIL(where(), ".rotation[", k, "]: expected a finite number, found ", python_float_repr(b.rotation[k]));
-  const double qn = b.rotation[0] * b.rotation[0] + b.rotation[1] * b.rotation[1] + b.rotation[2] * b.rotation[2] +
-                    b.rotation[3] * b.rotation[3];
-  if (!(qn > 0)) BEVKD_FAIL(where(), ".rotation: the quaternion [w, x, y, z] is all zeros");
-  for (int k = 0; k < 2; ++k)
-    if (std::isinf(b.velocity[k]))
-      BEVKD_FAIL(where(), ".velocity[", k, "]: expected a finite number or NaN, found ", python_float_repr(b.velocity[k]));
-  if (!std::isfinite(b.score))
-    BEVKD_FAIL(where(), ".detection_score: expected a finite number, found ", python_float_repr(b.score));
-}
-
 // ---- the document skeleton ------------------------------------------------------------------
 //
 // The file is scanned (strings and brackets only) to find "meta", "results" and, inside
@@ -331,7 +305,8 @@ EvalBox parse_box(od::value v, const std::string& source, const std::string& tok
                                                           "velocity", "detection_name", "attribute_name"};
   for (int f = 0; f < kNumRequired; ++f)
     if (!have[f]) jd::fail_at(source, path, "missing \"", kRequired[f], "\"");
-  check_result_box(b, [&] { return cat(source, ": ", path.str()); });
+  const std::string problem = box_problem(b);
+  if (!problem.empty()) BEVKD_FAIL(source, ": ", path.str(), problem);
   return b;
 }
 
@@ -539,11 +514,8 @@ EvalBoxes to_eval_boxes(const std::vector<SampleDetections>& samples) {
     boxes.reserve(s.detections.size());
     for (std::size_t i = 0; i < s.detections.size(); ++i) {
       const EgoDetection& d = s.detections[i];
-      const std::string where = cat("sample ", s.sample_token, " detection ", i);
-      BEVKD_CHECK(d.label >= 0 && d.label < kNumClasses, where, ": label ", d.label, " is not a detection class id (0..",
-                  kNumClasses - 1, ")");
-      BEVKD_CHECK(d.attribute >= -1 && d.attribute < kNumAttributes, where, ": attribute ", d.attribute,
-                  " is not an attribute id (-1..", kNumAttributes - 1, ")");
+      BEVKD_CHECK(d.label >= 0 && d.label < kNumClasses, "sample ", s.sample_token, " detection ", i, ": label ", d.label,
+                  " is not a detection class id (0..", kNumClasses - 1, ")");
       const core::NuscBox nb = core::to_nusc_box(d.box, s.ego2global);
       EvalBox b;
       b.translation = nb.translation;
@@ -553,7 +525,8 @@ EvalBoxes to_eval_boxes(const std::vector<SampleDetections>& samples) {
       b.label = d.label;
       b.score = d.score;
       b.attribute = d.attribute;
-      check_result_box(b, [&] { return where; });
+      const std::string problem = box_problem(b);
+      BEVKD_CHECK(problem.empty(), "sample ", s.sample_token, " detection ", i, problem);
       boxes.push_back(b);
     }
     out.add_sample(s.sample_token, std::move(boxes));
@@ -580,11 +553,8 @@ std::string results_json(const EvalBoxes& boxes, const ResultsMeta& meta, int ma
     w.key(token).begin_array();
     for (std::size_t i = 0; i < list.size(); ++i) {
       const EvalBox& b = list[i];
-      BEVKD_CHECK(b.label >= 0 && b.label < kNumClasses, "results for sample ", token, " box ", i, ": label ", b.label,
-                  " is not a detection class id");
-      BEVKD_CHECK(b.attribute >= -1 && b.attribute < kNumAttributes, "results for sample ", token, " box ", i,
-                  ": attribute ", b.attribute, " is not an attribute id");
-      check_result_box(b, [&] { return cat("results[\"", token, "\"][", i, "]"); });
+      const std::string problem = box_problem(b);
+      BEVKD_CHECK(problem.empty(), "results[\"", token, "\"][", i, "]", problem);
       w.begin_object();
       w.key("sample_token").value(token);
       w.key("translation").begin_array().value(b.translation[0]).value(b.translation[1]).value(b.translation[2]).end_array();

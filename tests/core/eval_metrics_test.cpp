@@ -318,6 +318,18 @@ TEST(EvalMetrics, PredictionsMustMatchTheSplit) {
   const EvalBoxes aligned = align_predictions(custom.gt, extra, kCfg);
   ASSERT_EQ(aligned.num_samples(), 2u);
   EXPECT_EQ(aligned.token(0), token(2));
+  // In-process predictions are checked like a results file.
+  EvalBoxes flat;
+  EvalBox thin = pred_of(gt_box(L("car"), 1, 1), 0.5);
+  thin.size[2] = 0;
+  flat.add_sample(token(1), {pred_of(gt_box(L("car"), 1, 1), 0.5), thin});
+  flat.add_sample(token(2));
+  try {
+    evaluate(pre.gt, flat, kCfg);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "predictions: results[\"" + token(1) + "\"][1].size[2]: sizes [w, l, h] must be > 0, found 0.0");
+  }
   // More than max_boxes_per_sample boxes.
   EvalBoxes many;
   many.add_sample(token(1), std::vector<EvalBox>(501, pred_of(gt_box(L("car"), 1, 1), 0.5)));
