@@ -440,6 +440,7 @@ Results parse_document(std::string_view text, const std::string& source, const R
     sc.expect('}', "'}'");
   }
   if (!sc.at_end()) sc.fail("unexpected text after the top-level object");
+  progress.advance(std::max<std::int64_t>(0, static_cast<std::int64_t>(std::ceil(static_cast<double>(text.size()) / kMiB)) - reported_mib));
   progress.finish();
   const jd::Path top = jd::Path::root();
   if (!have_meta) jd::fail_at(source, top, "missing \"meta\" (the devkit requires {\"meta\": {...}, \"results\": {...}})");
