@@ -76,7 +76,13 @@ BevPoolGeometry prepare_cpu(const torch::Tensor& points, const detail::Grid3& g,
   for (int64_t c = 0; c < num_cells; ++c) offset[c + 1] += offset[c];
   const int64_t K = offset[num_cells];
 
-  std::vector<int32_t> rd(K), rf(K), rb(K), starts, lengths;
+  const auto i32 = torch::TensorOptions().dtype(torch::kInt32);
+  geom.ranks_depth = torch::empty({K}, i32);
+  geom.ranks_feat = torch::empty({K}, i32);
+  geom.ranks_bev = torch::empty({K}, i32);
+  int32_t* rd = geom.ranks_depth.data_ptr<int32_t>();
+  int32_t* rf = geom.ranks_feat.data_ptr<int32_t>();
+  int32_t* rb = geom.ranks_bev.data_ptr<int32_t>();
   std::vector<int64_t> cursor(offset.begin(), offset.end() - 1);
   for (int64_t p = 0; p < P; ++p) {
     if (key[p] < 0) continue;
@@ -85,6 +91,7 @@ BevPoolGeometry prepare_cpu(const torch::Tensor& points, const detail::Grid3& g,
     rf[pos] = feat_row(p);
     rb[pos] = key[p];
   }
+  std::vector<int32_t> starts, lengths;
   for (int64_t c = 0; c < num_cells; ++c) {
     if (offset[c + 1] == offset[c]) continue;
     starts.push_back(static_cast<int32_t>(offset[c]));
@@ -110,7 +117,12 @@ BevPoolGeometry prepare_cpu(const torch::Tensor& points, const detail::Grid3& g,
       flengths.push_back(row_count[r]);
     }
   }
-  std::vector<int32_t> frd(K), frf(K), frb(K);
+  geom.feat_ranks_depth = torch::empty({K}, i32);
+  geom.feat_ranks_feat = torch::empty({K}, i32);
+  geom.feat_ranks_bev = torch::empty({K}, i32);
+  int32_t* frd = geom.feat_ranks_depth.data_ptr<int32_t>();
+  int32_t* frf = geom.feat_ranks_feat.data_ptr<int32_t>();
+  int32_t* frb = geom.feat_ranks_bev.data_ptr<int32_t>();
   at::parallel_for(0, R, 4096, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t base = r / HW * D * HW + r % HW;
@@ -126,14 +138,8 @@ BevPoolGeometry prepare_cpu(const torch::Tensor& points, const detail::Grid3& g,
     }
   });
 
-  geom.ranks_depth = int_tensor(rd);
-  geom.ranks_feat = int_tensor(rf);
-  geom.ranks_bev = int_tensor(rb);
   geom.interval_starts = int_tensor(starts);
   geom.interval_lengths = int_tensor(lengths);
-  geom.feat_ranks_depth = int_tensor(frd);
-  geom.feat_ranks_feat = int_tensor(frf);
-  geom.feat_ranks_bev = int_tensor(frb);
   geom.feat_interval_starts = int_tensor(fstarts);
   geom.feat_interval_lengths = int_tensor(flengths);
   return geom;

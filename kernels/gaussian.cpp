@@ -67,7 +67,12 @@ torch::Tensor draw_cpu(const torch::Tensor& boxes, const torch::Tensor& labels, 
   torch::Tensor out = torch::zeros({K, H, W}, boxes.options());
   float* o = out.data_ptr<float>();
   // One task per heat-map row: max-merge is order independent, and no two tasks share a row.
-  at::parallel_for(0, K * H, 16, [&](int64_t r0, int64_t r1) {
+  // A typical scene stamps a few thousand cells: less than a thread start-up costs.
+  int64_t stamped = 0;
+  for (const auto& stamps : per_class)
+    for (const Stamp& s : stamps) stamped += (2 * int64_t{s.radius} + 1) * (2 * int64_t{s.radius} + 1);
+  const int64_t grain = stamped < (int64_t{1} << 16) ? K * H : 16;
+  at::parallel_for(0, K * H, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t k = r / H, y = r % H;
       float* row = o + r * W;

@@ -77,7 +77,8 @@ std::vector<int64_t> nms_cpu(const torch::Tensor& boxes, const Candidates& c, bo
     const scalar_t* b = boxes.data_ptr<scalar_t>();
     kept = greedy(c, opts, removed, [&](int64_t i) {
       const scalar_t* bi = b + c.index[i] * S;
-      at::parallel_for(i + 1, K, 64, [&](int64_t j0, int64_t j1) {
+      // ~0.3 µs per rotated IoU: threads only pay off for long candidate lists.
+      at::parallel_for(i + 1, K, 2048, [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
           if (removed[j] || c.group[j] != c.group[i]) continue;
           const scalar_t* bj = b + c.index[j] * S;
