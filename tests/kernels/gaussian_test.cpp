@@ -49,6 +49,10 @@ TEST(GaussianRadius, MatchesTorchFloat32Values) {
   // double gives 1.99999996 and 1.0000000032 here.
   EXPECT_EQ(gaussian_radius(14.999999046325684f, 2.0f, 0.1), 2.0f);
   EXPECT_EQ(gaussian_radius(1.603773593902588f, 3.5f, 0.1), 0.9999999403953552f);
+  // Upstream's association matters too: c3 = (o - 1) * width * height evaluated as
+  // (o - 1) * height * width gives 0.99999994 and 1.0 here.
+  EXPECT_EQ(gaussian_radius(6.224490165710449f, 1.100000023841858f, 0.1), 1.0f);
+  EXPECT_EQ(gaussian_radius(5.671390056610107f, 1.158862829208374f, 0.1), 0.9999999403953552f);
 }
 
 TEST(GaussianHeatmaps, HandWorkedRadiusOne) {
