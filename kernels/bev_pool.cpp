@@ -145,28 +145,34 @@ BevPoolGeometry prepare_cpu(const torch::Tensor& points, const detail::Grid3& g,
   return geom;
 }
 
+// For every interval [s, s + len): out[out_row[s]·C + c] = sum over k of a[ia[k]] · m[im[k]·C + c].
+// The forward is (a, m) = (depth, feat rows) over the cell intervals; the feature gradient is
+// (depth, gradient rows) over the feature-row intervals. One task per interval, so every
+// output row is written by one thread in a fixed order.
+template <typename T>
+void interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im, const int32_t* out_row,
+                   const torch::Tensor& starts, const torch::Tensor& lengths, int64_t C, T* out) {
+  const int32_t* st = starts.data_ptr<int32_t>();
+  const int32_t* len = lengths.data_ptr<int32_t>();
+  at::parallel_for(0, starts.size(0), 64, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* o = out + int64_t{out_row[st[i]]} * C;
+      for (int64_t k = st[i]; k < st[i] + len[i]; ++k) {
+        const T w = a[ia[k]];
+        const T* row = m + int64_t{im[k]} * C;
+        for (int64_t c = 0; c < C; ++c) o[c] += w * row[c];
+      }
+    }
+  });
+}
+
 torch::Tensor forward_cpu(const torch::Tensor& depth, const torch::Tensor& feat, const BevPoolGeometry& geom) {
   const int64_t C = feat.size(4), B = geom.batch, H = geom.grid_h, W = geom.grid_w;
   torch::Tensor out = torch::zeros({B * H * W, C}, feat.options());
-  const int32_t* rd = geom.ranks_depth.data_ptr<int32_t>();
-  const int32_t* rf = geom.ranks_feat.data_ptr<int32_t>();
-  const int32_t* rb = geom.ranks_bev.data_ptr<int32_t>();
-  const int32_t* st = geom.interval_starts.data_ptr<int32_t>();
-  const int32_t* len = geom.interval_lengths.data_ptr<int32_t>();
   AT_DISPATCH_FLOATING_TYPES(feat.scalar_type(), "bev_pool_cpu", [&] {
-    const scalar_t* dp = depth.data_ptr<scalar_t>();
-    const scalar_t* fp = feat.data_ptr<scalar_t>();
-    scalar_t* op = out.data_ptr<scalar_t>();
-    at::parallel_for(0, geom.interval_starts.size(0), 64, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        scalar_t* o = op + int64_t{rb[st[i]]} * C;
-        for (int64_t k = st[i]; k < st[i] + len[i]; ++k) {
-          const scalar_t d = dp[rd[k]];
-          const scalar_t* f = fp + int64_t{rf[k]} * C;
-          for (int64_t c = 0; c < C; ++c) o[c] += d * f[c];
-        }
-      }
-    });
+    interval_sums(depth.data_ptr<scalar_t>(), geom.ranks_depth.data_ptr<int32_t>(), feat.data_ptr<scalar_t>(),
+                  geom.ranks_feat.data_ptr<int32_t>(), geom.ranks_bev.data_ptr<int32_t>(), geom.interval_starts,
+                  geom.interval_lengths, C, out.data_ptr<scalar_t>());
   });
   return out.view({B, H, W, C}).permute({0, 3, 1, 2}).contiguous();
 }
@@ -199,22 +205,9 @@ std::pair<torch::Tensor, torch::Tensor> backward_cpu(const torch::Tensor& grad_o
     }
     if (need_feat) {
       grad_feat = torch::zeros_like(feat);
-      scalar_t* gf = grad_feat.data_ptr<scalar_t>();
-      const int32_t* rd = geom.feat_ranks_depth.data_ptr<int32_t>();
-      const int32_t* rf = geom.feat_ranks_feat.data_ptr<int32_t>();
-      const int32_t* rb = geom.feat_ranks_bev.data_ptr<int32_t>();
-      const int32_t* st = geom.feat_interval_starts.data_ptr<int32_t>();
-      const int32_t* len = geom.feat_interval_lengths.data_ptr<int32_t>();
-      at::parallel_for(0, geom.feat_interval_starts.size(0), 64, [&](int64_t j0, int64_t j1) {
-        for (int64_t j = j0; j < j1; ++j) {
-          scalar_t* o = gf + int64_t{rf[st[j]]} * C;
-          for (int64_t k = st[j]; k < st[j] + len[j]; ++k) {
-            const scalar_t d = dp[rd[k]];
-            const scalar_t* g = go + int64_t{rb[k]} * C;
-            for (int64_t c = 0; c < C; ++c) o[c] += d * g[c];
-          }
-        }
-      });
+      interval_sums(dp, geom.feat_ranks_depth.data_ptr<int32_t>(), go, geom.feat_ranks_bev.data_ptr<int32_t>(),
+                    geom.feat_ranks_feat.data_ptr<int32_t>(), geom.feat_interval_starts, geom.feat_interval_lengths, C,
+                    grad_feat.data_ptr<scalar_t>());
     }
   });
   return {grad_depth, grad_feat};

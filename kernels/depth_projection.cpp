@@ -7,7 +7,6 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/detail/box_math.h"
 #include "kernels/detail/check.h"
 #include "kernels/detail/projection_math.h"
 #ifdef BEVKD_WITH_CUDA
@@ -105,21 +104,8 @@ Cells resolve_cpu(const torch::Tensor& points, const std::vector<detail::Camera>
     for (int64_t c = c0; c < c1; ++c) {
       const uint64_t key = keys[c].load(std::memory_order_relaxed);
       if (key == detail::kNoDepthKey) continue;
-      const float* q = pts + int64_t{detail::depth_key_point(key)} * F;
-      float u, v, d;
-      int32_t cell;
-      const bool ok = detail::project_to_camera(cams[c / per_cam], p, q[0], q[1], q[2], &u, &v, &d, &cell);
-      BEVKD_ASSERT(ok && cell == c % per_cam, "depth projection is not reproducible");
-      dp[c] = d;
-      up[3 * c] = u;
-      up[3 * c + 1] = v;
-      up[3 * c + 2] = d;
-      vp[c] = true;
-      for (int64_t g = 0; g < G; ++g)
-        if (detail::point_in_box(q[0], q[1], q[2], bx + g * S)) {
-          bp[c] = static_cast<int32_t>(g);
-          break;
-        }
+      const bool ok = detail::resolve_depth_cell(pts, F, cams.data(), p, key, bx, G, S, c, dp, bp, up, vp);
+      BEVKD_ASSERT(ok, "depth projection of cell ", c, " is not reproducible");
     }
   });
   return out;

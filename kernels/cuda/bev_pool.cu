@@ -1,6 +1,6 @@
-// BEV pooling (BEVPoolv2-style): point -> cell keys for the launcher's sort, the forward over
-// cell intervals and the backward over precomputed intervals — no atomics, so the result is
-// deterministic. See kernels/bev_pool.h.
+// BEV pooling (BEVPoolv2-style): point -> cell keys for the launcher's sort, and interval sums
+// for the forward (over cells) and the feature gradient (over feature rows) — no atomics, so the
+// result is deterministic. See kernels/bev_pool.h.
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/raw_ops.h"
 
@@ -19,18 +19,17 @@ __global__ void bev_pool_cells_kernel(const float* __restrict__ points, int64_t 
 }
 
 template <typename T>
-__global__ void bev_pool_forward_kernel(const T* __restrict__ depth, const T* __restrict__ feat,
-                                        const int32_t* __restrict__ rd, const int32_t* __restrict__ rf,
-                                        const int32_t* __restrict__ rb, const int32_t* __restrict__ starts,
-                                        const int32_t* __restrict__ lengths, int64_t I, int64_t C,
-                                        T* __restrict__ out) {
+__global__ void interval_sums_kernel(const T* __restrict__ a, const int32_t* __restrict__ ia, const T* __restrict__ m,
+                                     const int32_t* __restrict__ im, const int32_t* __restrict__ out_row,
+                                     const int32_t* __restrict__ starts, const int32_t* __restrict__ lengths,
+                                     int64_t I, int64_t C, T* __restrict__ out) {
   const int64_t t = global_index();
   if (t >= I * C) return;
   const int64_t i = t / C, c = t % C;
   const int32_t s = starts[i], e = s + lengths[i];
   T acc = 0;
-  for (int32_t k = s; k < e; ++k) acc += depth[rd[k]] * feat[static_cast<int64_t>(rf[k]) * C + c];
-  out[static_cast<int64_t>(rb[s]) * C + c] = acc;
+  for (int32_t k = s; k < e; ++k) acc += a[ia[k]] * m[static_cast<int64_t>(im[k]) * C + c];
+  out[static_cast<int64_t>(out_row[s]) * C + c] = acc;
 }
 
 // One warp per kept point: lanes stride over channels, then a fixed shuffle tree.
@@ -50,21 +49,6 @@ __global__ void bev_pool_backward_depth_kernel(const T* __restrict__ grad, const
   if (lane == 0) grad_depth[rd[k]] = acc;
 }
 
-template <typename T>
-__global__ void bev_pool_backward_feat_kernel(const T* __restrict__ grad, const T* __restrict__ depth,
-                                              const int32_t* __restrict__ rd, const int32_t* __restrict__ rf,
-                                              const int32_t* __restrict__ rb, const int32_t* __restrict__ starts,
-                                              const int32_t* __restrict__ lengths, int64_t J, int64_t C,
-                                              T* __restrict__ grad_feat) {
-  const int64_t t = global_index();
-  if (t >= J * C) return;
-  const int64_t j = t / C, c = t % C;
-  const int32_t s = starts[j], e = s + lengths[j];
-  T acc = 0;
-  for (int32_t k = s; k < e; ++k) acc += depth[rd[k]] * grad[static_cast<int64_t>(rb[k]) * C + c];
-  grad_feat[static_cast<int64_t>(rf[s]) * C + c] = acc;
-}
-
 }  // namespace
 
 cudaError_t bev_pool_cells(const float* points, int64_t num_points, int64_t points_per_batch, detail::Grid3 grid,
@@ -76,12 +60,12 @@ cudaError_t bev_pool_cells(const float* points, int64_t num_points, int64_t poin
 }
 
 template <typename T>
-cudaError_t bev_pool_forward(const T* depth, const T* feat, const int32_t* ranks_depth, const int32_t* ranks_feat,
-                             const int32_t* ranks_bev, const int32_t* starts, const int32_t* lengths,
-                             int64_t num_intervals, int64_t C, T* out_cl, cudaStream_t stream) {
+cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im,
+                                   const int32_t* out_row, const int32_t* starts, const int32_t* lengths,
+                                   int64_t num_intervals, int64_t C, T* out, cudaStream_t stream) {
   if (num_intervals * C == 0) return cudaSuccess;
-  bev_pool_forward_kernel<T><<<blocks_for(num_intervals * C), kThreads, 0, stream>>>(
-      depth, feat, ranks_depth, ranks_feat, ranks_bev, starts, lengths, num_intervals, C, out_cl);
+  interval_sums_kernel<T><<<blocks_for(num_intervals * C), kThreads, 0, stream>>>(a, ia, m, im, out_row, starts,
+                                                                                  lengths, num_intervals, C, out);
   return cudaGetLastError();
 }
 
@@ -95,24 +79,12 @@ cudaError_t bev_pool_backward_depth(const T* grad_cl, const T* feat, const int32
   return cudaGetLastError();
 }
 
-template <typename T>
-cudaError_t bev_pool_backward_feat(const T* grad_cl, const T* depth, const int32_t* ranks_depth,
-                                   const int32_t* ranks_feat, const int32_t* ranks_bev, const int32_t* starts,
-                                   const int32_t* lengths, int64_t num_intervals, int64_t C, T* grad_feat,
-                                   cudaStream_t stream) {
-  if (num_intervals * C == 0) return cudaSuccess;
-  bev_pool_backward_feat_kernel<T><<<blocks_for(num_intervals * C), kThreads, 0, stream>>>(
-      grad_cl, depth, ranks_depth, ranks_feat, ranks_bev, starts, lengths, num_intervals, C, grad_feat);
-  return cudaGetLastError();
-}
-
-#define BEVKD_INSTANTIATE_BEV_POOL(T)                                                                               \
-  template cudaError_t bev_pool_forward<T>(const T*, const T*, const int32_t*, const int32_t*, const int32_t*,      \
-                                           const int32_t*, const int32_t*, int64_t, int64_t, T*, cudaStream_t);     \
-  template cudaError_t bev_pool_backward_depth<T>(const T*, const T*, const int32_t*, const int32_t*,               \
-                                                  const int32_t*, int64_t, int64_t, T*, cudaStream_t);              \
-  template cudaError_t bev_pool_backward_feat<T>(const T*, const T*, const int32_t*, const int32_t*, const int32_t*, \
-                                                 const int32_t*, const int32_t*, int64_t, int64_t, T*, cudaStream_t);
+#define BEVKD_INSTANTIATE_BEV_POOL(T)                                                                          \
+  template cudaError_t bev_pool_interval_sums<T>(const T*, const int32_t*, const T*, const int32_t*,            \
+                                                 const int32_t*, const int32_t*, const int32_t*, int64_t, int64_t, \
+                                                 T*, cudaStream_t);                                              \
+  template cudaError_t bev_pool_backward_depth<T>(const T*, const T*, const int32_t*, const int32_t*,          \
+                                                  const int32_t*, int64_t, int64_t, T*, cudaStream_t);
 BEVKD_INSTANTIATE_BEV_POOL(float)
 BEVKD_INSTANTIATE_BEV_POOL(double)
 #undef BEVKD_INSTANTIATE_BEV_POOL

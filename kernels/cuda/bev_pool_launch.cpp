@@ -53,8 +53,8 @@ torch::Tensor bev_pool_forward(const torch::Tensor& depth, const torch::Tensor& 
   const int64_t C = feat.size(4), B = geom.batch, H = geom.grid_h, W = geom.grid_w;
   torch::Tensor out = torch::zeros({B * H * W, C}, feat.options());
   AT_DISPATCH_FLOATING_TYPES(feat.scalar_type(), "bev_pool_cuda", [&] {
-    check_launch(cuda_raw::bev_pool_forward<scalar_t>(
-                     depth.data_ptr<scalar_t>(), feat.data_ptr<scalar_t>(), geom.ranks_depth.data_ptr<int32_t>(),
+    check_launch(cuda_raw::bev_pool_interval_sums<scalar_t>(
+                     depth.data_ptr<scalar_t>(), geom.ranks_depth.data_ptr<int32_t>(), feat.data_ptr<scalar_t>(),
                      geom.ranks_feat.data_ptr<int32_t>(), geom.ranks_bev.data_ptr<int32_t>(),
                      geom.interval_starts.data_ptr<int32_t>(), geom.interval_lengths.data_ptr<int32_t>(),
                      geom.interval_starts.size(0), C, out.data_ptr<scalar_t>(), current_stream(depth)),
@@ -81,10 +81,10 @@ std::pair<torch::Tensor, torch::Tensor> bev_pool_backward(const torch::Tensor& g
     }
     if (need_feat) {
       grad_feat = torch::zeros_like(feat);
-      check_launch(cuda_raw::bev_pool_backward_feat<scalar_t>(
-                       grad_out_cl.data_ptr<scalar_t>(), depth.data_ptr<scalar_t>(),
-                       geom.feat_ranks_depth.data_ptr<int32_t>(), geom.feat_ranks_feat.data_ptr<int32_t>(),
-                       geom.feat_ranks_bev.data_ptr<int32_t>(), geom.feat_interval_starts.data_ptr<int32_t>(),
+      check_launch(cuda_raw::bev_pool_interval_sums<scalar_t>(
+                       depth.data_ptr<scalar_t>(), geom.feat_ranks_depth.data_ptr<int32_t>(),
+                       grad_out_cl.data_ptr<scalar_t>(), geom.feat_ranks_bev.data_ptr<int32_t>(),
+                       geom.feat_ranks_feat.data_ptr<int32_t>(), geom.feat_interval_starts.data_ptr<int32_t>(),
                        geom.feat_interval_lengths.data_ptr<int32_t>(), geom.feat_interval_starts.size(0), C,
                        grad_feat.data_ptr<scalar_t>(), stream),
                    "bev_pool backward");

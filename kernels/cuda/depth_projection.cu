@@ -4,7 +4,6 @@
 // kernels/depth_projection.h.
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/raw_ops.h"
-#include "kernels/detail/box_math.h"
 
 namespace bevkd::kernels::cuda_raw {
 namespace {
@@ -30,25 +29,11 @@ __global__ void depth_resolve_kernel(const float* __restrict__ points, int64_t F
                                      const float* __restrict__ boxes, int64_t G, int64_t S,
                                      float* __restrict__ depth, int32_t* __restrict__ box_id,
                                      float* __restrict__ uvd, bool* __restrict__ valid) {
-  const int64_t per_cam = static_cast<int64_t>(p.out_h) * p.out_w;
   const int64_t c = global_index();
-  if (c >= Ncam * per_cam) return;
+  if (c >= Ncam * p.out_h * p.out_w) return;
   const unsigned long long key = keys[c];
   if (key == detail::kNoDepthKey) return;
-  const float* q = points + static_cast<int64_t>(detail::depth_key_point(key)) * F;
-  float u, v, d;
-  int32_t cell;
-  if (!detail::project_to_camera(cams[c / per_cam], p, q[0], q[1], q[2], &u, &v, &d, &cell)) return;
-  depth[c] = d;
-  uvd[3 * c] = u;
-  uvd[3 * c + 1] = v;
-  uvd[3 * c + 2] = d;
-  valid[c] = true;
-  for (int64_t g = 0; g < G; ++g)
-    if (detail::point_in_box(q[0], q[1], q[2], boxes + g * S)) {
-      box_id[c] = static_cast<int32_t>(g);
-      break;
-    }
+  detail::resolve_depth_cell(points, F, cams, p, key, boxes, G, S, c, depth, box_id, uvd, valid);
 }
 
 }  // namespace

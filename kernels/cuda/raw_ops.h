@@ -44,22 +44,20 @@ cudaError_t scatter_backward(const T* grad_out, const int32_t* coords, int64_t V
 // key[p] = b·H·W + y·W + x for frustum point p (batch b = p / points_per_batch), or `invalid`.
 cudaError_t bev_pool_cells(const float* points, int64_t num_points, int64_t points_per_batch, detail::Grid3 grid,
                            int32_t invalid, int32_t* key, cudaStream_t stream);
-// out_cl [B·H·W, C] must be zeroed; one thread per (interval, channel).
+// For every interval [s, s + len) (one thread per (interval, channel), no atomics):
+//   out[out_row[s]·C + c] = sum over k of a[ia[k]] · m[im[k]·C + c].
+// The forward is (a, m, out) = (depth, feat, out [B·H·W, C]) over the cell intervals; the
+// feature gradient is (depth, grad_cl, grad_feat) over the feature-row intervals. out must be
+// zeroed (rows without an interval stay 0).
 template <typename T>
-cudaError_t bev_pool_forward(const T* depth, const T* feat, const int32_t* ranks_depth, const int32_t* ranks_feat,
-                             const int32_t* ranks_bev, const int32_t* starts, const int32_t* lengths,
-                             int64_t num_intervals, int64_t C, T* out_cl, cudaStream_t stream);
+cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im,
+                                   const int32_t* out_row, const int32_t* starts, const int32_t* lengths,
+                                   int64_t num_intervals, int64_t C, T* out, cudaStream_t stream);
 // grad_depth must be zeroed (points outside the grid keep 0); one warp per kept point.
 template <typename T>
 cudaError_t bev_pool_backward_depth(const T* grad_cl, const T* feat, const int32_t* ranks_depth,
                                     const int32_t* ranks_feat, const int32_t* ranks_bev, int64_t num_kept, int64_t C,
                                     T* grad_depth, cudaStream_t stream);
-// grad_feat must be zeroed; one thread per (feature interval, channel), no atomics.
-template <typename T>
-cudaError_t bev_pool_backward_feat(const T* grad_cl, const T* depth, const int32_t* ranks_depth,
-                                   const int32_t* ranks_feat, const int32_t* ranks_bev, const int32_t* starts,
-                                   const int32_t* lengths, int64_t num_intervals, int64_t C, T* grad_feat,
-                                   cudaStream_t stream);
 
 // ---- gaussian.cu --------------------------------------------------------------------------
 // heat [K, H, W] must be zeroed; labels may be null (all boxes into map 0). One block per box,

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/detail/box_math.h"
 #include "kernels/detail/hd.h"
 
 namespace bevkd::kernels::detail {
@@ -65,5 +66,31 @@ BEVKD_HD uint64_t depth_key(float depth, uint32_t point_index) {
 BEVKD_HD uint32_t depth_key_point(uint64_t key) { return static_cast<uint32_t>(key & 0xffffffffu); }
 
 constexpr uint64_t kNoDepthKey = ~static_cast<uint64_t>(0);
+
+// The outputs of cell `c` (flat over [Ncam, out_h, out_w]) whose reduction ended with `key`
+// (not kNoDepthKey): recomputes the winner's projection, writes depth[c], uvd[3c..3c+2],
+// valid[c], and box_id[c] = the first of the G boxes (stride S floats) containing the point,
+// leaving box_id[c] untouched when none does. False when the recomputation disagrees (a bug).
+BEVKD_HD bool resolve_depth_cell(const float* points, int64_t num_features, const Camera* cams,
+                                 const ProjectionParams& p, uint64_t key, const float* boxes, int64_t G, int64_t S,
+                                 int64_t c, float* depth, int32_t* box_id, float* uvd, bool* valid) {
+  const int64_t per_cam = static_cast<int64_t>(p.out_h) * p.out_w;
+  const float* q = points + static_cast<int64_t>(depth_key_point(key)) * num_features;
+  float u, v, d;
+  int32_t cell;
+  if (!project_to_camera(cams[c / per_cam], p, q[0], q[1], q[2], &u, &v, &d, &cell) || cell != c % per_cam)
+    return false;
+  depth[c] = d;
+  uvd[3 * c] = u;
+  uvd[3 * c + 1] = v;
+  uvd[3 * c + 2] = d;
+  valid[c] = true;
+  for (int64_t g = 0; g < G; ++g)
+    if (point_in_box(q[0], q[1], q[2], boxes + g * S)) {
+      box_id[c] = static_cast<int32_t>(g);
+      break;
+    }
+  return true;
+}
 
 }  // namespace bevkd::kernels::detail

@@ -26,16 +26,7 @@ using test::same;
 const torch::Device kGpu(torch::kCUDA, 0);
 
 torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed) {
-  torch::manual_seed(seed);
-  torch::Tensor b = torch::zeros({n, 9});
-  b.select(1, 0).uniform_(-spread, spread);
-  b.select(1, 1).uniform_(-spread, spread);
-  b.select(1, 2).uniform_(-1, 1);
-  b.select(1, 3).uniform_(0.3, 12.0);
-  b.select(1, 4).uniform_(0.3, 3.0);
-  b.select(1, 5).uniform_(0.5, 4.0);
-  b.select(1, 6).uniform_(-3.14, 3.14);
-  return b;
+  return test::random_boxes(n, spread, 12.0, seed, torch::kFloat32);
 }
 
 TEST(CudaTwin, Voxelize) {

@@ -100,20 +100,7 @@ torch::Tensor ref_iou_matrix(const torch::Tensor& a, const torch::Tensor& b, boo
   return out;
 }
 
-torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed, torch::Dtype dtype = torch::kFloat64) {
-  torch::manual_seed(seed);
-  torch::Tensor b = torch::zeros({n, 9}, dtype);
-  b.select(1, 0).uniform_(-spread, spread);
-  b.select(1, 1).uniform_(-spread, spread);
-  b.select(1, 2).uniform_(-0.5, 0.5);
-  b.select(1, 3).uniform_(0.5, 4.5);
-  b.select(1, 4).uniform_(0.4, 2.5);
-  b.select(1, 5).uniform_(0.5, 2.0);
-  b.select(1, 6).uniform_(-M_PI, M_PI);
-  b.select(1, 7).normal_();
-  b.select(1, 8).normal_();
-  return b;
-}
+torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed) { return test::random_boxes(n, spread, 4.5, seed); }
 
 // ---- IoU --------------------------------------------------------------------------------
 

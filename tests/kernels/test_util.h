@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <string>
 
 #include "base/error.h"
@@ -42,6 +43,24 @@ inline ::testing::AssertionResult same(const torch::Tensor& a, const torch::Tens
   const int64_t i = diff[0][0].item<int64_t>();
   return ::testing::AssertionFailure() << diff.size(0) << " elements differ, first at flat index " << i << ": "
                                        << x.flatten()[i].item<double>() << " vs " << y.flatten()[i].item<double>();
+}
+
+// n boxes [n, 9] (x, y, z, l, w, h, yaw, vx, vy): centres uniform in [-spread, spread]²,
+// z in [-0.5, 0.5], l in [0.5, max_length], w in [0.4, 2.5], h in [0.5, 2], any yaw.
+inline torch::Tensor random_boxes(int64_t n, double spread, double max_length, uint64_t seed,
+                                  torch::Dtype dtype = torch::kFloat64) {
+  torch::manual_seed(seed);
+  torch::Tensor b = torch::zeros({n, 9}, dtype);
+  b.select(1, 0).uniform_(-spread, spread);
+  b.select(1, 1).uniform_(-spread, spread);
+  b.select(1, 2).uniform_(-0.5, 0.5);
+  b.select(1, 3).uniform_(0.5, max_length);
+  b.select(1, 4).uniform_(0.4, 2.5);
+  b.select(1, 5).uniform_(0.5, 2.0);
+  b.select(1, 6).uniform_(-M_PI, M_PI);
+  b.select(1, 7).normal_();
+  b.select(1, 8).normal_();
+  return b;
 }
 
 }  // namespace bevkd::kernels::test
