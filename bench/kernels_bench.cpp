@@ -8,7 +8,6 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -87,7 +86,8 @@ torch::Tensor naive_pool(const torch::Tensor& depth, const torch::Tensor& feat, 
                          const torch::Tensor& cell, int64_t B, int64_t H, int64_t W) {
   const int64_t C = feat.size(4);
   const torch::Tensor prod = depth.unsqueeze(-1) * feat.unsqueeze(2);  // [B, N, D, Hf, Wf, C]
-  const torch::Tensor out = torch::zeros({B * H * W, C}, feat.options()).index_add(0, cell, prod.view({-1, C}).index_select(0, kept));
+  const torch::Tensor out =
+      torch::zeros({B * H * W, C}, feat.options()).index_add(0, cell, prod.view({-1, C}).index_select(0, kept));
   return out.view({B, H, W, C}).permute({0, 3, 1, 2}).contiguous();
 }
 
@@ -118,7 +118,8 @@ std::pair<torch::Tensor, torch::Tensor> scene_boxes() {
 }
 
 // Naive heat maps: mmdet3d's per-box loop with LibTorch slicing and torch::max.
-torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels, const kernels::GaussianOptions& o) {
+torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels,
+                             const kernels::GaussianOptions& o) {
   const int64_t W = o.width(), H = o.height();
   torch::Tensor heat = torch::zeros({10, H, W}, boxes.options());
   const torch::Tensor bc = boxes.cpu(), lc = labels.cpu();
@@ -126,7 +127,8 @@ torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& la
     const float* b = bc.data_ptr<float>() + i * bc.size(1);
     const float width = b[4] / o.voxel_x / o.out_size_factor, length = b[3] / o.voxel_y / o.out_size_factor;
     if (!(width > 0 && length > 0)) continue;
-    const int64_t r = std::max<int64_t>(o.min_radius, static_cast<int64_t>(kernels::gaussian_radius(length, width, o.min_overlap)));
+    const int64_t r =
+        std::max<int64_t>(o.min_radius, static_cast<int64_t>(kernels::gaussian_radius(length, width, o.min_overlap)));
     const int64_t x = static_cast<int64_t>((b[0] - o.range[0]) / o.voxel_x / o.out_size_factor);
     const int64_t y = static_cast<int64_t>((b[1] - o.range[1]) / o.voxel_y / o.out_size_factor);
     if (x < 0 || x >= W || y < 0 || y >= H) continue;
@@ -134,7 +136,8 @@ torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& la
     const torch::Tensor g1 = torch::arange(-r, r + 1, torch::kFloat64);
     torch::Tensor g = torch::exp(-(g1.view({-1, 1}).pow(2) + g1.view({1, -1}).pow(2)) / (2 * sigma * sigma));
     g = torch::where(g < 2.220446049250313e-16, torch::zeros_like(g), g).to(boxes.options());
-    const int64_t left = std::min(x, r), right = std::min(W - x, r + 1), top = std::min(y, r), bottom = std::min(H - y, r + 1);
+    const int64_t left = std::min(x, r), right = std::min(W - x, r + 1), top = std::min(y, r),
+                  bottom = std::min(H - y, r + 1);
     torch::Tensor region = heat[lc[i].item<int64_t>()].slice(0, y - top, y + bottom).slice(1, x - left, x + right);
     region.copy_(torch::max(region, g.slice(0, r - top, r + bottom).slice(1, r - left, r + right)));
   }
@@ -158,8 +161,8 @@ void run_device(const torch::Device& dev, int reps) {
     const torch::Tensor p = pts.view({-1, 3});
     const torch::Tensor col = ((p.select(1, 0) - grid.range[0]) / grid.dx).floor();
     const torch::Tensor rowc = ((p.select(1, 1) - grid.range[1]) / grid.dy).floor();
-    const torch::Tensor keep = (col >= 0) & (col < 128) & (rowc >= 0) & (rowc < 128) & (p.select(1, 2) >= grid.range[2]) &
-                               (p.select(1, 2) < grid.range[5]);
+    const torch::Tensor keep = (col >= 0) & (col < 128) & (rowc >= 0) & (rowc < 128) &
+                               (p.select(1, 2) >= grid.range[2]) & (p.select(1, 2) < grid.range[5]);
     const torch::Tensor kept = keep.nonzero().squeeze(1);
     return std::make_pair(kept, (rowc * 128 + col).index_select(0, kept).to(torch::kInt64));
   };
@@ -170,7 +173,8 @@ void run_device(const torch::Device& dev, int reps) {
   torch::manual_seed(3);
   const torch::Tensor depth = torch::rand({B, N, D, Hf, Wf}, dev).softmax(2);
   const torch::Tensor feat = torch::randn({B, N, Hf, Wf, C}, dev);
-  const torch::Tensor ours = kernels::bev_pool(depth, feat, geom), naive = naive_pool(depth, feat, kept, cell, B, 128, 128);
+  const torch::Tensor ours = kernels::bev_pool(depth, feat, geom),
+                      naive = naive_pool(depth, feat, kept, cell, B, 128, 128);
   const double err = (ours - naive).abs().max().item<double>() / naive.abs().max().item<double>();
   BEVKD_CHECK(err < 1e-4, "bench: bev_pool and the naive pooling disagree (relative error ", err, ")");
   row(cat("BEV pool forward, C=", C, " -> 128x128"), timer.ms([&] { kernels::bev_pool(depth, feat, geom); }),
@@ -185,7 +189,8 @@ void run_device(const torch::Device& dev, int reps) {
 
   // ---- voxelization of a 10-sweep cloud ----
   const torch::Tensor cloud = lidar_cloud().to(dev);
-  const auto vopt = kernels::VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
+  const auto vopt =
+      kernels::VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
   const auto vox = kernels::voxelize(cloud, vopt);
   row(cat("voxelize 250k pts (10 sweeps), 0.2 m pillars -> ", vox.coords.size(0)),
       timer.ms([&] { kernels::voxelize(cloud, vopt); }), -1);
@@ -197,19 +202,23 @@ void run_device(const torch::Device& dev, int reps) {
   const torch::Tensor heat = kernels::gaussian_heatmaps(boxes, labels, 10, gopt);
   BEVKD_CHECK(torch::allclose(heat.cpu(), naive_heatmaps(boxes, labels, gopt).cpu()),
               "bench: gaussian_heatmaps and the naive drawing disagree");
-  row("Gaussian heat maps, 100 boxes -> 10x128x128", timer.ms([&] { kernels::gaussian_heatmaps(boxes, labels, 10, gopt); }),
+  row("Gaussian heat maps, 100 boxes -> 10x128x128",
+      timer.ms([&] { kernels::gaussian_heatmaps(boxes, labels, 10, gopt); }),
       timer.ms([&] { naive_heatmaps(boxes, labels, gopt); }));
 }
 
 int run(int reps, int threads) {
   if (threads > 0) at::set_num_threads(threads);
-  std::printf("bevkd-bench-kernels: median of %d runs after one warm-up; naive = the same computation with\n"
-              "plain LibTorch ops (outer product + index_add for pooling, mmdet3d's per-box slicing for heat maps)\n",
-              reps);
+  std::printf(
+      "bevkd-bench-kernels: median of %d runs after one warm-up; naive = the same computation with\n"
+      "plain LibTorch ops (outer product + index_add for pooling, mmdet3d's per-box slicing for heat maps)\n",
+      reps);
   std::printf("%s", at::get_parallel_info().c_str());
   run_device(torch::kCPU, reps);
-  if (kernels::cuda_available()) run_device(torch::Device(torch::kCUDA, 0), reps);
-  else std::printf("\nCUDA: %s\n", kernels::cuda_compiled() ? "no device visible" : "not compiled (BEVKD_WITH_CUDA=OFF)");
+  if (kernels::cuda_available())
+    run_device(torch::Device(torch::kCUDA, 0), reps);
+  else
+    std::printf("\nCUDA: %s\n", kernels::cuda_compiled() ? "no device visible" : "not compiled (BEVKD_WITH_CUDA=OFF)");
   return 0;
 }
 

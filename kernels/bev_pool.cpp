@@ -24,8 +24,8 @@ int64_t cells_along(float lo, float hi, float size, const char* axis) {
               size);
   const double cells = (static_cast<double>(hi) - lo) / size;
   const int64_t n = std::llround(cells);
-  BEVKD_CHECK(n >= 1 && std::abs(cells - static_cast<double>(n)) <= 1e-3, kOp, ": the grid range on axis ", axis,
-              " (", static_cast<double>(hi) - lo, " m) is not a whole number of ", size, " m cells (", cells, ")");
+  BEVKD_CHECK(n >= 1 && std::abs(cells - static_cast<double>(n)) <= 1e-3, kOp, ": the grid range on axis ", axis, " (",
+              static_cast<double>(hi) - lo, " m) is not a whole number of ", size, " m cells (", cells, ")");
   return n;
 }
 
@@ -297,17 +297,17 @@ int64_t BevPoolGrid::height() const { return cells_along(range[1], range[4], dy,
 
 BevPoolGeometry BevPoolGeometry::to(const torch::Device& device) const {
   BevPoolGeometry g = *this;
-  for (torch::Tensor* t : {&g.ranks_depth, &g.ranks_feat, &g.ranks_bev, &g.interval_starts, &g.interval_lengths,
-                           &g.feat_ranks_depth, &g.feat_ranks_feat, &g.feat_ranks_bev, &g.feat_interval_starts,
-                           &g.feat_interval_lengths})
+  for (torch::Tensor* t :
+       {&g.ranks_depth, &g.ranks_feat, &g.ranks_bev, &g.interval_starts, &g.interval_lengths, &g.feat_ranks_depth,
+        &g.feat_ranks_feat, &g.feat_ranks_bev, &g.feat_interval_starts, &g.feat_interval_lengths})
     if (t->defined()) *t = t->to(device);
   return g;
 }
 
 BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevPoolGrid& grid) {
-  detail::check_arg(points.defined() && points.dim() == 6 && points.size(5) == 3 &&
-                        points.scalar_type() == torch::kFloat32,
-                    "bev_pool_prepare", "points", "[B, N, D, Hf, Wf, 3] float32 (ego-frame xyz)", points);
+  detail::check_arg(
+      points.defined() && points.dim() == 6 && points.size(5) == 3 && points.scalar_type() == torch::kFloat32,
+      "bev_pool_prepare", "points", "[B, N, D, Hf, Wf, 3] float32 (ego-frame xyz)", points);
   BEVKD_CHECK(points.numel() / 3 < (int64_t{1} << 31), "bev_pool_prepare: ", points.numel() / 3,
               " frustum points, more than 2^31 - 1");
   const detail::Grid3 g = make_grid3(grid);
@@ -336,10 +336,10 @@ torch::Tensor bev_pool(const torch::Tensor& depth, const torch::Tensor& feat, co
   BEVKD_CHECK(geom.ranks_depth.defined(), kOp, ": the geometry is empty; build it with bev_pool_prepare");
   const std::string depth_shape = cat("[", geom.batch, ", ", geom.num_cams, ", ", geom.depth_bins, ", ", geom.feat_h,
                                       ", ", geom.feat_w, "] float32 or float64 (the geometry's shape)");
-  detail::check_arg(depth.defined() && detail::is_float(depth) &&
-                        depth.sizes() == torch::IntArrayRef({geom.batch, geom.num_cams, geom.depth_bins, geom.feat_h,
-                                                             geom.feat_w}),
-                    kOp, "depth", depth_shape.c_str(), depth);
+  detail::check_arg(
+      depth.defined() && detail::is_float(depth) &&
+          depth.sizes() == torch::IntArrayRef({geom.batch, geom.num_cams, geom.depth_bins, geom.feat_h, geom.feat_w}),
+      kOp, "depth", depth_shape.c_str(), depth);
   const std::string feat_shape = cat("[", geom.batch, ", ", geom.num_cams, ", ", geom.feat_h, ", ", geom.feat_w,
                                      ", C] with depth's dtype (channel-last image features)");
   detail::check_arg(feat.defined() && feat.dim() == 5 && feat.scalar_type() == depth.scalar_type() &&

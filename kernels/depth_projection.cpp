@@ -22,8 +22,7 @@ detail::ProjectionParams make_params(const DepthProjectionOptions& o) {
   BEVKD_CHECK(o.image_height >= 1 && o.image_width >= 1 && o.image_height <= 65536 && o.image_width <= 65536, kOp,
               ": the image must be 1..65536 pixels on each side, found ", o.image_width, " x ", o.image_height);
   BEVKD_CHECK(o.stride >= 1, kOp, ": stride must be >= 1, found ", o.stride);
-  BEVKD_CHECK(std::isfinite(o.min_depth) && o.min_depth > 0, kOp, ": min_depth must be positive, found ",
-              o.min_depth);
+  BEVKD_CHECK(std::isfinite(o.min_depth) && o.min_depth > 0, kOp, ": min_depth must be positive, found ", o.min_depth);
   BEVKD_CHECK(o.max_depth > o.min_depth, kOp, ": max_depth (", o.max_depth, ") must exceed min_depth (", o.min_depth,
               ")");
   detail::ProjectionParams p{};
@@ -113,9 +112,9 @@ Cells resolve_cpu(const torch::Tensor& points, const std::vector<detail::Camera>
 
 Cells resolve(const torch::Tensor& points, const torch::Tensor& cam2ego, const torch::Tensor& intrinsics,
               const torch::Tensor& boxes, const DepthProjectionOptions& opts) {
-  detail::check_arg(points.defined() && points.dim() == 2 && points.size(1) >= 3 &&
-                        points.scalar_type() == torch::kFloat32,
-                    kOp, "points", "[P, >= 3] float32 (x, y, z first, ego frame)", points);
+  detail::check_arg(
+      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kOp,
+      "points", "[P, >= 3] float32 (x, y, z first, ego frame)", points);
   BEVKD_CHECK(points.size(0) < (int64_t{1} << 32), kOp, ": ", points.size(0), " points, more than 2^32 - 1");
   detail::check_arg(cam2ego.defined() && cam2ego.dim() == 3 && cam2ego.size(0) >= 1 && cam2ego.size(1) == 4 &&
                         cam2ego.size(2) == 4 && detail::is_float(cam2ego),
@@ -126,9 +125,9 @@ Cells resolve(const torch::Tensor& points, const torch::Tensor& cam2ego, const t
   detail::check_same_device(kOp, "points", points, "cam2ego", cam2ego);
   detail::check_same_device(kOp, "points", points, "intrinsics", intrinsics);
   if (boxes.defined()) {
-    detail::check_arg(boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) &&
-                          boxes.scalar_type() == torch::kFloat32,
-                      kOp, "boxes", "undefined or [G, 7|9] float32 (ego frame, Box convention)", boxes);
+    detail::check_arg(
+        boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) && boxes.scalar_type() == torch::kFloat32, kOp,
+        "boxes", "undefined or [G, 7|9] float32 (ego frame, Box convention)", boxes);
     detail::check_same_device(kOp, "points", points, "boxes", boxes);
   }
   const detail::ProjectionParams p = make_params(opts);
@@ -138,10 +137,9 @@ Cells resolve(const torch::Tensor& points, const torch::Tensor& cam2ego, const t
   if (pts.is_cuda()) {
 #ifdef BEVKD_WITH_CUDA
     static_assert(sizeof(detail::Camera) == 21 * sizeof(double), "Camera must be 21 packed doubles");
-    const torch::Tensor cam_tensor =
-        torch::from_blob(const_cast<detail::Camera*>(cams.data()), {static_cast<int64_t>(cams.size()), 21},
-                         torch::kFloat64)
-            .to(pts.device());
+    const torch::Tensor cam_tensor = torch::from_blob(const_cast<detail::Camera*>(cams.data()),
+                                                      {static_cast<int64_t>(cams.size()), 21}, torch::kFloat64)
+                                         .to(pts.device());
     auto r = cuda::depth_resolve(pts, cam_tensor, bx, p);
     return {r[0], r[1], r[2], r[3]};
 #else

@@ -20,9 +20,9 @@
 namespace bevkd::kernels {
 
 struct DepthProjectionOptions {
-  int64_t image_height = 256, image_width = 704;  // the image the intrinsics map to (pixels)
-  int64_t stride = 16;                            // cell = stride x stride pixels
-  float min_depth = 1.0f;                         // m, > 0 (the devkit's min_dist)
+  int64_t image_height = 256, image_width = 704;             // the image the intrinsics map to (pixels)
+  int64_t stride = 16;                                       // cell = stride x stride pixels
+  float min_depth = 1.0f;                                    // m, > 0 (the devkit's min_dist)
   float max_depth = std::numeric_limits<float>::infinity();  // m, exclusive
 
   int64_t out_height() const { return (image_height + stride - 1) / stride; }  // ceil

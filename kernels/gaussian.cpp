@@ -26,8 +26,8 @@ int64_t map_cells(float lo, float hi, float voxel, int64_t osf, const char* axis
   const int64_t n = std::llround(voxels);
   BEVKD_CHECK(std::abs(voxels - static_cast<double>(n)) <= 1e-3, kOp, ": the range on axis ", axis, " (",
               static_cast<double>(hi) - lo, " m) is not a whole number of ", voxel, " m voxels (", voxels, ")");
-  BEVKD_CHECK(n / osf >= 1, kOp, ": the heat map has no cell along ", axis, " (", n, " voxels / out_size_factor ",
-              osf, ")");
+  BEVKD_CHECK(n / osf >= 1, kOp, ": the heat map has no cell along ", axis, " (", n, " voxels / out_size_factor ", osf,
+              ")");
   return n / osf;
 }
 
@@ -90,8 +90,8 @@ torch::Tensor draw_cpu(const torch::Tensor& boxes, const torch::Tensor& labels, 
   return out;
 }
 
-torch::Tensor draw_any(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t K,
-                       const GaussianOptions& opts, const char* op) {
+torch::Tensor draw_any(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t K, const GaussianOptions& opts,
+                       const char* op) {
   detail::check_arg(boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) &&
                         boxes.scalar_type() == torch::kFloat32,
                     op, "boxes", "[N, 7] or [N, 9] float32 (x, y, z, l, w, h, yaw[, vx, vy])", boxes);
@@ -121,8 +121,8 @@ void draw_gaussian(torch::Tensor& heatmap, int64_t center_x, int64_t center_y, i
                         heatmap.is_cpu() && heatmap.is_contiguous(),
                     "draw_gaussian", "heatmap", "[H, W] float32, contiguous, on the CPU", heatmap);
   const int64_t H = heatmap.size(0), W = heatmap.size(1);
-  BEVKD_CHECK(center_x >= 0 && center_x < W && center_y >= 0 && center_y < H, "draw_gaussian: centre (", center_x,
-              ", ", center_y, ") is outside the ", W, " x ", H, " map");
+  BEVKD_CHECK(center_x >= 0 && center_x < W && center_y >= 0 && center_y < H, "draw_gaussian: centre (", center_x, ", ",
+              center_y, ") is outside the ", W, " x ", H, " map");
   BEVKD_CHECK(radius >= 0 && radius <= 10000, "draw_gaussian: radius must be in [0, 10000], found ", radius);
   float* o = heatmap.data_ptr<float>();
   for (int64_t y = std::max<int64_t>(0, center_y - radius); y <= std::min(H - 1, center_y + radius); ++y)

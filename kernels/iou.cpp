@@ -12,8 +12,8 @@ namespace bevkd::kernels {
 namespace {
 
 void check_boxes(const char* op, const char* name, const torch::Tensor& t) {
-  detail::check_arg(t.defined() && t.dim() == 2 && (t.size(1) == 7 || t.size(1) == 9) && detail::is_float(t), op,
-                    name, "[N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy])", t);
+  detail::check_arg(t.defined() && t.dim() == 2 && (t.size(1) == 7 || t.size(1) == 9) && detail::is_float(t), op, name,
+                    "[N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy])", t);
 }
 
 torch::Tensor iou_cpu(const torch::Tensor& a, const torch::Tensor& b, bool three_d, bool aligned) {
@@ -39,8 +39,8 @@ torch::Tensor iou_cpu(const torch::Tensor& a, const torch::Tensor& b, bool three
 torch::Tensor iou_any(const char* op, const torch::Tensor& a, const torch::Tensor& b, bool three_d, bool aligned) {
   check_boxes(op, "a", a);
   check_boxes(op, "b", b);
-  BEVKD_CHECK(a.scalar_type() == b.scalar_type(), op, ": a is ", detail::describe(a), " but b is ",
-              detail::describe(b), "; both need the same dtype");
+  BEVKD_CHECK(a.scalar_type() == b.scalar_type(), op, ": a is ", detail::describe(a), " but b is ", detail::describe(b),
+              "; both need the same dtype");
   detail::check_same_device(op, "a", a, "b", b);
   if (aligned)
     BEVKD_CHECK(a.size(0) == b.size(0), op, ": the aligned IoU needs as many boxes in b as in a, found ", a.size(0),

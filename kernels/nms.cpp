@@ -29,8 +29,8 @@ Candidates rank_candidates(const char* op, const torch::Tensor& scores, const to
   const torch::Tensor s = scores.to(torch::kCPU, torch::kFloat64).contiguous();
   const double* sp = s.data_ptr<double>();
   for (int64_t i = 0; i < N; ++i) BEVKD_CHECK(!std::isnan(sp[i]), op, ": scores[", i, "] is NaN");
-  torch::Tensor g = groups.defined() ? groups.to(torch::kCPU, torch::kInt64).contiguous()
-                                     : torch::zeros({N}, torch::kInt64);
+  torch::Tensor g =
+      groups.defined() ? groups.to(torch::kCPU, torch::kInt64).contiguous() : torch::zeros({N}, torch::kInt64);
   const int64_t* gp = g.data_ptr<int64_t>();
   if (thresholds.size() > 1)
     for (int64_t i = 0; i < N; ++i)
@@ -112,20 +112,20 @@ std::vector<int64_t> nms_cuda(const torch::Tensor& boxes, const Candidates& c, b
 torch::Tensor nms_any(const char* op, const torch::Tensor& boxes, const torch::Tensor& scores, bool circle,
                       const std::vector<double>& thresholds, const NmsOptions& opts, const torch::Tensor& groups) {
   if (circle) {
-    detail::check_arg(boxes.defined() && boxes.dim() == 2 && boxes.size(1) >= 2 && detail::is_float(boxes), op,
-                      "boxes", "[N, >= 2] float32/float64 (x, y first)", boxes);
+    detail::check_arg(boxes.defined() && boxes.dim() == 2 && boxes.size(1) >= 2 && detail::is_float(boxes), op, "boxes",
+                      "[N, >= 2] float32/float64 (x, y first)", boxes);
   } else {
-    detail::check_arg(boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) &&
-                          detail::is_float(boxes),
-                      op, "boxes", "[N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy])", boxes);
+    detail::check_arg(
+        boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) && detail::is_float(boxes),
+        op, "boxes", "[N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy])", boxes);
   }
-  detail::check_arg(scores.defined() && scores.dim() == 1 && scores.size(0) == boxes.size(0) &&
-                        detail::is_float(scores),
-                    op, "scores", "[N] float32/float64 with N = boxes.size(0)", scores);
+  detail::check_arg(
+      scores.defined() && scores.dim() == 1 && scores.size(0) == boxes.size(0) && detail::is_float(scores), op,
+      "scores", "[N] float32/float64 with N = boxes.size(0)", scores);
   detail::check_same_device(op, "boxes", boxes, "scores", scores);
   if (groups.defined()) {
-    detail::check_arg(groups.dim() == 1 && groups.size(0) == boxes.size(0) && detail::is_integer(groups), op,
-                      "groups", "undefined or [N] integer with N = boxes.size(0)", groups);
+    detail::check_arg(groups.dim() == 1 && groups.size(0) == boxes.size(0) && detail::is_integer(groups), op, "groups",
+                      "undefined or [N] integer with N = boxes.size(0)", groups);
     detail::check_same_device(op, "boxes", boxes, "groups", groups);
   }
   const Candidates c = rank_candidates(op, scores, groups, thresholds, opts);

@@ -15,8 +15,7 @@ constexpr const char* kOp = "scatter_to_bev";
 
 // Parallel over channels: every thread owns whole output planes, so no two threads add into
 // the same element and the sum order is the pillar order (deterministic).
-torch::Tensor forward_cpu(const torch::Tensor& features, const torch::Tensor& coords, int64_t B, int64_t H,
-                          int64_t W) {
+torch::Tensor forward_cpu(const torch::Tensor& features, const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) {
   const int64_t V = features.size(0), C = features.size(1);
   torch::Tensor out = torch::zeros({B, C, H, W}, features.options());
   const int32_t* co = coords.data_ptr<int32_t>();
@@ -50,8 +49,7 @@ torch::Tensor backward_cpu(const torch::Tensor& grad_out, const torch::Tensor& c
   return grad;
 }
 
-torch::Tensor forward_any(const torch::Tensor& features, const torch::Tensor& coords, int64_t B, int64_t H,
-                          int64_t W) {
+torch::Tensor forward_any(const torch::Tensor& features, const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) {
   if (features.is_cuda()) {
 #ifdef BEVKD_WITH_CUDA
     return cuda::scatter_forward(features, coords, B, H, W);
@@ -92,7 +90,8 @@ class ScatterFunction : public torch::autograd::Function<ScatterFunction> {
 // Range check of every coordinate row (one device -> host copy of 8 numbers when all pass).
 void check_coords(const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) {
   if (coords.size(0) == 0) return;
-  const torch::Tensor lo = torch::tensor({int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}}, coords.options().dtype(torch::kInt64));
+  const torch::Tensor lo =
+      torch::tensor({int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}}, coords.options().dtype(torch::kInt64));
   const torch::Tensor hi = torch::tensor({B, int64_t{1}, H, W}, lo.options());
   const torch::Tensor c = coords.to(torch::kInt64);
   const torch::Tensor bad_rows = ((c < lo) | (c >= hi)).any(1);
@@ -100,8 +99,8 @@ void check_coords(const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) 
   const int64_t row = bad_rows.nonzero()[0][0].item<int64_t>();
   const torch::Tensor r = c[row].cpu();
   BEVKD_FAIL(kOp, ": coords row ", row, " is (batch ", r[0].item<int64_t>(), ", z ", r[1].item<int64_t>(), ", y ",
-             r[2].item<int64_t>(), ", x ", r[3].item<int64_t>(), "), outside the canvas (batch < ", B,
-             ", z = 0, y < ", H, ", x < ", W, ")");
+             r[2].item<int64_t>(), ", x ", r[3].item<int64_t>(), "), outside the canvas (batch < ", B, ", z = 0, y < ",
+             H, ", x < ", W, ")");
 }
 
 }  // namespace

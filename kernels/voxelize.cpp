@@ -122,12 +122,12 @@ std::array<int64_t, 3> VoxelizeOptions::grid_size() const {
     const double lo = range[a], hi = range[a + 3], size = voxel_size[a];
     BEVKD_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, kOp, ": range on axis ", kAxis[a],
                 " must be finite with min < max, found [", lo, ", ", hi, "]");
-    BEVKD_CHECK(std::isfinite(size) && size > 0, kOp, ": voxel_size on axis ", kAxis[a],
-                " must be positive, found ", size);
+    BEVKD_CHECK(std::isfinite(size) && size > 0, kOp, ": voxel_size on axis ", kAxis[a], " must be positive, found ",
+                size);
     const double cells = (hi - lo) / size;
     n[a] = std::llround(cells);
-    BEVKD_CHECK(n[a] >= 1 && std::abs(cells - static_cast<double>(n[a])) <= 1e-3, kOp, ": the range on axis ",
-                kAxis[a], " (", hi - lo, " m) is not a whole number of ", size, " m voxels (", cells, ")");
+    BEVKD_CHECK(n[a] >= 1 && std::abs(cells - static_cast<double>(n[a])) <= 1e-3, kOp, ": the range on axis ", kAxis[a],
+                " (", hi - lo, " m) is not a whole number of ", size, " m voxels (", cells, ")");
   }
   BEVKD_CHECK(n[0] * n[1] * n[2] < (int64_t{1} << 31), kOp, ": the grid has ", n[0], " x ", n[1], " x ", n[2],
               " cells, more than 2^31 - 1");
@@ -137,9 +137,9 @@ std::array<int64_t, 3> VoxelizeOptions::grid_size() const {
 }
 
 Voxels voxelize(const torch::Tensor& points, const VoxelizeOptions& opts) {
-  detail::check_arg(points.defined() && points.dim() == 2 && points.size(1) >= 3 &&
-                        points.scalar_type() == torch::kFloat32,
-                    kOp, "points", "[P, F >= 3] float32 (x, y, z, features...)", points);
+  detail::check_arg(
+      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kOp,
+      "points", "[P, F >= 3] float32 (x, y, z, features...)", points);
   BEVKD_CHECK(points.size(0) < (int64_t{1} << 31), kOp, ": ", points.size(0), " points, more than 2^31 - 1");
   const detail::Grid3 g = make_grid(opts);
   const torch::Tensor pts = points.contiguous();
@@ -165,8 +165,8 @@ Voxels voxelize_batch(const std::vector<torch::Tensor>& clouds, const VoxelizeOp
                 detail::describe(clouds[0]), "; every cloud needs the same features");
     Voxels v = voxelize(clouds[b], opts);
     voxels.push_back(v.voxels);
-    coords.push_back(torch::cat(
-        {torch::full({v.coords.size(0), 1}, static_cast<int64_t>(b), v.coords.options()), v.coords}, 1));
+    coords.push_back(
+        torch::cat({torch::full({v.coords.size(0), 1}, static_cast<int64_t>(b), v.coords.options()), v.coords}, 1));
     num.push_back(v.num_points);
   }
   return {torch::cat(voxels, 0), torch::cat(coords, 0), torch::cat(num, 0)};

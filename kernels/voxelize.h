@@ -29,8 +29,8 @@ struct VoxelizeOptions {
   int64_t max_voxels = 30000;
 
   // One voxel per BEV cell: dz = the whole z extent.
-  static VoxelizeOptions pillars(const std::array<float, 6>& range, float dx, float dy,
-                                 int64_t max_points_per_voxel, int64_t max_voxels);
+  static VoxelizeOptions pillars(const std::array<float, 6>& range, float dx, float dy, int64_t max_points_per_voxel,
+                                 int64_t max_voxels);
 
   // (n_x, n_y, n_z) cells. Throws bevkd::Error naming the bad field when the options are
   // invalid (non-finite, empty range, non-positive sizes or limits, extent not a whole number

@@ -7,8 +7,8 @@
 namespace bevkd::kernels::cuda_raw {
 namespace {
 
-__global__ void bev_pool_cells_kernel(const float* __restrict__ points, int64_t P, int64_t per_batch,
-                                      detail::Grid3 g, int32_t invalid, int32_t* __restrict__ key) {
+__global__ void bev_pool_cells_kernel(const float* __restrict__ points, int64_t P, int64_t per_batch, detail::Grid3 g,
+                                      int32_t invalid, int32_t* __restrict__ key) {
   const int64_t p = global_index();
   if (p >= P) return;
   const float* q = points + 3 * p;
@@ -21,8 +21,8 @@ __global__ void bev_pool_cells_kernel(const float* __restrict__ points, int64_t 
 template <typename T>
 __global__ void interval_sums_kernel(const T* __restrict__ a, const int32_t* __restrict__ ia, const T* __restrict__ m,
                                      const int32_t* __restrict__ im, const int32_t* __restrict__ out_row,
-                                     const int32_t* __restrict__ starts, const int32_t* __restrict__ lengths,
-                                     int64_t I, int64_t C, T* __restrict__ out) {
+                                     const int32_t* __restrict__ starts, const int32_t* __restrict__ lengths, int64_t I,
+                                     int64_t C, T* __restrict__ out) {
   const int64_t t = global_index();
   if (t >= I * C) return;
   const int64_t i = t / C, c = t % C;
@@ -60,9 +60,9 @@ cudaError_t bev_pool_cells(const float* points, int64_t num_points, int64_t poin
 }
 
 template <typename T>
-cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im,
-                                   const int32_t* out_row, const int32_t* starts, const int32_t* lengths,
-                                   int64_t num_intervals, int64_t C, T* out, cudaStream_t stream) {
+cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im, const int32_t* out_row,
+                                   const int32_t* starts, const int32_t* lengths, int64_t num_intervals, int64_t C,
+                                   T* out, cudaStream_t stream) {
   if (num_intervals * C == 0) return cudaSuccess;
   interval_sums_kernel<T><<<blocks_for(num_intervals * C), kThreads, 0, stream>>>(a, ia, m, im, out_row, starts,
                                                                                   lengths, num_intervals, C, out);
@@ -79,12 +79,11 @@ cudaError_t bev_pool_backward_depth(const T* grad_cl, const T* feat, const int32
   return cudaGetLastError();
 }
 
-#define BEVKD_INSTANTIATE_BEV_POOL(T)                                                                          \
-  template cudaError_t bev_pool_interval_sums<T>(const T*, const int32_t*, const T*, const int32_t*,            \
-                                                 const int32_t*, const int32_t*, const int32_t*, int64_t, int64_t, \
-                                                 T*, cudaStream_t);                                              \
-  template cudaError_t bev_pool_backward_depth<T>(const T*, const T*, const int32_t*, const int32_t*,          \
-                                                  const int32_t*, int64_t, int64_t, T*, cudaStream_t);
+#define BEVKD_INSTANTIATE_BEV_POOL(T)                                                                                 \
+  template cudaError_t bev_pool_interval_sums<T>(const T*, const int32_t*, const T*, const int32_t*, const int32_t*,  \
+                                                 const int32_t*, const int32_t*, int64_t, int64_t, T*, cudaStream_t); \
+  template cudaError_t bev_pool_backward_depth<T>(const T*, const T*, const int32_t*, const int32_t*, const int32_t*, \
+                                                  int64_t, int64_t, T*, cudaStream_t);
 BEVKD_INSTANTIATE_BEV_POOL(float)
 BEVKD_INSTANTIATE_BEV_POOL(double)
 #undef BEVKD_INSTANTIATE_BEV_POOL

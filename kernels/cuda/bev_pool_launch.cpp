@@ -81,13 +81,13 @@ std::pair<torch::Tensor, torch::Tensor> bev_pool_backward(const torch::Tensor& g
     }
     if (need_feat) {
       grad_feat = torch::zeros_like(feat);
-      check_launch(cuda_raw::bev_pool_interval_sums<scalar_t>(
-                       depth.data_ptr<scalar_t>(), geom.feat_ranks_depth.data_ptr<int32_t>(),
-                       grad_out_cl.data_ptr<scalar_t>(), geom.feat_ranks_bev.data_ptr<int32_t>(),
-                       geom.feat_ranks_feat.data_ptr<int32_t>(), geom.feat_interval_starts.data_ptr<int32_t>(),
-                       geom.feat_interval_lengths.data_ptr<int32_t>(), geom.feat_interval_starts.size(0), C,
-                       grad_feat.data_ptr<scalar_t>(), stream),
-                   "bev_pool backward");
+      check_launch(
+          cuda_raw::bev_pool_interval_sums<scalar_t>(
+              depth.data_ptr<scalar_t>(), geom.feat_ranks_depth.data_ptr<int32_t>(), grad_out_cl.data_ptr<scalar_t>(),
+              geom.feat_ranks_bev.data_ptr<int32_t>(), geom.feat_ranks_feat.data_ptr<int32_t>(),
+              geom.feat_interval_starts.data_ptr<int32_t>(), geom.feat_interval_lengths.data_ptr<int32_t>(),
+              geom.feat_interval_starts.size(0), C, grad_feat.data_ptr<scalar_t>(), stream),
+          "bev_pool backward");
     }
   });
   return {grad_depth, grad_feat};

@@ -24,10 +24,9 @@ torch::Tensor nms_mask(const torch::Tensor& boxes, const torch::Tensor& group, c
   const int64_t K = b.size(0), words = (K + 63) / 64;
   torch::Tensor mask = torch::zeros({K, words}, boxes.options().dtype(torch::kInt64));
   AT_DISPATCH_FLOATING_TYPES(b.scalar_type(), "nms_mask_cuda", [&] {
-    check_launch(cuda_raw::nms_mask<scalar_t>(b.data_ptr<scalar_t>(), K, b.size(1), group.data_ptr<int64_t>(),
-                                              threshold.data_ptr<double>(), circle,
-                                              reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()), words,
-                                              current_stream(b)),
+    check_launch(cuda_raw::nms_mask<scalar_t>(
+                     b.data_ptr<scalar_t>(), K, b.size(1), group.data_ptr<int64_t>(), threshold.data_ptr<double>(),
+                     circle, reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()), words, current_stream(b)),
                  circle ? "circle_nms" : "nms_bev");
   });
   return mask;

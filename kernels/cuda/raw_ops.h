@@ -26,9 +26,8 @@ cudaError_t voxel_cells(const float* points, int64_t num_points, int64_t num_fea
 // num_points [max_voxels] must be zeroed; coords [max_voxels, 3] receives (z, y, x).
 cudaError_t voxel_fill(const float* points, int64_t num_points, int64_t num_features, detail::Grid3 grid,
                        int32_t invalid, const int32_t* sorted_cells, const int64_t* order, const int64_t* seg_id,
-                       const int64_t* seg_start, const int64_t* voxel_of_seg, int64_t max_points,
-                       int64_t max_voxels, float* voxels, int32_t* coords, int32_t* num_points_out,
-                       cudaStream_t stream);
+                       const int64_t* seg_start, const int64_t* voxel_of_seg, int64_t max_points, int64_t max_voxels,
+                       float* voxels, int32_t* coords, int32_t* num_points_out, cudaStream_t stream);
 
 // ---- scatter.cu ---------------------------------------------------------------------------
 // out [B, C, H, W] must be zeroed; coords [V, 4] (b, z, y, x) validated by the caller.
@@ -50,9 +49,9 @@ cudaError_t bev_pool_cells(const float* points, int64_t num_points, int64_t poin
 // feature gradient is (depth, grad_cl, grad_feat) over the feature-row intervals. out must be
 // zeroed (rows without an interval stay 0).
 template <typename T>
-cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im,
-                                   const int32_t* out_row, const int32_t* starts, const int32_t* lengths,
-                                   int64_t num_intervals, int64_t C, T* out, cudaStream_t stream);
+cudaError_t bev_pool_interval_sums(const T* a, const int32_t* ia, const T* m, const int32_t* im, const int32_t* out_row,
+                                   const int32_t* starts, const int32_t* lengths, int64_t num_intervals, int64_t C,
+                                   T* out, cudaStream_t stream);
 // grad_depth must be zeroed (points outside the grid keep 0); one warp per kept point.
 template <typename T>
 cudaError_t bev_pool_backward_depth(const T* grad_cl, const T* feat, const int32_t* ranks_depth,
@@ -85,7 +84,7 @@ cudaError_t depth_keys(const float* points, int64_t num_points, int64_t num_feat
 // box_id to -1 and valid to false. boxes may be null (num_boxes 0).
 cudaError_t depth_resolve(const float* points, int64_t num_features, const detail::Camera* cams, int64_t num_cams,
                           detail::ProjectionParams params, const unsigned long long* keys, const float* boxes,
-                          int64_t num_boxes, int64_t box_stride, float* depth, int32_t* box_id, float* uvd,
-                          bool* valid, cudaStream_t stream);
+                          int64_t num_boxes, int64_t box_stride, float* depth, int32_t* box_id, float* uvd, bool* valid,
+                          cudaStream_t stream);
 
 }  // namespace bevkd::kernels::cuda_raw

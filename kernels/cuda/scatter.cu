@@ -46,8 +46,8 @@ cudaError_t scatter_backward(const T* grad_out, const int32_t* coords, int64_t V
 
 template cudaError_t scatter_forward<float>(const float*, const int32_t*, int64_t, int64_t, int64_t, int64_t, float*,
                                             cudaStream_t);
-template cudaError_t scatter_forward<double>(const double*, const int32_t*, int64_t, int64_t, int64_t, int64_t,
-                                             double*, cudaStream_t);
+template cudaError_t scatter_forward<double>(const double*, const int32_t*, int64_t, int64_t, int64_t, int64_t, double*,
+                                             cudaStream_t);
 template cudaError_t scatter_backward<float>(const float*, const int32_t*, int64_t, int64_t, int64_t, int64_t, float*,
                                              cudaStream_t);
 template cudaError_t scatter_backward<double>(const double*, const int32_t*, int64_t, int64_t, int64_t, int64_t,

@@ -10,8 +10,8 @@ torch::Tensor scatter_forward(const torch::Tensor& features, const torch::Tensor
   const int64_t V = features.size(0), C = features.size(1);
   torch::Tensor out = torch::zeros({B, C, H, W}, features.options());
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "scatter_to_bev_cuda", [&] {
-    check_launch(cuda_raw::scatter_forward<scalar_t>(features.data_ptr<scalar_t>(), coords.data_ptr<int32_t>(), V, C,
-                                                     H, W, out.data_ptr<scalar_t>(), current_stream(features)),
+    check_launch(cuda_raw::scatter_forward<scalar_t>(features.data_ptr<scalar_t>(), coords.data_ptr<int32_t>(), V, C, H,
+                                                     W, out.data_ptr<scalar_t>(), current_stream(features)),
                  "scatter_to_bev");
   });
   return out;

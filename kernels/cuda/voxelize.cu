@@ -12,8 +12,9 @@ __global__ void voxel_cells_kernel(const float* __restrict__ points, int64_t P, 
   if (i >= P) return;
   const float* p = points + i * F;
   int32_t cx, cy, cz;
-  cells[i] = detail::grid_cell(g, p[0], p[1], p[2], &cx, &cy, &cz) ? static_cast<int32_t>(detail::grid_linear(g, cx, cy, cz))
-                                                                    : invalid;
+  cells[i] = detail::grid_cell(g, p[0], p[1], p[2], &cx, &cy, &cz)
+                 ? static_cast<int32_t>(detail::grid_linear(g, cx, cy, cz))
+                 : invalid;
 }
 
 __global__ void voxel_fill_kernel(const float* __restrict__ points, int64_t P, int64_t F, detail::Grid3 g,
@@ -54,13 +55,12 @@ cudaError_t voxel_cells(const float* points, int64_t num_points, int64_t num_fea
 
 cudaError_t voxel_fill(const float* points, int64_t num_points, int64_t num_features, detail::Grid3 grid,
                        int32_t invalid, const int32_t* sorted_cells, const int64_t* order, const int64_t* seg_id,
-                       const int64_t* seg_start, const int64_t* voxel_of_seg, int64_t max_points,
-                       int64_t max_voxels, float* voxels, int32_t* coords, int32_t* num_points_out,
-                       cudaStream_t stream) {
+                       const int64_t* seg_start, const int64_t* voxel_of_seg, int64_t max_points, int64_t max_voxels,
+                       float* voxels, int32_t* coords, int32_t* num_points_out, cudaStream_t stream) {
   if (num_points == 0) return cudaSuccess;
   voxel_fill_kernel<<<blocks_for(num_points), kThreads, 0, stream>>>(
-      points, num_points, num_features, grid, invalid, sorted_cells, order, seg_id, seg_start, voxel_of_seg,
-      max_points, max_voxels, voxels, coords, num_points_out);
+      points, num_points, num_features, grid, invalid, sorted_cells, order, seg_id, seg_start, voxel_of_seg, max_points,
+      max_voxels, voxels, coords, num_points_out);
   return cudaGetLastError();
 }
 

@@ -11,8 +11,7 @@ Voxels voxelize(const torch::Tensor& points, const VoxelizeOptions& opts, const 
   const int64_t P = points.size(0), F = points.size(1), M = opts.max_points_per_voxel;
   const auto i32 = points.options().dtype(torch::kInt32);
   const int32_t invalid = grid.n[0] * grid.n[1] * grid.n[2];  // sorts after every real cell
-  if (P == 0)
-    return {torch::zeros({0, M, F}, points.options()), torch::zeros({0, 3}, i32), torch::zeros({0}, i32)};
+  if (P == 0) return {torch::zeros({0, M, F}, points.options()), torch::zeros({0, 3}, i32), torch::zeros({0}, i32)};
 
   torch::Tensor cells = torch::empty({P}, i32);
   check_launch(cuda_raw::voxel_cells(points.data_ptr<float>(), P, F, grid, invalid, cells.data_ptr<int32_t>(), stream),
@@ -38,12 +37,12 @@ Voxels voxelize(const torch::Tensor& points, const VoxelizeOptions& opts, const 
   out.voxels = torch::zeros({V, M, F}, points.options());
   out.coords = torch::zeros({V, 3}, i32);
   out.num_points = torch::zeros({V}, i32);
-  check_launch(cuda_raw::voxel_fill(points.data_ptr<float>(), P, F, grid, invalid, sorted_cells.data_ptr<int32_t>(),
-                                    order.data_ptr<int64_t>(), seg_id.data_ptr<int64_t>(),
-                                    seg_start.data_ptr<int64_t>(), voxel_of_seg.data_ptr<int64_t>(), M, V,
-                                    out.voxels.data_ptr<float>(), out.coords.data_ptr<int32_t>(),
-                                    out.num_points.data_ptr<int32_t>(), stream),
-               "voxelize");
+  check_launch(
+      cuda_raw::voxel_fill(points.data_ptr<float>(), P, F, grid, invalid, sorted_cells.data_ptr<int32_t>(),
+                           order.data_ptr<int64_t>(), seg_id.data_ptr<int64_t>(), seg_start.data_ptr<int64_t>(),
+                           voxel_of_seg.data_ptr<int64_t>(), M, V, out.voxels.data_ptr<float>(),
+                           out.coords.data_ptr<int32_t>(), out.num_points.data_ptr<int32_t>(), stream),
+      "voxelize");
   return out;
 }
 

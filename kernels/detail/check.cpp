@@ -8,17 +8,28 @@ namespace {
 
 const char* dtype_name(torch::ScalarType s) {
   switch (s) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat64: return "float64";
-    case torch::kFloat16: return "float16";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kInt8: return "int8";
-    case torch::kUInt8: return "uint8";
-    case torch::kInt16: return "int16";
-    case torch::kInt32: return "int32";
-    case torch::kInt64: return "int64";
-    case torch::kBool: return "bool";
-    default: return c10::toString(s);
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kFloat16:
+      return "float16";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kInt8:
+      return "int8";
+    case torch::kUInt8:
+      return "uint8";
+    case torch::kInt16:
+      return "int16";
+    case torch::kInt32:
+      return "int32";
+    case torch::kInt64:
+      return "int64";
+    case torch::kBool:
+      return "bool";
+    default:
+      return c10::toString(s);
   }
 }
 
@@ -56,8 +67,8 @@ bool is_integer(const torch::Tensor& t) {
 
 void check_same_device(const char* op, const char* name_a, const torch::Tensor& a, const char* name_b,
                        const torch::Tensor& b) {
-  BEVKD_CHECK(a.device() == b.device(), op, ": ", name_a, " is on ", a.device(), " but ", name_b, " is on ",
-              b.device(), "; both must be on the same device");
+  BEVKD_CHECK(a.device() == b.device(), op, ": ", name_a, " is on ", a.device(), " but ", name_b, " is on ", b.device(),
+              "; both must be on the same device");
 }
 
 void fail_no_cuda(const char* op, const torch::Tensor& t) {

@@ -17,8 +17,8 @@ std::string describe(const torch::Tensor& t);
 // Throws unless `ok`: "<op>: <name> must be <expected>, found <describe(t)>".
 void check_arg(bool ok, const char* op, const char* name, const char* expected, const torch::Tensor& t);
 
-bool is_float(const torch::Tensor& t);     // float32 or float64
-bool is_integer(const torch::Tensor& t);   // int8/16/32/64 or uint8
+bool is_float(const torch::Tensor& t);    // float32 or float64
+bool is_integer(const torch::Tensor& t);  // int8/16/32/64 or uint8
 
 // Throws unless both are on the same device.
 void check_same_device(const char* op, const char* name_a, const torch::Tensor& a, const char* name_b,

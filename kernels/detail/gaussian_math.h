@@ -16,11 +16,11 @@ namespace bevkd::kernels::detail {
 
 // Scalars of gaussian_radius for one min_overlap o, each float(<the Python double>).
 struct GaussianRadiusConsts {
-  float one_minus_o;   // (1 - o)
-  float one_plus_o;    // (1 + o)
-  float neg_two_o;     // (-2 * o)       in b3 = -2 * o * (h + w)
-  float o_minus_one;   // (o - 1)        in c3 = (o - 1) * w * h
-  float four_a3;       // (4 * (4 * o))  in 4 * a3 * c3
+  float one_minus_o;  // (1 - o)
+  float one_plus_o;   // (1 + o)
+  float neg_two_o;    // (-2 * o)       in b3 = -2 * o * (h + w)
+  float o_minus_one;  // (o - 1)        in c3 = (o - 1) * w * h
+  float four_a3;      // (4 * (4 * o))  in 4 * a3 * c3
 };
 
 inline GaussianRadiusConsts make_radius_consts(double min_overlap) {
@@ -62,10 +62,10 @@ BEVKD_HD float gaussian_kernel_value(int dx, int dy, int radius) {
 
 // Where and how large one box is drawn (CenterHead.get_targets_single).
 struct GaussianGrid {
-  float x_min, y_min;        // pc_range[0], pc_range[1] (m, ego frame)
-  float voxel_x, voxel_y;    // voxel size (m)
-  float out_size_factor;     // feature stride in voxels
-  int32_t width, height;     // feature map W (x) and H (y)
+  float x_min, y_min;      // pc_range[0], pc_range[1] (m, ego frame)
+  float voxel_x, voxel_y;  // voxel size (m)
+  float out_size_factor;   // feature stride in voxels
+  int32_t width, height;   // feature map W (x) and H (y)
   int32_t min_radius;
   GaussianRadiusConsts consts;
 };

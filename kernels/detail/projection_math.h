@@ -19,17 +19,17 @@ struct Camera {
 };
 
 struct ProjectionParams {
-  int32_t image_w, image_h;   // image the intrinsics map to (pixels)
-  int32_t stride;             // output cell = stride x stride pixels
-  int32_t out_w, out_h;       // ceil(image / stride)
-  float min_depth, max_depth; // kept: min_depth <= depth < max_depth (m, camera z)
+  int32_t image_w, image_h;    // image the intrinsics map to (pixels)
+  int32_t stride;              // output cell = stride x stride pixels
+  int32_t out_w, out_h;        // ceil(image / stride)
+  float min_depth, max_depth;  // kept: min_depth <= depth < max_depth (m, camera z)
 };
 
 // Projects ego-frame point p into camera c. True when it lands inside the image at a depth in
 // range; then (u, v) are full-resolution pixel coordinates (u along the image's columns),
 // depth the camera-frame z in metres, and cell the index row · out_w + col of the stride grid.
-BEVKD_HD bool project_to_camera(const Camera& c, const ProjectionParams& p, double px, double py, double pz,
-                                float* u, float* v, float* depth, int32_t* cell) {
+BEVKD_HD bool project_to_camera(const Camera& c, const ProjectionParams& p, double px, double py, double pz, float* u,
+                                float* v, float* depth, int32_t* cell) {
   const double dx = px - c.t[0], dy = py - c.t[1], dz = pz - c.t[2];
   // ego -> camera: R^T (p - t)
   const double xc = c.R[0] * dx + c.R[3] * dy + c.R[6] * dz;

@@ -1,10 +1,11 @@
 // bev_pool_prepare / bev_pool against a brute-force sum, and the backward against finite
 // differences.
+#include "kernels/bev_pool.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/bev_pool.h"
 #include "tests/kernels/test_util.h"
 
 namespace bevkd::kernels {
@@ -38,8 +39,8 @@ torch::Tensor random_frustum(uint64_t seed) {
 // The cell of point q or -1, computed directly from the definition in bev_pool.h.
 int64_t cell_of(const float* q, const BevPoolGrid& g, int64_t b) {
   const float col = std::floor((q[0] - g.range[0]) / g.dx), row = std::floor((q[1] - g.range[1]) / g.dy);
-  const bool inside = col >= 0 && col < g.width() && row >= 0 && row < g.height() && q[2] >= g.range[2] &&
-                      q[2] < g.range[5];
+  const bool inside =
+      col >= 0 && col < g.width() && row >= 0 && row < g.height() && q[2] >= g.range[2] && q[2] < g.range[5];
   return inside ? (b * g.height() + static_cast<int64_t>(row)) * g.width() + static_cast<int64_t>(col) : -1;
 }
 
@@ -172,9 +173,10 @@ TEST(BevPool, OnlyTheRequestedGradientIsComputed) {
 TEST(BevPool, RejectsMismatchedInputs) {
   const BevPoolGeometry geom = bev_pool_prepare(random_frustum(8), small_grid());
   const torch::Tensor feat = torch::randn({B, N, Hf, Wf, C});
-  EXPECT_BEVKD_ERROR(bev_pool(torch::rand({B, N, D + 1, Hf, Wf}), feat, geom),
-                     "bev_pool: depth must be [2, 2, 4, 3, 5] float32 or float64 (the geometry's shape), found [2, 2, 5, "
-                     "3, 5] float32 on cpu");
+  EXPECT_BEVKD_ERROR(
+      bev_pool(torch::rand({B, N, D + 1, Hf, Wf}), feat, geom),
+      "bev_pool: depth must be [2, 2, 4, 3, 5] float32 or float64 (the geometry's shape), found [2, 2, 5, "
+      "3, 5] float32 on cpu");
   EXPECT_BEVKD_ERROR(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat.to(torch::kFloat64), geom),
                      "bev_pool: feat must be [2, 2, 3, 5, C] with depth's dtype");
   EXPECT_BEVKD_ERROR(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat, BevPoolGeometry{}),
@@ -183,7 +185,8 @@ TEST(BevPool, RejectsMismatchedInputs) {
                      "bev_pool_prepare: points must be [B, N, D, Hf, Wf, 3] float32");
   BevPoolGrid bad = small_grid();
   bad.dx = 0.3f;
-  EXPECT_BEVKD_ERROR(bev_pool_prepare(random_frustum(9), bad), "bev_pool: the grid range on axis x (8 m) is not a whole number of 0.3 m cells");
+  EXPECT_BEVKD_ERROR(bev_pool_prepare(random_frustum(9), bad),
+                     "bev_pool: the grid range on axis x (8 m) is not a whole number of 0.3 m cells");
 }
 
 }  // namespace

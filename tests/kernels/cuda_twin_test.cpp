@@ -17,9 +17,9 @@ namespace {
 using test::all_close;
 using test::same;
 
-#define BEVKD_REQUIRE_CUDA()                                                                                   \
-  do {                                                                                                         \
-    if (!cuda_available())                                                                                     \
+#define BEVKD_REQUIRE_CUDA()                                                                                      \
+  do {                                                                                                            \
+    if (!cuda_available())                                                                                        \
       GTEST_SKIP() << (cuda_compiled() ? "no CUDA device visible to LibTorch" : "built without BEVKD_WITH_CUDA"); \
   } while (0)
 
@@ -31,7 +31,8 @@ torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed) {
 
 TEST(CudaTwin, Voxelize) {
   BEVKD_REQUIRE_CUDA();
-  const VoxelizeOptions o = VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
+  const VoxelizeOptions o =
+      VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
   torch::manual_seed(71);
   torch::Tensor pts = torch::randn({250000, 5}) * 20;  // dense near the centre: both limits hit
   const Voxels cpu = voxelize(pts, o), gpu = voxelize(pts.to(kGpu), o);
@@ -44,14 +45,15 @@ TEST(CudaTwin, Scatter) {
   BEVKD_REQUIRE_CUDA();
   torch::manual_seed(72);
   const torch::Tensor cells = torch::randperm(2 * 64 * 64).slice(0, 0, 3000);
-  const torch::Tensor coords =
-      torch::stack({cells.div(4096, "floor"), torch::zeros_like(cells), cells.div(64, "floor").remainder(64),
-                    cells.remainder(64)},
-                   1).to(torch::kInt32);
+  const torch::Tensor coords = torch::stack({cells.div(4096, "floor"), torch::zeros_like(cells),
+                                             cells.div(64, "floor").remainder(64), cells.remainder(64)},
+                                            1)
+                                   .to(torch::kInt32);
   const torch::Tensor f = torch::randn({3000, 32}).requires_grad_(true);
   const torch::Tensor fg = f.detach().to(kGpu).requires_grad_(true);
   const torch::Tensor w = torch::randn({2, 32, 64, 64});
-  const torch::Tensor out = scatter_to_bev(f, coords, 2, 64, 64), out_gpu = scatter_to_bev(fg, coords.to(kGpu), 2, 64, 64);
+  const torch::Tensor out = scatter_to_bev(f, coords, 2, 64, 64),
+                      out_gpu = scatter_to_bev(fg, coords.to(kGpu), 2, 64, 64);
   EXPECT_TRUE(all_close(out_gpu, out, test::kF32RelTol, test::kF32AbsTol));
   (out * w).sum().backward();
   (out_gpu * w.to(kGpu)).sum().backward();
@@ -69,16 +71,21 @@ TEST(CudaTwin, BevPoolAtBevDepthSize) {
   pts.select(5, 2).mul_(10).sub_(6);
   const BevPoolGrid grid;
   const BevPoolGeometry g = bev_pool_prepare(pts, grid), gg = bev_pool_prepare(pts.to(kGpu), grid);
-  for (const auto& [a, b] : {std::pair{&g.ranks_depth, &gg.ranks_depth}, {&g.ranks_feat, &gg.ranks_feat},
-                             {&g.ranks_bev, &gg.ranks_bev}, {&g.interval_starts, &gg.interval_starts},
-                             {&g.interval_lengths, &gg.interval_lengths}, {&g.feat_ranks_depth, &gg.feat_ranks_depth},
-                             {&g.feat_ranks_feat, &gg.feat_ranks_feat}, {&g.feat_ranks_bev, &gg.feat_ranks_bev},
+  for (const auto& [a, b] : {std::pair{&g.ranks_depth, &gg.ranks_depth},
+                             {&g.ranks_feat, &gg.ranks_feat},
+                             {&g.ranks_bev, &gg.ranks_bev},
+                             {&g.interval_starts, &gg.interval_starts},
+                             {&g.interval_lengths, &gg.interval_lengths},
+                             {&g.feat_ranks_depth, &gg.feat_ranks_depth},
+                             {&g.feat_ranks_feat, &gg.feat_ranks_feat},
+                             {&g.feat_ranks_bev, &gg.feat_ranks_bev},
                              {&g.feat_interval_starts, &gg.feat_interval_starts},
                              {&g.feat_interval_lengths, &gg.feat_interval_lengths}})
     EXPECT_TRUE(same(*b, *a));
   const torch::Tensor depth = torch::rand({B, N, D, Hf, Wf}).softmax(2).requires_grad_(true);
   const torch::Tensor feat = torch::randn({B, N, Hf, Wf, C}).requires_grad_(true);
-  const torch::Tensor dg = depth.detach().to(kGpu).requires_grad_(true), fg = feat.detach().to(kGpu).requires_grad_(true);
+  const torch::Tensor dg = depth.detach().to(kGpu).requires_grad_(true),
+                      fg = feat.detach().to(kGpu).requires_grad_(true);
   const torch::Tensor w = torch::randn({B, C, 128, 128});
   const torch::Tensor out = bev_pool(depth, feat, g), out_gpu = bev_pool(dg, fg, gg);
   EXPECT_TRUE(all_close(out_gpu, out, test::kF32RelTol, test::kF32AbsTol));
@@ -95,7 +102,8 @@ TEST(CudaTwin, GaussianHeatmaps) {
   const torch::Tensor boxes = random_boxes(400, 56.0, 74);
   const torch::Tensor labels = torch::randint(0, 10, {400}, torch::kInt64);
   GaussianOptions o;
-  const torch::Tensor cpu = gaussian_heatmaps(boxes, labels, 10, o), gpu = gaussian_heatmaps(boxes.to(kGpu), labels.to(kGpu), 10, o);
+  const torch::Tensor cpu = gaussian_heatmaps(boxes, labels, 10, o),
+                      gpu = gaussian_heatmaps(boxes.to(kGpu), labels.to(kGpu), 10, o);
   // Radii and centres are bit-identical (float32 without FMA); the float64 exp may differ by an
   // ulp before the cast to float32.
   EXPECT_TRUE(all_close(gpu, cpu, 1e-6, 0));
@@ -107,17 +115,20 @@ TEST(CudaTwin, GaussianHeatmaps) {
 TEST(CudaTwin, IouAndNms) {
   BEVKD_REQUIRE_CUDA();
   for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    const torch::Tensor a = random_boxes(300, 8.0, 75).to(dtype), b = random_boxes(200, 8.0, 76).slice(1, 0, 7).to(dtype);
+    const torch::Tensor a = random_boxes(300, 8.0, 75).to(dtype),
+                        b = random_boxes(200, 8.0, 76).slice(1, 0, 7).to(dtype);
     const double tol = dtype == torch::kFloat64 ? test::kF64Tol : test::kF32AbsTol;
     EXPECT_TRUE(all_close(bev_iou(a.to(kGpu), b.to(kGpu)), bev_iou(a, b), 0, tol));
     EXPECT_TRUE(all_close(iou_3d(a.to(kGpu), b.to(kGpu)), iou_3d(a, b), 0, tol));
-    EXPECT_TRUE(all_close(bev_iou_aligned(a.slice(0, 0, 200).to(kGpu), b.to(kGpu)), bev_iou_aligned(a.slice(0, 0, 200), b), 0, tol));
+    EXPECT_TRUE(all_close(bev_iou_aligned(a.slice(0, 0, 200).to(kGpu), b.to(kGpu)),
+                          bev_iou_aligned(a.slice(0, 0, 200), b), 0, tol));
     torch::manual_seed(77);
     const torch::Tensor scores = torch::rand({300}, dtype), groups = torch::randint(0, 4, {300}, torch::kInt64);
     NmsOptions opt;
     opt.pre_max_size = 200;
     opt.post_max_size = 40;
-    EXPECT_TRUE(same(nms_bev(a.to(kGpu), scores.to(kGpu), 0.1, opt, groups.to(kGpu)).cpu(), nms_bev(a, scores, 0.1, opt, groups)));
+    EXPECT_TRUE(same(nms_bev(a.to(kGpu), scores.to(kGpu), 0.1, opt, groups.to(kGpu)).cpu(),
+                     nms_bev(a, scores, 0.1, opt, groups)));
     EXPECT_TRUE(same(circle_nms(a.to(kGpu), scores.to(kGpu), {1.0, 4.0, 0.5, 9.0}, opt, groups.to(kGpu)).cpu(),
                      circle_nms(a, scores, {1.0, 4.0, 0.5, 9.0}, opt, groups)));
   }
@@ -135,7 +146,8 @@ TEST(CudaTwin, DepthProjection) {
   for (int n = 0; n < 6; ++n) {
     const double yaw = n * M_PI / 3, c = std::cos(yaw), s = std::sin(yaw);
     // columns: camera x (right) = (s, -c, 0), camera y (down) = (0, 0, -1), camera z (forward) = (c, s, 0)
-    e.push_back(torch::tensor({{s, 0.0, c, 1.0 * c}, {-c, 0.0, s, 1.0 * s}, {0.0, -1.0, 0.0, 1.6}, {0.0, 0.0, 0.0, 1.0}}));
+    e.push_back(
+        torch::tensor({{s, 0.0, c, 1.0 * c}, {-c, 0.0, s, 1.0 * s}, {0.0, -1.0, 0.0, 1.6}, {0.0, 0.0, 0.0, 1.0}}));
   }
   const torch::Tensor cam2ego = torch::stack(e).to(torch::kFloat32);
   const torch::Tensor k = torch::tensor({{560.0f, 0.0f, 352.0f}, {0.0f, 560.0f, 128.0f}, {0.0f, 0.0f, 1.0f}});

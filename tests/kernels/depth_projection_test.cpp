@@ -1,9 +1,10 @@
 // Depth projection against a hand-worked case and a brute-force nearest-point search.
+#include "kernels/depth_projection.h"
+
 #include <cmath>
 #include <map>
 #include <vector>
 
-#include "kernels/depth_projection.h"
 #include "tests/kernels/test_util.h"
 
 namespace bevkd::kernels {
@@ -15,8 +16,9 @@ using test::same;
 // Front camera looking along ego +x and left camera along ego +y (camera x right, y down, z
 // forward), 96 x 64 image, f = 100 px.
 torch::Tensor cam2ego() {
-  return torch::tensor({{{0.0f, 0.0f, 1.0f, 1.5f}, {-1.0f, 0.0f, 0.0f, 0.0f}, {0.0f, -1.0f, 0.0f, 1.6f}, {0.0f, 0.0f, 0.0f, 1.0f}},
-                        {{1.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 1.0f, 0.8f}, {0.0f, -1.0f, 0.0f, 1.6f}, {0.0f, 0.0f, 0.0f, 1.0f}}});
+  return torch::tensor(
+      {{{0.0f, 0.0f, 1.0f, 1.5f}, {-1.0f, 0.0f, 0.0f, 0.0f}, {0.0f, -1.0f, 0.0f, 1.6f}, {0.0f, 0.0f, 0.0f, 1.0f}},
+       {{1.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 1.0f, 0.8f}, {0.0f, -1.0f, 0.0f, 1.6f}, {0.0f, 0.0f, 0.0f, 1.0f}}});
 }
 torch::Tensor intrinsics() {
   const torch::Tensor k = torch::tensor({{100.0f, 0.0f, 48.0f}, {0.0f, 100.0f, 32.0f}, {0.0f, 0.0f, 1.0f}});
@@ -34,9 +36,10 @@ DepthProjectionOptions options() {
 TEST(DepthProjection, HandWorkedNearestPointAndBox) {
   // p1 is 8.5 m ahead of the front camera on its axis -> (u, v) = (48, 32), cell (4, 6); p0 on
   // the same ray 10 m further (hidden); p2 behind the cameras. The left camera sees none.
-  const torch::Tensor pts = torch::tensor({{20.0f, 0.0f, 1.6f, 0.3f}, {10.0f, 0.0f, 1.6f, 0.1f}, {-5.0f, 0.0f, 1.6f, 0.2f}});
-  const torch::Tensor boxes = torch::tensor({{50.0f, 50.0f, 0.0f, 4.0f, 2.0f, 2.0f, 0.0f},
-                                             {10.0f, 0.0f, 1.0f, 2.0f, 2.0f, 2.0f, 0.3f}});
+  const torch::Tensor pts =
+      torch::tensor({{20.0f, 0.0f, 1.6f, 0.3f}, {10.0f, 0.0f, 1.6f, 0.1f}, {-5.0f, 0.0f, 1.6f, 0.2f}});
+  const torch::Tensor boxes =
+      torch::tensor({{50.0f, 50.0f, 0.0f, 4.0f, 2.0f, 2.0f, 0.0f}, {10.0f, 0.0f, 1.0f, 2.0f, 2.0f, 2.0f, 0.3f}});
   const SparseDepth s = project_depth_sparse(pts, cam2ego(), intrinsics(), boxes, options());
   EXPECT_TRUE(same(s.offsets, torch::tensor({0, 1, 1}, torch::kInt64)));
   EXPECT_TRUE(same(s.uvd, torch::tensor({{48.0f, 32.0f, 8.5f}})));
@@ -141,18 +144,21 @@ TEST(DepthProjection, RandomCloudMatchesBruteForce) {
   const torch::Tensor filled = dense.depth > 0;
   EXPECT_TRUE(same(dense.depth.masked_select(filled), got.uvd.select(1, 2)));
   EXPECT_TRUE(same(dense.box_id.masked_select(filled), got.box_id));
-  EXPECT_TRUE(same(dense.box_id.masked_select(~filled), torch::full({(~filled).sum().item<int64_t>()}, -1, torch::kInt32)));
+  EXPECT_TRUE(
+      same(dense.box_id.masked_select(~filled), torch::full({(~filled).sum().item<int64_t>()}, -1, torch::kInt32)));
 
   // float64 calibration gives the same result
-  const SparseDepth f64 = project_depth_sparse(pts, cam2ego().to(torch::kFloat64), intrinsics().to(torch::kFloat64), boxes, o);
+  const SparseDepth f64 =
+      project_depth_sparse(pts, cam2ego().to(torch::kFloat64), intrinsics().to(torch::kFloat64), boxes, o);
   EXPECT_TRUE(same(f64.uvd, got.uvd));
 }
 
 TEST(DepthProjection, RejectsBadInput) {
   const torch::Tensor pts = torch::rand({10, 4});
   DepthProjectionOptions o = options();
-  EXPECT_BEVKD_ERROR(project_depth_sparse(pts, cam2ego().slice(1, 0, 3), intrinsics(), torch::Tensor(), o),
-                     "project_depth: cam2ego must be [Ncam >= 1, 4, 4] float32/float64, found [2, 3, 4] float32 on cpu");
+  EXPECT_BEVKD_ERROR(
+      project_depth_sparse(pts, cam2ego().slice(1, 0, 3), intrinsics(), torch::Tensor(), o),
+      "project_depth: cam2ego must be [Ncam >= 1, 4, 4] float32/float64, found [2, 3, 4] float32 on cpu");
   EXPECT_BEVKD_ERROR(project_depth_sparse(pts, cam2ego(), intrinsics().slice(0, 0, 1), torch::Tensor(), o),
                      "intrinsics must be [Ncam, 3, 3] float32/float64 with Ncam = cam2ego.size(0), found [1, 3, 3]");
   EXPECT_BEVKD_ERROR(project_depth_dense(pts.slice(1, 0, 2), cam2ego(), intrinsics(), torch::Tensor(), o),

@@ -1,10 +1,11 @@
 // Gaussian heat maps against hand-worked values and a literal transcription of mmdet3d's
 // get_targets_single / draw_heatmap_gaussian (spec/losses.md §2).
+#include "kernels/gaussian.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "kernels/gaussian.h"
 #include "tests/kernels/test_util.h"
 
 namespace bevkd::kernels {
@@ -14,13 +15,13 @@ using test::all_close;
 using test::same;
 
 // exp(-a) for the kernel offsets used below (Python math.exp).
-constexpr double kE2 = 0.1353352832366127;      // radius 1, offset (1, 0): exp(-1 / 0.5)
-constexpr double kE4 = 0.01831563888873418;     // radius 1, offset (1, 1)
-constexpr double kE072 = 0.4867522559599717;    // radius 2 (2σ² = 50/36), offset (1, 0)
-constexpr double kE144 = 0.23692775868212176;   // (1, 1)
-constexpr double kE288 = 0.056134762834133725;  // (2, 0)
-constexpr double kE360 = 0.02732372244729256;   // (2, 1)
-constexpr double kE576 = 0.0031511115984444414; // (2, 2)
+constexpr double kE2 = 0.1353352832366127;       // radius 1, offset (1, 0): exp(-1 / 0.5)
+constexpr double kE4 = 0.01831563888873418;      // radius 1, offset (1, 1)
+constexpr double kE072 = 0.4867522559599717;     // radius 2 (2σ² = 50/36), offset (1, 0)
+constexpr double kE144 = 0.23692775868212176;    // (1, 1)
+constexpr double kE288 = 0.056134762834133725;   // (2, 0)
+constexpr double kE360 = 0.02732372244729256;    // (2, 1)
+constexpr double kE576 = 0.0031511115984444414;  // (2, 2)
 
 // An 8 x 8 map of 1 m cells over [-4, 4]²: voxel 0.5 m, stride 2; coor = (x + 4) / 0.5 / 2.
 GaussianOptions small_options(int64_t min_radius) {
@@ -41,10 +42,14 @@ TEST(GaussianRadius, MatchesTorchFloat32Values) {
   struct Case {
     float length, width, radius;
   };
-  const Case cases[] = {{5.625f, 2.375f, 1.5343897342681885f}, {0.375f, 0.375f, 0.16217081248760223f},
-                        {15.0f, 3.625f, 2.9379067420959473f},  {1.0f, 0.75f, 0.3732927441596985f},
-                        {12.5f, 3.125f, 2.5f},                 {31.25f, 3.75f, 3.8781771659851074f}};
-  for (const Case& c : cases) EXPECT_EQ(gaussian_radius(c.length, c.width, 0.1), c.radius) << c.length << " x " << c.width;
+  const Case cases[] = {{5.625f, 2.375f, 1.5343897342681885f},
+                        {0.375f, 0.375f, 0.16217081248760223f},
+                        {15.0f, 3.625f, 2.9379067420959473f},
+                        {1.0f, 0.75f, 0.3732927441596985f},
+                        {12.5f, 3.125f, 2.5f},
+                        {31.25f, 3.75f, 3.8781771659851074f}};
+  for (const Case& c : cases)
+    EXPECT_EQ(gaussian_radius(c.length, c.width, 0.1), c.radius) << c.length << " x " << c.width;
   // At integer boundaries float32 and float64 disagree; int() must see upstream's float32:
   // double gives 1.99999996 and 1.0000000032 here.
   EXPECT_EQ(gaussian_radius(14.999999046325684f, 2.0f, 0.1), 2.0f);
@@ -97,8 +102,8 @@ TEST(GaussianHeatmaps, CentresOutsideTheGridAreSkipped) {
 }
 
 TEST(GaussianHeatmaps, NonPositiveSizesAreSkipped) {
-  const torch::Tensor boxes = torch::tensor({{0.0f, 0.0f, 0.0f, 4.0f, 0.0f, 1.5f, 0.0f},
-                                             {1.0f, 1.0f, 0.0f, -1.0f, 2.0f, 1.5f, 0.0f}});
+  const torch::Tensor boxes =
+      torch::tensor({{0.0f, 0.0f, 0.0f, 4.0f, 0.0f, 1.5f, 0.0f}, {1.0f, 1.0f, 0.0f, -1.0f, 2.0f, 1.5f, 0.0f}});
   EXPECT_EQ(gaussian_mask(boxes, small_options(2)).count_nonzero().item<int64_t>(), 0);
 }
 
@@ -126,7 +131,8 @@ torch::Tensor reference_heatmaps(const torch::Tensor& boxes, const torch::Tensor
     const float width = b[4] / o.voxel_x / static_cast<float>(o.out_size_factor);
     const float length = b[3] / o.voxel_y / static_cast<float>(o.out_size_factor);
     if (!(width > 0 && length > 0)) continue;
-    const int64_t radius = std::max<int64_t>(o.min_radius, static_cast<int64_t>(gaussian_radius(length, width, o.min_overlap)));
+    const int64_t radius =
+        std::max<int64_t>(o.min_radius, static_cast<int64_t>(gaussian_radius(length, width, o.min_overlap)));
     const float coor_x = (b[0] - o.range[0]) / o.voxel_x / static_cast<float>(o.out_size_factor);
     const float coor_y = (b[1] - o.range[1]) / o.voxel_y / static_cast<float>(o.out_size_factor);
     const int64_t x = static_cast<int64_t>(std::trunc(coor_x)), y = static_cast<int64_t>(std::trunc(coor_y));
@@ -157,7 +163,7 @@ TEST(GaussianHeatmaps, RandomBoxesMatchTheMmdet3dProcedure) {
   torch::Tensor boxes = torch::zeros({n, 9});
   boxes.select(1, 0).uniform_(-56.0, 56.0);  // some outside, some just below the range
   boxes.select(1, 1).uniform_(-56.0, 56.0);
-  boxes.select(1, 3).uniform_(-0.5, 14.0);   // a few non-positive sizes
+  boxes.select(1, 3).uniform_(-0.5, 14.0);  // a few non-positive sizes
   boxes.select(1, 4).uniform_(0.0, 4.0);
   boxes.select(1, 5).uniform_(0.5, 4.0);
   boxes.select(1, 6).uniform_(-3.14, 3.14);
@@ -180,7 +186,8 @@ TEST(GaussianHeatmaps, RejectsBadInput) {
   EXPECT_BEVKD_ERROR(gaussian_mask(torch::zeros({3, 8}), o), "gaussian_mask: boxes must be [N, 7] or [N, 9] float32");
   GaussianOptions bad = o;
   bad.voxel_x = 0.3f;
-  EXPECT_BEVKD_ERROR(gaussian_mask(tiny_box(0, 0), bad), "the range on axis x (8 m) is not a whole number of 0.3 m voxels");
+  EXPECT_BEVKD_ERROR(gaussian_mask(tiny_box(0, 0), bad),
+                     "the range on axis x (8 m) is not a whole number of 0.3 m voxels");
   bad = o;
   bad.min_overlap = 0.0;
   EXPECT_BEVKD_ERROR(gaussian_mask(tiny_box(0, 0), bad), "min_overlap must be in (0, 1), found 0");

@@ -83,7 +83,8 @@ double ref_iou(const double* a, const double* b, bool three_d) {
   double inter = ref_intersection(a, b);
   double va = a[3] * a[4], vb = b[3] * b[4];
   if (three_d) {
-    const double dz = std::max(0.0, std::min(a[2] + a[5] / 2, b[2] + b[5] / 2) - std::max(a[2] - a[5] / 2, b[2] - b[5] / 2));
+    const double dz =
+        std::max(0.0, std::min(a[2] + a[5] / 2, b[2] + b[5] / 2) - std::max(a[2] - a[5] / 2, b[2] - b[5] / 2));
     inter *= dz;
     va *= a[5];
     vb *= b[5];
@@ -110,7 +111,7 @@ torch::Tensor box(double x, double y, double z, double l, double w, double h, do
 
 TEST(Iou, AnalyticCases) {
   const torch::Tensor a = box(10, -3, 0.5, 4, 2, 1.5, 0.7);
-  EXPECT_NEAR(bev_iou(a, a).item<double>(), 1.0, 1e-12);                                 // identical
+  EXPECT_NEAR(bev_iou(a, a).item<double>(), 1.0, 1e-12);  // identical
   EXPECT_NEAR(iou_3d(a, a).item<double>(), 1.0, 1e-12);
   EXPECT_EQ(bev_iou(a, box(20, -3, 0.5, 4, 2, 1.5, 0.7)).item<double>(), 0.0);            // disjoint
   EXPECT_NEAR(bev_iou(a, box(10, -3, 0.5, 2, 1, 1.5, 0.7)).item<double>(), 0.25, 1e-12);  // contained
@@ -142,9 +143,10 @@ TEST(Iou, AlignedIsTheDiagonal) {
 }
 
 TEST(Iou, RejectsBadInput) {
-  EXPECT_BEVKD_ERROR(bev_iou(torch::zeros({5, 8}), torch::zeros({3, 7})),
-                     "bev_iou: a must be [N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy]), found [5, 8] "
-                     "float32 on cpu");
+  EXPECT_BEVKD_ERROR(
+      bev_iou(torch::zeros({5, 8}), torch::zeros({3, 7})),
+      "bev_iou: a must be [N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy]), found [5, 8] "
+      "float32 on cpu");
   EXPECT_BEVKD_ERROR(iou_3d(torch::zeros({5, 7}), torch::zeros({3, 7}, torch::kFloat64)),
                      "iou_3d: a is [5, 7] float32 on cpu but b is [3, 7] float64 on cpu; both need the same dtype");
   EXPECT_BEVKD_ERROR(bev_iou_aligned(torch::zeros({5, 7}), torch::zeros({4, 7})),
@@ -205,7 +207,8 @@ TEST(Nms, RotatedMatchesGreedyReference) {
     o.post_max_size = post;
     const auto want = ref_nms(boxes, scores, torch::Tensor(), false, {0.2}, pre, post);
     EXPECT_EQ(to_vector(nms_bev(boxes, scores, 0.2, o)), want) << pre << "/" << post;
-    EXPECT_EQ(to_vector(nms_bev(boxes, scores, 0.2, o, groups)), ref_nms(boxes, scores, groups, false, {0.2}, pre, post))
+    EXPECT_EQ(to_vector(nms_bev(boxes, scores, 0.2, o, groups)),
+              ref_nms(boxes, scores, groups, false, {0.2}, pre, post))
         << pre << "/" << post;
     EXPECT_LT(want.size(), 250u);  // something was suppressed
   }
@@ -237,12 +240,14 @@ TEST(Nms, TiesKeepTheLowerIndexAndGroupsDoNotInteract) {
 
 TEST(Nms, RejectsBadInput) {
   const torch::Tensor b = random_boxes(4, 5.0, 55);
-  EXPECT_BEVKD_ERROR(nms_bev(b, torch::tensor({0.1, 0.2, std::nan(""), 0.3}, torch::kFloat64), 0.5), "nms_bev: scores[2] is NaN");
+  EXPECT_BEVKD_ERROR(nms_bev(b, torch::tensor({0.1, 0.2, std::nan(""), 0.3}, torch::kFloat64), 0.5),
+                     "nms_bev: scores[2] is NaN");
   EXPECT_BEVKD_ERROR(nms_bev(b, torch::rand({3}, torch::kFloat64), 0.5),
                      "nms_bev: scores must be [N] float32/float64 with N = boxes.size(0), found [3] float64 on cpu");
   EXPECT_BEVKD_ERROR(circle_nms(b, torch::rand({4}), {1.0, 2.0}, {}, torch::tensor({0, 1, 2, 1})),
                      "circle_nms: groups[2] is 2 but thresholds are given for groups 0..1");
-  EXPECT_BEVKD_ERROR(circle_nms(b, torch::rand({4}), {-1.0}), "circle_nms: dist2_thresholds[0] must be finite and >= 0, found -1");
+  EXPECT_BEVKD_ERROR(circle_nms(b, torch::rand({4}), {-1.0}),
+                     "circle_nms: dist2_thresholds[0] must be finite and >= 0, found -1");
 }
 
 }  // namespace

@@ -66,12 +66,12 @@ inline torch::Tensor random_boxes(int64_t n, double spread, double max_length, u
 }  // namespace bevkd::kernels::test
 
 // Runs `stmt`, expecting a bevkd::Error whose message contains `needle`.
-#define EXPECT_BEVKD_ERROR(stmt, needle)                                                          \
-  do {                                                                                            \
-    try {                                                                                         \
-      stmt;                                                                                       \
-      ADD_FAILURE() << "expected a bevkd::Error containing \"" << (needle) << "\", none thrown"; \
-    } catch (const ::bevkd::Error& e) {                                                           \
+#define EXPECT_BEVKD_ERROR(stmt, needle)                                                           \
+  do {                                                                                             \
+    try {                                                                                          \
+      stmt;                                                                                        \
+      ADD_FAILURE() << "expected a bevkd::Error containing \"" << (needle) << "\", none thrown";   \
+    } catch (const ::bevkd::Error& e) {                                                            \
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what(); \
-    }                                                                                             \
+    }                                                                                              \
   } while (0)

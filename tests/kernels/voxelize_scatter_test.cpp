@@ -84,7 +84,7 @@ TEST(Voxelize, MatchesReferenceWithBothLimitsActive) {
   const torch::Tensor pts = random_cloud(4000, o, 7);
   const Voxels got = voxelize(pts, o);
   const Voxels want = reference_voxelize(pts, o);
-  ASSERT_EQ(got.voxels.size(0), o.max_voxels);  // the voxel limit is hit
+  ASSERT_EQ(got.voxels.size(0), o.max_voxels);                                  // the voxel limit is hit
   EXPECT_TRUE((want.num_points == o.max_points_per_voxel).any().item<bool>());  // so is the point limit
   EXPECT_TRUE(same(got.coords, want.coords));
   EXPECT_TRUE(same(got.num_points, want.num_points));
@@ -145,8 +145,9 @@ TEST(Voxelize, BatchPrependsTheCloudIndex) {
 
 TEST(Voxelize, RejectsBadInput) {
   VoxelizeOptions o = small_options();
-  EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 2}), o),
-                     "voxelize: points must be [P, F >= 3] float32 (x, y, z, features...), found [4, 2] float32 on cpu");
+  EXPECT_BEVKD_ERROR(
+      voxelize(torch::zeros({4, 2}), o),
+      "voxelize: points must be [P, F >= 3] float32 (x, y, z, features...), found [4, 2] float32 on cpu");
   EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}, torch::kFloat64), o), "found [4, 3] float64 on cpu");
   o.voxel_size[1] = -0.5f;
   EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}), o), "voxelize: voxel_size on axis y must be positive, found -0.5");
@@ -173,8 +174,7 @@ torch::Tensor reference_scatter(const torch::Tensor& f, const torch::Tensor& coo
 }
 
 // V pillars with distinct cells, 2 batch entries, plus one duplicate of the first cell.
-std::pair<torch::Tensor, torch::Tensor> random_pillars(int64_t V, int64_t C, int64_t H, int64_t W,
-                                                       torch::Dtype dtype) {
+std::pair<torch::Tensor, torch::Tensor> random_pillars(int64_t V, int64_t C, int64_t H, int64_t W, torch::Dtype dtype) {
   torch::manual_seed(21);
   const torch::Tensor cells = torch::randperm(2 * H * W).slice(0, 0, V);
   torch::Tensor coords = torch::stack(
@@ -206,11 +206,11 @@ TEST(ScatterToBev, GradientIsTheGatheredCanvasGradient) {
 TEST(ScatterToBev, RejectsOutOfRangeCoords) {
   auto [f, coords] = random_pillars(10, 3, 4, 5, torch::kFloat32);
   coords[7][3] = 5;
-  EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords, 2, 4, 5),
-                     "scatter_to_bev: coords row 7 is (batch");
+  EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords, 2, 4, 5), "scatter_to_bev: coords row 7 is (batch");
   EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords, 2, 4, 5), "x 5), outside the canvas (batch < 2, z = 0, y < 4, x < 5)");
-  EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords.to(torch::kInt64), 2, 4, 5),
-                     "coords must be [V, 4] int32 (batch, z, y, x) with V = features.size(0), found [11, 4] int64 on cpu");
+  EXPECT_BEVKD_ERROR(
+      scatter_to_bev(f, coords.to(torch::kInt64), 2, 4, 5),
+      "coords must be [V, 4] int32 (batch, z, y, x) with V = features.size(0), found [11, 4] int64 on cpu");
 }
 
 }  // namespace
