@@ -8,8 +8,8 @@
 //   filter  align with the split, ego distances, range/points/bike-rack filters
 //   accumulate  40 (class, threshold) matchings + metrics, 1 thread and N threads
 //
-//   eval_bench [--samples 6019] [--boxes 300] [--gt 35] [--dir /tmp] [--threads 0]
-//   eval_bench --dataroot DIR [--version v1.0-trainval] [--split val] [--boxes 300]
+//   bevkd-bench-eval [--samples 6019] [--boxes 300] [--gt 35] [--dir /tmp] [--threads 0]
+//   bevkd-bench-eval --dataroot DIR [--version v1.0-trainval] [--split val] [--boxes 300]
 //       GT from nuScenes tables (e.g. bevkd-synth --trainval-tables): adds loading the tables and
 //       building the GT, the part of bevkd-eval the synthetic mode leaves out.
 #include <sys/resource.h>
@@ -151,7 +151,7 @@ void row(const std::string& phase, double seconds, double cpu, const std::string
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_main("eval_bench", [&] {
+  return run_main("bevkd-bench-eval", [&] {
     CLI::App app{"Benchmark of the nuScenes detection evaluation on a val-sized result set"};
     int samples = 6019, boxes = 300, gt_per_sample = 35, threads = 0;
     std::string dir = "/tmp", dataroot, version = "v1.0-trainval", split = "val";
