@@ -88,7 +88,7 @@ TEST(PointPillars, TinyForwardShapes) {
   torch::NoGradGuard ng;
   const auto out = model->forward({tiny_cloud(1), tiny_cloud(2)});
   const auto g = model->config().output_grid();
-  EXPECT_EQ(out.neck.sizes(), (std::vector<int64_t>{2, 96, g.H, g.W}));
+  EXPECT_EQ(out.neck.sizes(), (std::vector<int64_t>{2, 64, g.H, g.W}));
   EXPECT_EQ(out.head.shared.sizes(), (std::vector<int64_t>{2, 32, g.H, g.W}));
   ASSERT_EQ(out.head.tasks.size(), 1u);
   EXPECT_EQ(out.head.tasks[0].heatmap.sizes(), (std::vector<int64_t>{2, 10, g.H, g.W}));
