@@ -142,7 +142,7 @@ TEST(FitTeacher, ResumeWithAnotherScheduleIsRefused) {
 
 TEST(FitTeacher, LossDecreasesAndEvaluationWritesMetrics) {
   auto c = base_config("short_fit");
-  c.epochs = 6;
+  c.epochs = 4;
   c.val_split = "mini_val";
   const auto r = fit_teacher(c);
   ASSERT_TRUE(r.finished);
@@ -178,6 +178,24 @@ TEST(FitTeacher, CliRunsAndReportsMetrics) {
   EXPECT_NE(log.find("mini_val mAP "), std::string::npos) << log;
   EXPECT_TRUE(path_exists(out + "/teacher.ckpt"));
   EXPECT_TRUE(path_exists(out + "/config.json"));
+  // eval-teacher scores the checkpoint the same way fit-teacher's final evaluation did.
+  const std::string ev = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+                         dataset() + " --checkpoint " + out + "/teacher.ckpt --sweeps 2 --out " + out +
+                         "/eval2 > " + out + ".eval.log 2>&1";
+  ASSERT_EQ(std::system(ev.c_str()), 0) << read_file(out + ".eval.log");
+  const auto fit_summary = read_file(out + "/eval/mini_val/metrics_summary.json");
+  const auto ev_log = read_file(out + ".eval.log");
+  EXPECT_NE(ev_log.find("eval-teacher: mini_val mAP "), std::string::npos) << ev_log;
+  const auto mean_ap = [](const std::string& text) { return text.substr(text.find("\"mean_ap\""), 40); };
+  EXPECT_EQ(mean_ap(read_file(out + "/eval2/metrics_summary.json")), mean_ap(fit_summary));
+  const std::string both = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+                           dataset() + " --checkpoint a.ckpt --teacher b.pt --out " + out + "/eval3 > " + out +
+                           ".both.log 2>&1";
+  EXPECT_NE(std::system(both.c_str()), 0);
+  EXPECT_NE(read_file(out + ".both.log")
+                .find("error: teacher: give exactly one of --checkpoint (built-in) and --teacher (TorchScript), got both"),
+            std::string::npos)
+      << read_file(out + ".both.log");
   // A bad option is refused with a message.
   const std::string bad = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute fit-teacher --dataroot " +
                           dataset() + " --out " + out + " --schedule linear > " + out + ".bad.log 2>&1";
