@@ -36,6 +36,14 @@ torch::Tensor tiny_cloud(int64_t seed) {
   return torch::cat({ground, car, ped}, 0);
 }
 
+// Writes a model-only checkpoint of `model` (what load_builtin_teacher reads).
+void save_model(PointPillarsCenterPoint& model, const std::string& path) {
+  TeacherCheckpoint ck;
+  ck.config_json = model->config().to_json();
+  ck.model = module_state(*model);
+  save_checkpoint(path, ck);
+}
+
 TEST(TeacherConfig, PresetsValidateAndRoundTripThroughJson) {
   for (const auto& name : teacher_preset_names()) {
     const auto c = teacher_preset(name);
@@ -168,10 +176,7 @@ TEST(Checkpoint, RoundTripRestoresOutputs) {
   torch::manual_seed(1);
   PointPillarsCenterPoint a(teacher_preset("tiny"));
   a->eval();
-  TeacherCheckpoint ck;
-  ck.config_json = a->config().to_json();
-  ck.model = module_state(*a);
-  save_checkpoint(dir + "/a.ckpt", ck);
+  save_model(a, dir + "/a.ckpt");
 
   BuiltinTeacherOptions o;
   o.checkpoint = dir + "/a.ckpt";
@@ -193,10 +198,7 @@ TEST(Checkpoint, RoundTripRestoresOutputs) {
 TEST(Checkpoint, MismatchedPresetNamesParameterAndShapes) {
   const auto dir = temp_dir("mismatch");
   PointPillarsCenterPoint a(teacher_preset("tiny"));
-  TeacherCheckpoint ck;
-  ck.config_json = a->config().to_json();
-  ck.model = module_state(*a);
-  save_checkpoint(dir + "/tiny.ckpt", ck);
+  save_model(a, dir + "/tiny.ckpt");
   BuiltinTeacherOptions o;
   o.checkpoint = dir + "/tiny.ckpt";
   o.preset = "nuscenes-pillar02";
@@ -247,10 +249,7 @@ TEST(Checkpoint, CorruptFilesAreNamed) {
   EXPECT_THROW(read_checkpoint(dir + "/missing.ckpt"), Error);
   // A truncated checkpoint.
   PointPillarsCenterPoint a(teacher_preset("tiny"));
-  TeacherCheckpoint ck;
-  ck.config_json = a->config().to_json();
-  ck.model = module_state(*a);
-  save_checkpoint(dir + "/full.ckpt", ck);
+  save_model(a, dir + "/full.ckpt");
   const auto bytes = read_file(dir + "/full.ckpt");
   write_file_atomic(dir + "/cut.ckpt", bytes.substr(0, bytes.size() / 2));
   EXPECT_THROW(read_checkpoint(dir + "/cut.ckpt"), Error);
