@@ -1,6 +1,7 @@
 #include "precompute/lidar_frames.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "base/error.h"
