@@ -126,11 +126,13 @@ json summarize_manifest(const std::string& manifest_path) {
 }
 
 void print_fields(const json& s, std::ostream& out) {
-  out << "  " << pad("field", 30) << pad("kind", 8) << pad("dtype", 12) << pad("shape", 26) << pad("stored", 12)
+  std::size_t w = 8;
+  for (const json& f : s.at("fields")) w = std::max(w, f.at("name").get<std::string>().size() + 2);
+  out << "  " << pad("field", w) << pad("kind", 8) << pad("dtype", 12) << pad("shape", 26) << pad("stored", 12)
       << pad("decoded", 12) << pad("ratio", 8) << "filters\n";
   for (const json& f : s.at("fields")) {
     const double stored = f.at("stored_bytes").get<double>(), raw = f.at("raw_bytes").get<double>();
-    out << "  " << pad(f.at("name").get<std::string>(), 30) << pad(f.at("kind").get<std::string>(), 8)
+    out << "  " << pad(f.at("name").get<std::string>(), w) << pad(f.at("kind").get<std::string>(), 8)
         << pad(f.at("dtype").get<std::string>(), 12) << pad(f.at("shape").dump(), 26) << pad(human_bytes(stored), 12)
         << pad(human_bytes(raw), 12) << pad(stored > 0 ? fixed(raw / stored, 2) : std::string("-"), 8)
         << f.at("filters").get<std::string>() << "\n";

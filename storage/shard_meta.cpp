@@ -1,5 +1,6 @@
 #include "storage/shard_meta.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -127,8 +128,10 @@ const TapSpec* ShardMeta::find_tap(std::string_view name) const {
 }
 
 json ShardMeta::identity_json() const {
+  std::vector<TapSpec> sorted = taps;  // tap order is not part of the identity
+  std::sort(sorted.begin(), sorted.end(), [](const TapSpec& a, const TapSpec& b) { return a.name < b.name; });
   json taps_json = json::array();
-  for (const auto& t : taps)
+  for (const auto& t : sorted)
     taps_json.push_back({{"name", t.name}, {"channels", t.channels}, {"dtype", dtype_name(t.dtype)}});
   return json{{"bev_grid", grid.to_json()}, {"num_views", num_views},     {"taps", taps_json},
               {"fd3d_points", fd3d_points}, {"camera_names", camera_names}, {"class_names", class_names}, {"teacher", teacher},

@@ -51,7 +51,7 @@ struct ShardMeta {
   std::string split;                       // train, val, mini_train, ...
   ShardGrid grid;
   std::int64_t num_views = 1;              // V
-  std::vector<TapSpec> taps;               // at least one
+  std::vector<TapSpec> taps;               // at least one; stored (and read back) in name order
   std::int64_t fd3d_points = 0;            // Q of fd3d/sampling_points; 0: no fd3d group
   std::vector<std::string> camera_names;   // CAM names in storage order
   std::vector<std::string> class_names;    // K class names, label order (DESIGN.md "Classes")

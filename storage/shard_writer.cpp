@@ -2,6 +2,7 @@
 
 #include <tbb/task_group.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -489,6 +490,8 @@ ShardWriter::ShardWriter(std::string path, ShardMeta meta, WriterOptions opts) :
   impl_->path = std::move(path);
   impl_->temp = partial_path(impl_->path);
   impl_->opts = opts;
+  // Taps in name order: the order a reader finds the datasets in.
+  std::sort(meta.taps.begin(), meta.taps.end(), [](const TapSpec& a, const TapSpec& b) { return a.name < b.name; });
   impl_->layout = ShardLayout::make(meta);
   impl_->meta = std::move(meta);
   try {

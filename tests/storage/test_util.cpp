@@ -124,6 +124,7 @@ void create_dataset(const std::string& path, const std::string& dataset, const s
   hid_t t;
   if (dtype == "int32") t = H5Tcopy(H5T_STD_I32LE);
   else if (dtype == "int16") t = H5Tcopy(H5T_STD_I16LE);
+  else if (dtype == "int64") t = H5Tcopy(H5T_STD_I64LE);
   else if (dtype == "float32") t = H5Tcopy(H5T_IEEE_F32LE);
   else if (dtype == "float64") t = H5Tcopy(H5T_IEEE_F64LE);
   else BEVKD_FAIL("test: unsupported dtype ", dtype);
