@@ -1,57 +1,20 @@
 #include "storage/h5.h"
 
-#include <zstd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include "base/error.h"
 #include "storage/codec.h"
+#include "storage/zstd_filter.h"
 
 namespace bevkd::storage::h5 {
 namespace {
 
-// HDF5 filter callback with the exact behaviour of the standard zstd plugin (filter 32015):
-// forward = ZSTD_compress at cd_values[0]; reverse = one zstd frame with its content size.
-// bevkd itself compresses outside HDF5 (direct chunk I/O); this registration lets HDF5 create
-// datasets that declare the filter and lets H5Dread decode bevkd files without a plugin path.
-size_t zstd_filter(unsigned int flags, size_t cd_nelmts, const unsigned int cd_values[], size_t nbytes,
-                   size_t* buf_size, void** buf) {
-  if (flags & H5Z_FLAG_REVERSE) {
-    const unsigned long long n = ZSTD_getFrameContentSize(*buf, nbytes);
-    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN) return 0;
-    void* out = H5allocate_memory(n > 0 ? n : 1, false);
-    if (out == nullptr) return 0;
-    const size_t r = ZSTD_decompress(out, n, *buf, nbytes);
-    if (ZSTD_isError(r) || r != n) {
-      H5free_memory(out);
-      return 0;
-    }
-    H5free_memory(*buf);
-    *buf = out;
-    *buf_size = n;
-    return n;
-  }
-  const int level = cd_nelmts > 0 ? static_cast<int>(cd_values[0]) : 3;
-  const size_t bound = ZSTD_compressBound(nbytes);
-  void* out = H5allocate_memory(bound, false);
-  if (out == nullptr) return 0;
-  const size_t r = ZSTD_compress(out, bound, *buf, nbytes, level);
-  if (ZSTD_isError(r)) {
-    H5free_memory(out);
-    return 0;
-  }
-  H5free_memory(*buf);
-  *buf = out;
-  *buf_size = bound;
-  return r;
-}
-
 void register_zstd() {
-  static const H5Z_class2_t cls = {
-      H5Z_CLASS_T_VERS, static_cast<H5Z_filter_t>(kZstdFilterId), 1, 1, "zstd", nullptr, nullptr, &zstd_filter};
-  BEVKD_CHECK(H5Zregister(&cls) >= 0, "HDF5: cannot register the zstd filter (", take_errors(), ")");
+  static_assert(kZstdHdf5FilterId == kZstdFilterId);
+  BEVKD_CHECK(H5Zregister(zstd_hdf5_filter_class()) >= 0, "HDF5: cannot register the zstd filter (", take_errors(),
+              ")");
 }
 
 herr_t collect_error(unsigned, const H5E_error2_t* e, void* data) {

@@ -346,6 +346,8 @@ json verify(const std::string& path, int threads) {
 
 json dump_sample(const ShardReader& r, std::int64_t sample, const std::vector<std::string>& selectors,
                  std::int64_t full_max) {
+  BEVKD_CHECK(sample >= 0 && sample < r.num_samples(), "shard ", r.path(), ": sample ", sample,
+              " out of range (the shard has ", r.num_samples(), " samples)");
   json fields = json::object();
   for (int fi : r.select(selectors)) {
     const FieldLayout& f = r.layout().fields()[fi];
