@@ -63,6 +63,13 @@ std::int64_t shape_numel(const std::vector<std::int64_t>& shape) {
 void Array::FreeAligned::operator()(std::byte* p) const { std::free(p); }
 
 Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length)
+    : Array(dtype, std::move(shape), string_length, true) {}
+
+Array Array::uninitialized(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length) {
+  return Array(dtype, std::move(shape), string_length, false);
+}
+
+Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length, bool zero)
     : dtype_(dtype), shape_(std::move(shape)) {
   for (std::int64_t d : shape_)
     BEVKD_CHECK(d >= 0, "array shape ", shape_str(shape_), " has a negative dimension");
@@ -78,7 +85,11 @@ Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_le
   const std::size_t bytes = std::max<std::size_t>(kAlign, (nbytes() + kAlign - 1) / kAlign * kAlign);
   void* p = std::aligned_alloc(kAlign, bytes);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
+  if (zero) {
+    std::memset(p, 0, bytes);
+  } else if (bytes > nbytes()) {
+    std::memset(static_cast<std::byte*>(p) + nbytes(), 0, bytes - nbytes());  // only the tail padding
+  }
   buf_.reset(static_cast<std::byte*>(p));
 }
 
@@ -147,8 +158,8 @@ Array Array::clone() const {
 }
 
 bool Array::same_as(const Array& o) const {
-  return dtype_ == o.dtype_ && shape_ == o.shape_ && itemsize_ == o.itemsize_ &&
-         segments == o.segments && std::memcmp(raw(), o.raw(), nbytes()) == 0;
+  return dtype_ == o.dtype_ && shape_ == o.shape_ && itemsize_ == o.itemsize_ && segments == o.segments &&
+         (nbytes() == 0 || std::memcmp(raw(), o.raw(), nbytes()) == 0);
 }
 
 std::string Array::describe() const {

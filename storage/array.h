@@ -68,6 +68,9 @@ class Array {
   // A zero-filled array. For kString, `string_length` (> 0) is the byte length of each element.
   Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length = 0);
 
+  // Like the constructor, but the contents are left undefined (no zero fill): for readers that
+  // overwrite every byte, so a 12 MB teacher tensor is not written twice.
+  static Array uninitialized(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length = 0);
   // An array of `shape` holding `values` (row-major; values.size() must equal the numel).
   template <typename T>
   static Array of(std::vector<std::int64_t> shape, const std::vector<T>& values);
@@ -123,6 +126,7 @@ class Array {
   struct FreeAligned {
     void operator()(std::byte* p) const;
   };
+  Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length, bool zero);
   void check_type(DType want) const;
   void check_count(std::int64_t n) const;  // throws unless n == numel()
 

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/progress.h"
 #include "storage/codec.h"
 #include "storage/manifest.h"
 
@@ -268,15 +269,20 @@ json verify_one(const std::string& path, const Manifest* m, const ManifestShard*
   }
   std::mutex mu;
   std::vector<SampleProblem> found;
+  ProgressOptions po;
+  po.unit = "samples";
+  Progress progress(cat("verify ", entry ? entry->path : path), r->num_samples(), po);
   tbb::task_arena arena(std::max(1, threads));
   arena.execute([&] {
     tbb::parallel_for(std::int64_t{0}, r->num_samples(), [&](std::int64_t i) {
       std::vector<SampleProblem> p = r->verify_sample(i);
+      progress.advance();
       if (p.empty()) return;
       std::lock_guard<std::mutex> lock(mu);
       found.insert(found.end(), p.begin(), p.end());
     });
   });
+  progress.finish();
   std::sort(found.begin(), found.end(), [&](const SampleProblem& a, const SampleProblem& b) {
     return a.sample != b.sample ? a.sample < b.sample : r->layout().find(a.field) < r->layout().find(b.field);
   });

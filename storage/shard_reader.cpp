@@ -129,9 +129,8 @@ void ShardReader::Impl::open() {
     h5::take_errors();
     BEVKD_FAIL(where(), ": not an HDF5 file (no HDF5 superblock signature in its ", size, " bytes)");
   }
-  h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS));
-  H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  file = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+  // Default file-access properties, so that other code in the process can open the same file.
+  file = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file) {
     const std::string err = h5::take_errors();
     std::smatch m;
@@ -492,7 +491,7 @@ FieldShape ShardReader::Impl::read_into(int fi, std::int64_t i, std::byte* dst, 
     ReadOptions all = opts;
     all.view = -1;
     const FieldShape full = shape_of(fi, i, -1);
-    Array tmp(full.dtype, full.shape, full.dtype == DType::kString ? full.itemsize : 0);
+    Array tmp = Array::uninitialized(full.dtype, full.shape, full.dtype == DType::kString ? full.itemsize : 0);
     read_into(fi, i, tmp.bytes(), tmp.nbytes(), all);
     const FieldShape one = shape_of(fi, i, opts.view);
     BEVKD_CHECK(capacity >= one.nbytes(), where(i, f.name), ": destination holds ", capacity, " bytes, need ",
@@ -597,7 +596,7 @@ Sample ShardReader::read_fields(std::int64_t i, const std::vector<int>& fields, 
     BEVKD_ASSERT(fi >= 0 && fi < static_cast<int>(impl_->layout.fields().size()), "field index ", fi);
     const FieldLayout& f = impl_->layout.fields()[fi];
     const FieldShape fs = impl_->shape_of(fi, i, opts.view);
-    Array a(fs.dtype, fs.shape, fs.dtype == DType::kString ? fs.itemsize : 0);
+    Array a = Array::uninitialized(fs.dtype, fs.shape, fs.dtype == DType::kString ? fs.itemsize : 0);
     impl_->read_into(fi, i, a.bytes(), a.nbytes(), opts);
     a.segments = fs.segments;
     s.set(f.name, std::move(a));
@@ -640,7 +639,7 @@ std::vector<SampleProblem> ShardReader::verify_sample(std::int64_t i) const {
     const FieldLayout& f = impl_->layout.fields()[fi];
     try {
       const FieldShape fs = impl_->shape_of(static_cast<int>(fi), i, -1);
-      Array a(fs.dtype, fs.shape, fs.dtype == DType::kString ? fs.itemsize : 0);
+      Array a = Array::uninitialized(fs.dtype, fs.shape, fs.dtype == DType::kString ? fs.itemsize : 0);
       impl_->read_into(static_cast<int>(fi), i, a.bytes(), a.nbytes(), opts);
     } catch (const Error& e) {
       problems.push_back(SampleProblem{i, f.name, e.what()});

@@ -29,7 +29,7 @@ class Inspect : public ::testing::Test {
 };
 
 TEST_F(Inspect, SummaryOfAShardAndOfAManifest) {
-  auto res = testing::run_command(bin + " summary --json " + shard);
+  auto res = testing::run_command(bin + " summary --json " + shard, true);
   ASSERT_EQ(res.status, 0) << res.output;
   const json j = json::parse(res.output);
   EXPECT_EQ(j.at("schema_version"), "1.0");
@@ -60,7 +60,7 @@ TEST_F(Inspect, VerifyGoodDataAndJsonOutput) {
   EXPECT_EQ(res.status, 0) << res.output;
   EXPECT_NE(res.output.find("verify: OK, 1 shard(s), 5 samples"), std::string::npos) << res.output;
   EXPECT_NE(res.output.find("file checksum ok"), std::string::npos) << res.output;
-  res = testing::run_command(bin + " verify --json " + shard);
+  res = testing::run_command(bin + " verify --json " + shard, true);
   EXPECT_EQ(res.status, 0) << res.output;
   const json j = json::parse(res.output);
   EXPECT_TRUE(j.at("ok").get<bool>());
@@ -92,7 +92,8 @@ TEST_F(Inspect, VerifyAgainstTheManifestNoticesAModifiedFile) {
 }
 
 TEST_F(Inspect, DumpPrintsSmallArraysAndStatistics) {
-  auto res = testing::run_command(bin + " dump " + shard + " --sample 2 --fields 'gt/*' sample_token teacher/features/neck");
+  auto res = testing::run_command(
+      bin + " dump " + shard + " --sample 2 --fields 'gt/*' sample_token teacher/features/neck", true);
   ASSERT_EQ(res.status, 0) << res.output;
   const json j = json::parse(res.output);
   const Sample want = testing::make_sample(spec, 2);

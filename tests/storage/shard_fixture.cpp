@@ -109,7 +109,7 @@ std::vector<float> relu_features(const std::vector<float>& blobs, const ShardGri
     for (auto& x : w) x = static_cast<float>(rng.uniform(-0.6, 1.6));
     const double fx = rng.uniform(0.02, 0.2), fy = rng.uniform(0.02, 0.2);
     const double px = rng.uniform(0, 2 * kPi), py = rng.uniform(0, 2 * kPi);
-    const float amp = static_cast<float>(rng.uniform(0.2, 0.6)), bias = static_cast<float>(rng.uniform(0.25, 0.5));
+    const float amp = static_cast<float>(rng.uniform(0.2, 0.6)), bias = static_cast<float>(rng.uniform(0.05, 0.45));
     const float gain = static_cast<float>(rng.uniform(0.5, 3.0));
     std::vector<float> sx(static_cast<std::size_t>(W)), sy(static_cast<std::size_t>(H));
     for (std::int64_t j = 0; j < W; ++j) sx[j] = static_cast<float>(std::sin(fx * j + px));

@@ -48,9 +48,9 @@ ShardInfo write_fixture_shard(const std::string& path, const FixtureSpec& spec, 
   return w.close();
 }
 
-CommandResult run_command(const std::string& command) {
+CommandResult run_command(const std::string& command, bool stdout_only) {
   CommandResult r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  FILE* p = ::popen((command + (stdout_only ? " 2>/dev/null" : " 2>&1")).c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf;
   std::size_t n;

@@ -31,12 +31,12 @@ class TempDir {
 ShardInfo write_fixture_shard(const std::string& path, const FixtureSpec& spec, std::int64_t n,
                               WriterOptions opts = {});
 
-// Runs a shell command; returns its exit status and stdout+stderr.
+// Runs a shell command; returns its exit status and stdout (+ stderr unless stdout_only).
 struct CommandResult {
   int status = -1;
   std::string output;
 };
-CommandResult run_command(const std::string& command);
+CommandResult run_command(const std::string& command, bool stdout_only = false);
 std::string inspect_binary();
 
 // Flips `count` bytes at `offset` of a file (XOR 0xFF).
