@@ -3,7 +3,7 @@
 // The map shows the BEV grid top-down with +x (forward) to the right and +y (left) up: cell
 // (i, j) (row i <-> y, column j <-> x, DESIGN.md "BEV grid") is drawn at picture column j and
 // picture row H - 1 - i. Colours: per-cell L2 norm of the tap's channels (viridis, scaled to
-// the 99.5th percentile), the foreground mask as a red overlay, GT boxes solid and teacher boxes
+// the 99.5th percentile), the foreground mask as a white tint, GT boxes solid and teacher boxes
 // dashed in their class colour, each with a tick from the centre to the front edge.
 #include <algorithm>
 #include <array>
@@ -133,7 +133,7 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
       const double fg = half_to_float(mask.data<std::uint16_t>()[i * W + j]);
       if (fg > 0.02)
         for (int dy = 0; dy < px; ++dy)
-          for (int dx = 0; dx < px; ++dx) canvas.blend(x0 + dx, y0 + dy, colors::kRed, 0.6 * std::min(1.0, fg));
+          for (int dx = 0; dx < px; ++dx) canvas.blend(x0 + dx, y0 + dy, colors::kWhite, 0.55 * std::min(1.0, fg));
     }
 
   // Ego vehicle at the origin of the key-frame ego frame (4.5 m x 1.9 m, facing +x).
@@ -183,8 +183,11 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
   line("0");
   canvas.text(lx + 200 - Canvas::text_width(short_number(vmax)), ly - 12, short_number(vmax), colors::kBlack);
   ly += 4;
-  canvas.fill_rect(lx, ly, lx + 14, ly + 8, colors::kRed);
-  canvas.text(lx + 20, ly, "foreground mask (alpha ~ value)", colors::kBlack);
+  for (int k = 0; k <= 14; ++k) canvas.line(lx + k, ly, lx + k, ly + 8, colors::viridis(0.15));
+  for (int k = 0; k <= 14; ++k)
+    for (int d = 0; d <= 8; ++d) canvas.blend(lx + k, ly + d, colors::kWhite, 0.55 * k / 14.0);
+  canvas.rect(lx, ly, lx + 14, ly + 8, colors::kBlack);
+  canvas.text(lx + 20, ly, "foreground mask: white tint ~ value", colors::kBlack);
   ly += 16;
   canvas.line(lx, ly + 4, lx + 20, ly + 4, colors::kBlack, 2);
   canvas.text(lx + 26, ly, cat("GT box (", gt_boxes.dim(0), ")"), colors::kBlack);

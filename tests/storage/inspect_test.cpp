@@ -19,7 +19,9 @@ class Inspect : public ::testing::Test {
  protected:
   void SetUp() override {
     Manifest m(testing::make_meta(spec));
-    m.add(testing::write_fixture_shard(shard, spec, 5), dir.path());
+    WriterOptions o;
+    o.codec.shuffle = true;
+    m.add(testing::write_fixture_shard(shard, spec, 5, o), dir.path());
     m.save(dir / Manifest::kFileName);
   }
   TempDir dir;
