@@ -21,6 +21,8 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -79,17 +81,26 @@ std::vector<EncodedChunk> read_raw_chunks(const std::string& path, const std::st
   return out;
 }
 
-// Decoded MB/s of zstd alone on one thread over the chunks, for at least `min_s` seconds.
-double zstd_rate(const std::vector<EncodedChunk>& chunks, std::size_t chunk_bytes, double min_s) {
-  std::vector<std::byte> out(chunk_bytes);
-  std::size_t bytes = 0;
+// Decoded MB/s of zstd alone over the chunks on `threads` plain std::threads (each decoding
+// whole chunks into its own buffer), for at least `min_s` seconds. With 1 thread this is the
+// reference rate of the goal; with 2 it is the most parallelism this machine gives the process
+// right now (on a shared machine other processes may hold the second core).
+double zstd_rate(const std::vector<EncodedChunk>& chunks, std::size_t chunk_bytes, double min_s, int threads = 1) {
+  for (const auto& c : chunks) BEVKD_CHECK(c.filter_mask == 0, "bench: a chunk was stored uncompressed");
+  std::atomic<std::size_t> bytes{0};
+  std::atomic<bool> stop{false};
   const auto t0 = Clock::now();
-  do {
-    for (const auto& c : chunks) {
-      BEVKD_CHECK(c.filter_mask == 0, "bench: a chunk was stored uncompressed");
-      bytes += zstd_decompress(c.bytes.data(), c.bytes.size(), out.data(), out.size());
-    }
-  } while (seconds_since(t0) < min_s);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<std::byte> out(chunk_bytes);
+      for (std::size_t k = static_cast<std::size_t>(t); !stop; k = (k + 1) % chunks.size()) {
+        const auto& c = chunks[k];
+        bytes += zstd_decompress(c.bytes.data(), c.bytes.size(), out.data(), out.size());
+        if (t == 0 && seconds_since(t0) >= min_s) stop = true;
+      }
+    });
+  for (auto& th : pool) th.join();
   return bytes / seconds_since(t0) / 1e6;
 }
 
@@ -206,10 +217,11 @@ int main(int argc, char** argv) {
     read_raw_chunks(shard, "teacher/features/neck", samples, 1, &locked_s);  // warm the page cache
     const auto chunks = read_raw_chunks(shard, "teacher/features/neck", samples, 1, &locked_s);
     double best_zstd = 0;
-    double best_reader = 0;
+    double best_reader = 0, best_zstd2 = 0;
     StreamRate best1, best2, best_all;
     for (int r = 0; r < rounds; ++r) {
       best_zstd = std::max(best_zstd, zstd_rate(chunks, chunk_bytes, min_s));
+      best_zstd2 = std::max(best_zstd2, zstd_rate(chunks, chunk_bytes, min_s, 2));
       best_reader = std::max(best_reader, reader_rate(shard, samples, min_s));
       const StreamRate s1 = stream_rate(manifest, 1, {"teacher/features/neck"}, min_s);
       const StreamRate s2 = stream_rate(manifest, 2, {"teacher/features/neck"}, min_s);
@@ -229,6 +241,7 @@ int main(int argc, char** argv) {
       std::cout << buf;
     };
     row("zstd alone, 1 core (same chunk bytes)", best_zstd, best_zstd * 1e6 / raw16);
+    row("zstd alone, 2 std::threads (machine ceiling)", best_zstd2, best_zstd2 * 1e6 / raw16);
     row("ShardReader::read_field, calling thread", best_reader, best_reader * 1e6 / raw16);
     row("ShardStream, 1 thread", best1.mb_per_s, best1.samples_per_s);
     row("ShardStream, 2 threads", best2.mb_per_s, best2.samples_per_s);
@@ -239,7 +252,12 @@ int main(int argc, char** argv) {
     const double speedup = best2.mb_per_s / best_zstd;
     std::cout << "  goal: 2 threads >= 1.70x single-core zstd -> " << fmt(speedup, 2) << "x "
               << (speedup >= 1.7 ? "(met)" : "(NOT met)") << "; 2 threads / 1 thread = "
-              << fmt(best2.mb_per_s / best1.mb_per_s, 2) << "x\n\n";
+              << fmt(best2.mb_per_s / best1.mb_per_s, 2) << "x; 2 threads / zstd on 2 std::threads = "
+              << fmt(best2.mb_per_s / best_zstd2, 2) << "x\n";
+    if (best_zstd2 < 1.7 * best_zstd)
+      std::cout << "  note: plain zstd on 2 std::threads reaches only " << fmt(best_zstd2 / best_zstd, 2)
+                << "x of 1 thread here: the machine does not give this process two free cores right now\n";
+    std::cout << "\n";
 
     std::cout << "bytes per sample, teacher/features/neck:\n";
     std::cout << "  raw float32 " << fmt(raw32 / 1e6, 2) << " MB, raw float16 " << fmt(raw16 / 1e6, 2)

@@ -1,6 +1,8 @@
 #include "storage/array.h"
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <new>
 
@@ -60,7 +62,55 @@ std::int64_t shape_numel(const std::vector<std::int64_t>& shape) {
   return n;
 }
 
-void Array::FreeAligned::operator()(std::byte* p) const { std::free(p); }
+namespace {
+
+constexpr std::size_t kPoolMinBytes = std::size_t{1} << 20;
+constexpr std::size_t kPoolMaxBytes = std::size_t{1} << 30;
+constexpr std::size_t kPoolGranule = std::size_t{64} << 10;
+
+// Free large buffers by capacity. Leaked on purpose (no destruction-order issues at exit).
+struct BufferPool {
+  std::mutex mu;
+  std::multimap<std::size_t, std::byte*> free;
+  std::size_t bytes = 0;
+
+  std::byte* take(std::size_t capacity) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = free.find(capacity);
+    if (it == free.end()) return nullptr;
+    std::byte* p = it->second;
+    free.erase(it);
+    bytes -= capacity;
+    return p;
+  }
+  bool give(std::byte* p, std::size_t capacity) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (bytes + capacity > kPoolMaxBytes) return false;
+    free.emplace(capacity, p);
+    bytes += capacity;
+    return true;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [c, p] : free) std::free(p);
+    free.clear();
+    bytes = 0;
+  }
+};
+
+BufferPool& pool() {
+  static BufferPool* p = new BufferPool;
+  return *p;
+}
+
+}  // namespace
+
+void Array::FreeAligned::operator()(std::byte* p) const {
+  if (capacity >= kPoolMinBytes && pool().give(p, capacity)) return;
+  std::free(p);
+}
+
+void Array::release_pooled_buffers() { pool().clear(); }
 
 Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length)
     : Array(dtype, std::move(shape), string_length, true) {}
@@ -82,15 +132,20 @@ Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_le
   }
   // Always allocate (at least one aligned block), so raw() is never null — from_blob and
   // memcpy with zero sizes stay well defined.
-  const std::size_t bytes = std::max<std::size_t>(kAlign, (nbytes() + kAlign - 1) / kAlign * kAlign);
-  void* p = std::aligned_alloc(kAlign, bytes);
+  std::size_t bytes = std::max<std::size_t>(kAlign, (nbytes() + kAlign - 1) / kAlign * kAlign);
+  void* p = nullptr;
+  if (bytes >= kPoolMinBytes) {
+    bytes = (bytes + kPoolGranule - 1) / kPoolGranule * kPoolGranule;
+    p = pool().take(bytes);
+  }
+  if (p == nullptr) p = std::aligned_alloc(kAlign, bytes);
   if (p == nullptr) throw std::bad_alloc();
   if (zero) {
     std::memset(p, 0, bytes);
   } else if (bytes > nbytes()) {
     std::memset(static_cast<std::byte*>(p) + nbytes(), 0, bytes - nbytes());  // only the tail padding
   }
-  buf_.reset(static_cast<std::byte*>(p));
+  buf_ = std::unique_ptr<std::byte[], FreeAligned>(static_cast<std::byte*>(p), FreeAligned{bytes});
 }
 
 Array Array::strings(std::vector<std::int64_t> shape, const std::vector<std::string>& values,

@@ -112,6 +112,11 @@ class Array {
   std::string string_at(std::int64_t i) const;
   void set_string(std::int64_t i, std::string_view s);
 
+  // Buffers of 1 MiB and more are recycled through a process-wide pool (at most 1 GiB), so
+  // a stream of same-sized teacher tensors does not page-fault fresh memory for every sample
+  // (which also serialises decoding threads on the kernel's memory map lock). This frees the
+  // pooled buffers.
+  static void release_pooled_buffers();
   // A deep copy (Arrays are move-only so that big buffers are never copied by accident).
   Array clone() const;
   // Same dtype, shape, bytes and segments.
@@ -123,7 +128,11 @@ class Array {
   std::vector<std::int64_t> segments;
 
  private:
+  // Returns the buffer to the large-buffer pool (see array.cpp) or to the system.
   struct FreeAligned {
+    FreeAligned() noexcept : capacity(0) {}
+    explicit FreeAligned(std::size_t c) noexcept : capacity(c) {}
+    std::size_t capacity;
     void operator()(std::byte* p) const;
   };
   Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_length, bool zero);

@@ -4,6 +4,8 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -77,6 +79,12 @@ json nested(const Array& a, std::size_t dim, std::int64_t& flat) {
     if (a.dtype() == DType::kString) return a.string_at(i);
     const double v = a.value_as_double(i);
     if (!std::isfinite(v)) return nullptr;
+    if (a.dtype() == DType::kFloat16 || a.dtype() == DType::kFloat32) {
+      // The shortest decimal that reads back as the same float (not the double's 17 digits).
+      char buf[32];
+      const auto res = std::to_chars(buf, buf + sizeof buf, static_cast<float>(v));
+      return std::strtod(std::string(buf, res.ptr).c_str(), nullptr);
+    }
     if (dtype_is_float(a.dtype())) return v;
     return static_cast<std::int64_t>(v);
   }
@@ -111,6 +119,35 @@ json stats(const Array& a) {
     s["zero_fraction"] = static_cast<double>(zeros) / static_cast<double>(a.numel());
   }
   return s;
+}
+
+// JSON with objects indented and arrays of scalars kept on one line (boxes stay readable).
+void print_json(const json& j, std::ostream& out, int indent = 0) {
+  const std::string pad_in(static_cast<std::size_t>(indent + 2), ' '), pad_out(static_cast<std::size_t>(indent), ' ');
+  if (j.is_object()) {
+    if (j.empty()) {
+      out << "{}";
+      return;
+    }
+    out << "{\n";
+    std::size_t k = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++k) {
+      out << pad_in << json(it.key()).dump() << ": ";
+      print_json(it.value(), out, indent + 2);
+      out << (k + 1 < j.size() ? ",\n" : "\n");
+    }
+    out << pad_out << "}";
+  } else if (j.is_array() && std::any_of(j.begin(), j.end(), [](const json& e) { return e.is_structured(); })) {
+    out << "[\n";
+    for (std::size_t k = 0; k < j.size(); ++k) {
+      out << pad_in;
+      print_json(j[k], out, indent + 2);
+      out << (k + 1 < j.size() ? ",\n" : "\n");
+    }
+    out << pad_out << "]";
+  } else {
+    out << j.dump();
+  }
 }
 
 json summarize_manifest(const std::string& manifest_path) {
@@ -396,7 +433,8 @@ int run(const Config& cfg, std::ostream& out) {
   }
   if (cfg.command == "dump") {
     const ShardReader r(cfg.path);
-    out << dump_sample(r, cfg.sample, cfg.fields, cfg.full_max).dump(2) << "\n";
+    print_json(dump_sample(r, cfg.sample, cfg.fields, cfg.full_max), out);
+    out << "\n";
     return kExitOk;
   }
   if (cfg.command == "render") {

@@ -45,7 +45,7 @@ struct Config {
   int threads = 2;                     // verify
   std::int64_t sample = 0;             // dump / render
   std::vector<std::string> fields;     // dump: selectors (empty = all)
-  std::int64_t full_max = 64;          // dump: arrays up to this many elements are printed in full
+  std::int64_t full_max = 1024;        // dump: arrays up to this many elements are printed in full
   std::string out;                     // render: PNG path
   RenderOptions render;
 };
