@@ -34,7 +34,31 @@ herr_t collect_dataset(hid_t root, const char* name, const H5L_info_t* info, voi
   return 0;
 }
 
+bool library_threadsafe() {
+  static const bool ts = [] {
+    hbool_t is_ts = false;
+    return H5is_library_threadsafe(&is_ts) >= 0 && is_ts;
+  }();
+  return ts;
+}
+
+std::recursive_mutex& serial_mutex() {
+  static std::recursive_mutex mu;
+  return mu;
+}
+
 }  // namespace
+
+SerialGuard::SerialGuard() {
+  if (!library_threadsafe()) {
+    serial_mutex().lock();
+    locked_ = true;
+  }
+}
+
+SerialGuard::~SerialGuard() {
+  if (locked_) serial_mutex().unlock();
+}
 
 void enter() {
   static std::once_flag once;

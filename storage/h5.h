@@ -23,6 +23,20 @@ namespace bevkd::storage::h5 {
 // process and turns off HDF5's automatic error printing for the calling thread.
 void enter();
 
+// Serialises HDF5 calls with a process-wide mutex when the HDF5 library was built without
+// thread safety (HDF5 then has no lock of its own); a no-op with a thread-safe HDF5 (Debian's
+// libhdf5 is one), whose global lock already serialises every call.
+class SerialGuard {
+ public:
+  SerialGuard();
+  ~SerialGuard();
+  SerialGuard(const SerialGuard&) = delete;
+  SerialGuard& operator=(const SerialGuard&) = delete;
+
+ private:
+  bool locked_ = false;
+};
+
 // The current thread's HDF5 error stack as one line ("H5Fopen: unable to open file; ...;
 // truncated file: eof = 100, ..."), then clears it. Empty if there is none.
 std::string take_errors();

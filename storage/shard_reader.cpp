@@ -467,6 +467,7 @@ void ShardReader::Impl::read_chunk(int fi, const std::vector<hsize_t>& offset, s
   std::uint32_t mask = 0;
   {
     h5::enter();
+    const h5::SerialGuard guard;
     // Both calls take HDF5's global lock; decoding below runs without it.
     if (H5Dget_chunk_storage_size(rf.dset.get(), offset.data(), &size) < 0)
       BEVKD_FAIL(where(i, f.name), ": HDF5 cannot locate the chunk at row ", offset[0], " (", h5::take_errors(), ")");
@@ -564,12 +565,14 @@ FieldShape ShardReader::Impl::read_into(int fi, std::int64_t i, std::byte* dst, 
 
 ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
+  const h5::SerialGuard guard;
   impl_->open();
 }
 
 ShardReader::~ShardReader() {
   if (impl_) {
     h5::enter();
+    const h5::SerialGuard guard;
     for (auto& f : impl_->fields) f.dset.reset();
     impl_->file.reset();
     h5::take_errors();
@@ -652,6 +655,7 @@ DatasetStats ShardReader::dataset_stats(std::string_view field) const {
   const int fi = impl_->layout.find(field);
   BEVKD_CHECK(fi >= 0, impl_->where(), ": no field \"", field, "\"");
   h5::enter();
+  const h5::SerialGuard guard;
   const ReaderField& rf = impl_->fields[fi];
   DatasetStats s;
   s.shape = h5::dims(rf.dset.get());

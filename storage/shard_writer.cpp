@@ -494,6 +494,7 @@ ShardWriter::ShardWriter(std::string path, ShardMeta meta, WriterOptions opts) :
   std::sort(meta.taps.begin(), meta.taps.end(), [](const TapSpec& a, const TapSpec& b) { return a.name < b.name; });
   impl_->layout = ShardLayout::make(meta);
   impl_->meta = std::move(meta);
+  const h5::SerialGuard guard;
   try {
     impl_->create();
   } catch (...) {
@@ -513,6 +514,7 @@ void ShardWriter::append(Sample&& sample) {
   BEVKD_CHECK(!m.closed, m.where(), ": append() after close()");
   BEVKD_CHECK(m.failed.empty(), m.where(), ": append() after an earlier error (", m.failed, ")");
   h5::enter();
+  const h5::SerialGuard guard;
   try {
     auto job = std::make_unique<SampleJob>();
     job->index = m.appended;
@@ -532,6 +534,7 @@ ShardInfo ShardWriter::close() {
   BEVKD_CHECK(!m.closed, m.where(), ": close() called twice");
   BEVKD_CHECK(m.failed.empty(), m.where(), ": close() after an earlier error (", m.failed, ")");
   h5::enter();
+  const h5::SerialGuard guard;
   try {
     m.drain(true);
     m.flush_ragged_tails();
@@ -563,6 +566,7 @@ void ShardWriter::abandon() {
   Impl& m = *impl_;
   if (m.closed) return;
   m.wait_all_quietly();
+  const h5::SerialGuard guard;
   m.remove_temp();
   m.closed = true;
 }
