@@ -1,8 +1,11 @@
 // ShardStream: the TBB-parallel streaming reader over a manifest that feeds training.
 //
-//   ShardStream stream(Manifest::load("out/manifest.json"),
-//                      {.split = "train", .fields = {"teacher/features/neck", "gt/*", "cams/*"},
-//                       .num_threads = 2, .seed = 7, .rank = rank, .world_size = world});
+//   StreamOptions o;
+//   o.split = "train";
+//   o.fields = {"teacher/features/neck", "gt/*", "cams/*"};
+//   o.rank = rank;
+//   o.world_size = world;
+//   ShardStream stream(Manifest::load("out/manifest.json"), o);
 //   stream.seek(saved_position);                      // {epoch, index}; {0, 0} to start
 //   while (auto item = stream.next()) { ...; checkpoint.position = stream.position(); }
 //   stream.seek({epoch + 1, 0});                      // next epoch

@@ -1,7 +1,7 @@
 // ShardWriter: writes one shard (schemas/SHARD_FORMAT.md) by appending samples one at a time.
 //
 //   ShardMeta meta = ...;                              // grid, views, taps, teacher, config, ...
-//   ShardWriter w(out + "/train/shard-00003.h5", meta, {.codec = {.level = 3}});
+//   ShardWriter w(out + "/train/shard-00003.h5", meta);  // WriterOptions: zstd level, shuffle
 //   for (...) w.append(std::move(sample));             // validated, compressed on TBB threads
 //   ShardInfo info = w.close();                        // renamed into place; for the manifest
 //
