@@ -43,14 +43,6 @@ std::vector<std::byte>& thread_scratch() {
   return scratch;
 }
 
-void unshuffle_generic(const std::byte* src, std::byte* dst, std::size_t n, std::size_t s) {
-  for (std::size_t j = 0; j < s; ++j) {
-    const std::byte* in = src + j * n;
-    std::byte* out = dst + j;
-    for (std::size_t i = 0; i < n; ++i) out[i * s] = in[i];
-  }
-}
-
 }  // namespace
 
 void byte_shuffle(const std::byte* src, std::byte* dst, std::size_t nbytes, std::size_t itemsize) {
@@ -115,12 +107,8 @@ void byte_unshuffle(const std::byte* src, std::byte* dst, std::size_t nbytes, st
     }
   }
 #endif
-  if (done == 0) {
-    unshuffle_generic(src, dst, n, itemsize);
-  } else {
-    for (std::size_t j = 0; j < itemsize; ++j)
-      for (std::size_t i = done; i < n; ++i) dst[i * itemsize + j] = src[j * n + i];
-  }
+  for (std::size_t j = 0; j < itemsize; ++j)
+    for (std::size_t i = done; i < n; ++i) dst[i * itemsize + j] = src[j * n + i];
   std::memcpy(dst + n * itemsize, src + n * itemsize, nbytes - n * itemsize);
 }
 

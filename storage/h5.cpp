@@ -321,28 +321,30 @@ bool read_string_attr(hid_t obj, const char* name, std::string* out, std::string
   return true;
 }
 
-bool read_i64_attr(hid_t obj, const char* name, std::vector<std::int64_t>* out, std::string* why) {
+namespace {
+
+template <typename T>
+bool read_numeric_attr(hid_t obj, const char* name, H5T_class_t cls, const char* cls_name, hid_t mem_type,
+                       std::vector<T>* out, std::string* why) {
   hssize_t count = 0;
-  Handle a = open_attr(obj, name, H5T_INTEGER, "integers", &count, why);
+  Handle a = open_attr(obj, name, cls, cls_name, &count, why);
   if (!a) return false;
-  out->assign(static_cast<std::size_t>(count), 0);
-  if (H5Aread(a.get(), H5T_NATIVE_INT64, out->data()) < 0) {
+  out->assign(static_cast<std::size_t>(count), T{});
+  if (H5Aread(a.get(), mem_type, out->data()) < 0) {
     *why = cat("cannot be read (", take_errors(), ")");
     return false;
   }
   return true;
 }
 
+}  // namespace
+
+bool read_i64_attr(hid_t obj, const char* name, std::vector<std::int64_t>* out, std::string* why) {
+  return read_numeric_attr(obj, name, H5T_INTEGER, "integers", H5T_NATIVE_INT64, out, why);
+}
+
 bool read_f64_attr(hid_t obj, const char* name, std::vector<double>* out, std::string* why) {
-  hssize_t count = 0;
-  Handle a = open_attr(obj, name, H5T_FLOAT, "floats", &count, why);
-  if (!a) return false;
-  out->assign(static_cast<std::size_t>(count), 0.0);
-  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, out->data()) < 0) {
-    *why = cat("cannot be read (", take_errors(), ")");
-    return false;
-  }
-  return true;
+  return read_numeric_attr(obj, name, H5T_FLOAT, "floats", H5T_NATIVE_DOUBLE, out, why);
 }
 
 }  // namespace bevkd::storage::h5
