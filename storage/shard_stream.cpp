@@ -191,8 +191,9 @@ ShardStream::ShardStream(Manifest manifest, StreamOptions opts) : impl_(std::mak
   const StreamOptions& o = m.opts;
   BEVKD_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "ShardStream: rank ", o.rank,
               " is not in [0, world_size = ", o.world_size, ")");
-  BEVKD_CHECK(o.num_threads >= 1 && o.prefetch >= 1 && o.block_samples >= 1 && o.window_blocks >= 1,
-              "ShardStream: num_threads, prefetch, block_samples and window_blocks must be >= 1");
+  BEVKD_CHECK(o.num_threads >= 1 && o.prefetch >= 0 && o.block_samples >= 1 && o.window_blocks >= 1,
+              "ShardStream: num_threads, block_samples and window_blocks must be >= 1 and prefetch >= 0");
+  if (m.opts.prefetch == 0) m.opts.prefetch = 2 * o.num_threads;
   for (std::size_t s = 0; s < m.manifest.shards().size(); ++s)
     if (o.split.empty() || m.manifest.shards()[s].split == o.split) {
       m.shards.push_back(static_cast<int>(s));
