@@ -21,10 +21,10 @@
 // DistributedSampler), or, with drop_last, the tail is dropped. Every rank gets
 // samples_per_epoch() items.
 //
-// Prefetch. Up to `prefetch` items (default 2 per thread) ahead of the consumer are decoded concurrently by
-// `num_threads` TBB workers (an arena of that size); items come out in order. A worker's
-// exception is re-thrown by next() when the consumer reaches that item, naming the shard and
-// sample.
+// Prefetch. Up to `prefetch` items (default: 2 per thread) ahead of the consumer are decoded
+// concurrently by `num_threads` TBB workers (an arena of that size); items come out in order.
+// A worker's exception is re-thrown by next() when the consumer reaches that item, naming the
+// shard and sample; position() has then moved past it, so the consumer may skip it and go on.
 //
 // Position. position() is {epoch, index of the next item}; seek() to a saved position resumes
 // exactly: the same items, in the same order, with the same data.
