@@ -23,7 +23,7 @@ inline constexpr int kZstdFilterId = 32015;    // registered HDF5 filter id of Z
 struct CodecOptions {
   int level = 3;               // zstd level (1..19; negative = fast modes)
   // Byte shuffle before zstd for elements wider than one byte. Off by default: on ReLU'd float16
-  // teacher features it saves ~1.5% of the bytes but slows decoding by ~30-40%
+  // teacher features it saves 1.5-4% of the bytes but slows decoding by about 20%
   // (bench/shard_stream_bench.cpp, README "Shard store").
   bool shuffle = false;
   bool frame_checksum = true;  // zstd's own frame checksum: corruption fails the decode itself
