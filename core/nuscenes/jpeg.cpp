@@ -1,0 +1,68 @@
+#include "core/nuscenes/jpeg.h"
+
+#include <turbojpeg.h>
+
+#include <memory>
+
+#include "base/error.h"
+#include "base/fs.h"
+
+namespace bevkd::core::nusc {
+namespace {
+
+struct Handle {
+  tjhandle h;
+  explicit Handle(tjhandle handle) : h(handle) { BEVKD_CHECK(h != nullptr, "libturbojpeg: cannot create a handle"); }
+  ~Handle() { tjDestroy(h); }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
+
+JpegInfo header(tjhandle h, std::string_view bytes, const std::string& label) {
+  int w = 0, ht = 0, subsamp = 0, colorspace = 0;
+  const int rc = tjDecompressHeader3(h, reinterpret_cast<const unsigned char*>(bytes.data()),
+                                     static_cast<unsigned long>(bytes.size()), &w, &ht, &subsamp, &colorspace);
+  BEVKD_CHECK(rc == 0, label, ": not a readable JPEG (", tjGetErrorStr2(h), ")");
+  return {w, ht};
+}
+
+}  // namespace
+
+JpegInfo read_jpeg_info(const std::string& path) {
+  BEVKD_CHECK(path_exists(path), "image file ", path, " does not exist");
+  Handle h(tjInitDecompress());
+  return header(h.h, read_file(path), cat("image file ", path));
+}
+
+RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label) {
+  Handle h(tjInitDecompress());
+  const JpegInfo info = header(h.h, bytes, label);
+  RgbImage img;
+  img.width = info.width;
+  img.height = info.height;
+  img.rgb.resize(static_cast<std::size_t>(info.width) * static_cast<std::size_t>(info.height) * 3);
+  const int rc = tjDecompress2(h.h, reinterpret_cast<const unsigned char*>(bytes.data()),
+                               static_cast<unsigned long>(bytes.size()), img.rgb.data(), info.width, 0, info.height,
+                               TJPF_RGB, 0);
+  BEVKD_CHECK(rc == 0, label, ": cannot decode JPEG (", tjGetErrorStr2(h.h), ")");
+  return img;
+}
+
+RgbImage decode_jpeg(const std::string& path) {
+  BEVKD_CHECK(path_exists(path), "image file ", path, " does not exist");
+  return decode_jpeg_bytes(read_file(path), cat("image file ", path));
+}
+
+std::string encode_jpeg(const std::uint8_t* rgb, int width, int height, int quality) {
+  BEVKD_CHECK(width > 0 && height > 0, "encode_jpeg: image size ", width, "x", height, " is empty");
+  BEVKD_CHECK(quality >= 1 && quality <= 100, "encode_jpeg: quality ", quality, " is not in 1..100");
+  Handle h(tjInitCompress());
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  const int rc = tjCompress2(h.h, rgb, width, 0, height, TJPF_RGB, &buf, &size, TJSAMP_420, quality, 0);
+  std::unique_ptr<unsigned char, void (*)(unsigned char*)> owned(buf, [](unsigned char* p) { tjFree(p); });
+  BEVKD_CHECK(rc == 0, "encode_jpeg: ", tjGetErrorStr2(h.h));
+  return std::string(reinterpret_cast<const char*>(buf), size);
+}
+
+}  // namespace bevkd::core::nusc

@@ -1,0 +1,34 @@
+// JPEG files of the nuScenes cameras, through libturbojpeg: header (size), decoding to RGB
+// and encoding (the synthetic generator). Thread-safe: every call uses its own handle.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bevkd::core::nusc {
+
+struct JpegInfo {
+  int width = 0;   // pixels
+  int height = 0;
+};
+
+// An 8-bit RGB image, row-major [height, width, 3].
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<std::uint8_t> rgb;
+};
+
+// Reads only the JPEG header. Throws bevkd::Error naming the file if it is missing or not a JPEG.
+JpegInfo read_jpeg_info(const std::string& path);
+// Decodes a JPEG file to RGB. Throws bevkd::Error naming the file.
+RgbImage decode_jpeg(const std::string& path);
+// Decodes JPEG bytes; `label` names the source in error messages.
+RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label);
+// Encodes [height, width, 3] RGB bytes as a baseline JPEG (4:2:0, integer DCT: the same bytes
+// for the same pixels on every machine).
+std::string encode_jpeg(const std::uint8_t* rgb, int width, int height, int quality = 90);
+
+}  // namespace bevkd::core::nusc
