@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <regex>
 #include <set>
 
 #include "base/error.h"
@@ -63,10 +62,25 @@ class Obj {
   std::string where_;
 };
 
-bool valid_tap_name(std::string_view tap, const std::string& pattern) {
+// Whether `c` is in a character set written as ranges and single characters: "a-z0-9_".
+bool in_charset(char c, const std::string& set) {
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    if (i + 2 < set.size() && set[i + 1] == '-') {
+      if (c >= set[i] && c <= set[i + 2]) return true;
+      i += 2;
+    } else if (c == set[i]) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool valid_tap_name(std::string_view tap, const DatasetSpec& spec) {
   if (tap.empty()) return false;
-  if (pattern.empty()) return tap.find('/') == std::string_view::npos;
-  return std::regex_match(tap.begin(), tap.end(), std::regex(pattern));
+  if (spec.tap_first.empty()) return tap.find('/') == std::string_view::npos;
+  if (spec.tap_max_length > 0 && tap.size() > spec.tap_max_length) return false;
+  if (!in_charset(tap[0], spec.tap_first)) return false;
+  return std::all_of(tap.begin() + 1, tap.end(), [&](char c) { return in_charset(c, spec.tap_rest); });
 }
 
 }  // namespace
@@ -74,11 +88,13 @@ bool valid_tap_name(std::string_view tap, const std::string& pattern) {
 std::string SchemaVersion::str() const { return cat(major, ".", minor); }
 
 SchemaVersion SchemaVersion::parse(std::string_view text, std::string_view where) {
-  static const std::regex re("^([0-9]{1,4})\\.([0-9]{1,4})$");
-  std::match_results<std::string_view::const_iterator> m;
-  BEVKD_CHECK(std::regex_match(text.begin(), text.end(), m, re), where,
+  const std::size_t dot = text.find('.');
+  const auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 4 && d.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  BEVKD_CHECK(dot != std::string_view::npos && digits(text.substr(0, dot)) && digits(text.substr(dot + 1)), where,
               ": schema version \"", text, "\" is not of the form <major>.<minor>");
-  return SchemaVersion{std::stoi(m[1].str()), std::stoi(m[2].str())};
+  return SchemaVersion{std::stoi(std::string(text.substr(0, dot))), std::stoi(std::string(text.substr(dot + 1)))};
 }
 
 std::string SchemaDim::str() const { return is_symbol() ? symbol : std::to_string(value); }
@@ -110,9 +126,15 @@ bool DatasetSpec::matches(std::string_view dataset, std::string* tap) const {
   if (dataset.substr(0, prefix.size()) != prefix) return false;
   if (dataset.substr(dataset.size() - suffix.size()) != suffix) return false;
   const std::string_view t = dataset.substr(prefix.size(), dataset.size() - prefix.size() - suffix.size());
-  if (!valid_tap_name(t, tap_pattern)) return false;
+  if (!valid_tap_name(t, *this)) return false;
   if (tap) *tap = std::string(t);
   return true;
+}
+
+std::string DatasetSpec::tap_rule() const {
+  if (tap_first.empty()) return "any name without '/'";
+  return cat("first character ", tap_first, ", then ", tap_rest,
+             tap_max_length > 0 ? cat(", at most ", tap_max_length, " characters") : std::string());
 }
 
 bool DatasetSpec::accepts_dtype(DType t) const {
@@ -250,7 +272,12 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
     BEVKD_CHECK(!spec.shape.empty(), where, ": empty shape");
     spec.required = o.boolean_or("required", true);
     spec.min_count = o.i64_or("min_count", 0);
-    spec.tap_pattern = o.str_or("tap_pattern", "");
+    if (o.has("tap_name")) {
+      const Obj t(o.at("tap_name"), cat(where, ".tap_name"));
+      spec.tap_first = t.str("first");
+      spec.tap_rest = t.str("rest");
+      spec.tap_max_length = static_cast<std::size_t>(t.i64_or("max_length", 0));
+    }
     spec.known_taps = o.strings_or_empty("known_taps");
     spec.present_iff = o.str_or("present_iff", "");
     spec.doc = o.str_or("doc", "");

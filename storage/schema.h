@@ -70,7 +70,11 @@ struct DatasetSpec {
   std::string group;                 // ragged: its RaggedGroupSpec
   bool required = true;              // ragged: required when its group is present
   std::int64_t min_count = 0;        // patterns: at least this many instances
-  std::string tap_pattern;           // patterns: regex a tap name must match
+  // Patterns: the characters a tap name may use, as sets of ranges ("a-z0-9_"): its first
+  // character from `tap_first`, the others from `tap_rest`; empty = any name without '/'.
+  std::string tap_first, tap_rest;
+  std::size_t tap_max_length = 0;
+  std::string tap_rule() const;  // "first a-z, then a-z0-9_, at most 48 characters"
   std::vector<std::string> known_taps;
   std::string present_iff;           // conditional datasets (documentation; enforced in code)
   std::string doc, units, frame;

@@ -101,7 +101,7 @@ void ShardMeta::validate(std::string_view where, const Schema& schema) const {
   std::set<std::string> seen;
   for (const TapSpec& t : taps) {
     BEVKD_CHECK(features.matches(features.instantiate(t.name)), where, ": teacher tap name \"", t.name,
-                "\" does not match ", features.tap_pattern);
+                "\" is not allowed (", features.tap_rule(), ")");
     BEVKD_CHECK(seen.insert(t.name).second, where, ": teacher tap ", t.name, " listed twice");
     BEVKD_CHECK(t.channels > 0, where, ": teacher tap ", t.name, " has ", t.channels, " channels");
     BEVKD_CHECK(features.accepts_dtype(t.dtype), where, ": teacher tap ", t.name, " has dtype ",
@@ -136,6 +136,63 @@ json ShardMeta::identity_json() const {
   return json{{"bev_grid", grid.to_json()}, {"num_views", num_views},     {"taps", taps_json},
               {"fd3d_points", fd3d_points}, {"camera_names", camera_names}, {"class_names", class_names}, {"teacher", teacher},
               {"producer", producer},       {"config", config}};
+}
+
+std::string string_list_json(const std::vector<std::string>& values) { return json(values).dump(); }
+
+std::vector<std::string> parse_string_list(std::string_view text, std::string_view where, std::string_view what) {
+  json j;
+  try {
+    j = json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    BEVKD_FAIL(where, ": ", what, " is not valid JSON (", e.what(), ")");
+  }
+  BEVKD_CHECK(j.is_array() && std::all_of(j.begin(), j.end(), [](const json& e) { return e.is_string(); }), where,
+              ": ", what, " must be a JSON array of strings, found ", text);
+  return j.get<std::vector<std::string>>();
+}
+
+std::string codec_json(int level, bool shuffle, bool frame_checksum) {
+  return json{{"codec", "zstd"}, {"level", level}, {"shuffle", shuffle}, {"frame_checksum", frame_checksum}}.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> json_attributes(const ShardMeta& meta) {
+  return {{"camera_names", string_list_json(meta.camera_names)},
+          {"class_names", string_list_json(meta.class_names)},
+          {"producer", meta.producer.dump()},
+          {"teacher", meta.teacher.dump()},
+          {"config", meta.config.dump()}};
+}
+
+void apply_json_attributes(const std::map<std::string, std::string, std::less<>>& texts, const Schema& schema,
+                           std::string_view where, ShardMeta* meta, json* compression) {
+  std::map<std::string, json, std::less<>> parsed;
+  for (const auto& [name, text] : texts) {
+    const AttributeSpec* spec = schema.find_attribute(name);
+    if (spec == nullptr || spec->type != "json") continue;
+    json& j = parsed[name];
+    try {
+      j = json::parse(text);
+    } catch (const json::exception& e) {
+      BEVKD_FAIL(where, ": attribute ", name, " is not valid JSON (", e.what(), ")");
+    }
+    for (const auto& key : spec->required_keys)
+      BEVKD_CHECK(j.is_object() && j.contains(key), where, ": attribute ", name, " lacks the key \"", key,
+                  "\" (found ", text, ")");
+  }
+  const auto object = [&](const char* name) {
+    auto it = parsed.find(name);
+    BEVKD_CHECK(it != parsed.end(), where, ": required attribute ", name, " is missing");
+    BEVKD_CHECK(it->second.is_object(), where, ": attribute ", name, " must be a JSON object, found ",
+                it->second.dump());
+    return it->second;
+  };
+  meta->camera_names = parse_string_list(texts.at("camera_names"), where, "attribute camera_names");
+  meta->class_names = parse_string_list(texts.at("class_names"), where, "attribute class_names");
+  meta->producer = object("producer");
+  meta->teacher = object("teacher");
+  meta->config = object("config");
+  *compression = object("compression");
 }
 
 json producer_info(std::string_view program) {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <array>
+#include <map>
+#include <utility>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -79,5 +81,20 @@ struct ShardHeader {
 
 // {"program": program, "version": <bevkd version>, "git": <git describe at configure time>}
 nlohmann::json producer_info(std::string_view program);
+
+// The JSON-valued file attributes of a shard as text (camera_names, class_names, producer,
+// teacher, config), for the writer.
+std::vector<std::pair<std::string, std::string>> json_attributes(const ShardMeta& meta);
+// Fills the JSON-valued parts of `meta` from attribute texts (name -> JSON text), checking
+// their types and the schema's required keys; throws bevkd::Error naming `where` and the
+// attribute. (JSON parsing lives here so that the reader's and writer's translation units do
+// not instantiate the JSON library.)
+void apply_json_attributes(const std::map<std::string, std::string, std::less<>>& texts, const Schema& schema,
+                           std::string_view where, ShardMeta* meta, nlohmann::json* compression);
+// ["a","b"] and back (the back direction checks it is an array of strings, naming `what`).
+std::string string_list_json(const std::vector<std::string>& values);
+std::vector<std::string> parse_string_list(std::string_view text, std::string_view where, std::string_view what);
+// {"codec":"zstd","level":..,"shuffle":..,"frame_checksum":..}
+std::string codec_json(int level, bool shuffle, bool frame_checksum);
 
 }  // namespace bevkd::storage

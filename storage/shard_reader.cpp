@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 #include <set>
 
 #include "base/error.h"
@@ -15,8 +14,6 @@
 
 namespace bevkd::storage {
 namespace {
-
-using nlohmann::json;
 
 std::atomic<std::uint64_t> g_next_uid{1};
 
@@ -133,11 +130,14 @@ void ShardReader::Impl::open() {
   file = h5::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file) {
     const std::string err = h5::take_errors();
-    std::smatch m;
-    static const std::regex truncated("truncated file: eof = ([0-9]+).*stored_eof = ([0-9]+)");
-    if (std::regex_search(err, m, truncated))
-      BEVKD_FAIL(where(), ": the file is truncated: it has ", m[1].str(), " bytes, its HDF5 superblock says ",
-                 m[2].str(), " (an interrupted copy or a damaged disk); rewrite or re-copy the shard");
+    // HDF5 says "truncated file: eof = <size>, sblock->base_addr = 0, stored_eof = <expected>".
+    const std::size_t t = err.find("truncated file: eof = ");
+    const std::size_t e = err.find("stored_eof = ", t == std::string::npos ? 0 : t);
+    if (t != std::string::npos && e != std::string::npos) {
+      const auto number_at = [&](std::size_t pos) { return err.substr(pos, err.find_first_not_of("0123456789", pos) - pos); };
+      BEVKD_FAIL(where(), ": the file is truncated: it has ", number_at(t + 22), " bytes, its HDF5 superblock says ",
+                 number_at(e + 13), " (an interrupted copy or a damaged disk); rewrite or re-copy the shard");
+    }
     if (err.find("already open for write") != std::string::npos)
       BEVKD_FAIL(where(), ": the file was not closed by its writer (HDF5 marks it open for write); "
                  "it is incomplete — rewrite the shard");
@@ -157,7 +157,7 @@ void ShardReader::Impl::read_header() {
   std::map<std::string, std::string, std::less<>> strings;
   std::map<std::string, std::vector<std::int64_t>, std::less<>> ints;
   std::map<std::string, std::vector<double>, std::less<>> floats;
-  std::map<std::string, json, std::less<>> jsons;
+  std::map<std::string, std::string, std::less<>> jsons;  // JSON text, parsed by apply_json_attributes
 
   // Schema name and version first: a file of another major version may have other attributes.
   std::string why, name, version;
@@ -182,14 +182,7 @@ void ShardReader::Impl::read_header() {
       std::string v;
       BEVKD_CHECK(h5::read_string_attr(root, n, &v, &why), where(), ": attribute ", a.name, " ", why);
       if (a.type == "json") {
-        try {
-          jsons[a.name] = json::parse(v);
-        } catch (const json::exception& e) {
-          BEVKD_FAIL(where(), ": attribute ", a.name, " is not valid JSON (", e.what(), ")");
-        }
-        for (const auto& key : a.required_keys)
-          BEVKD_CHECK(jsons[a.name].is_object() && jsons[a.name].contains(key), where(), ": attribute ", a.name,
-                      " lacks the key \"", key, "\" (found ", v, ")");
+        jsons[a.name] = v;
       } else {
         BEVKD_CHECK(a.value.empty() || v == a.value, where(), ": attribute ", a.name, " is \"", v, "\", expected \"",
                     a.value, "\"");
@@ -219,19 +212,7 @@ void ShardReader::Impl::read_header() {
   meta.grid.H = ints.at("bev_shape")[0];
   meta.grid.W = ints.at("bev_shape")[1];
   meta.split = strings.at("split");
-  const json& cams = jsons.at("camera_names");
-  BEVKD_CHECK(cams.is_array() && std::all_of(cams.begin(), cams.end(), [](const json& c) { return c.is_string(); }),
-              where(), ": attribute camera_names must be a JSON array of strings, found ", cams.dump());
-  meta.camera_names = cams.get<std::vector<std::string>>();
-  const json& classes = jsons.at("class_names");
-  BEVKD_CHECK(classes.is_array() &&
-                  std::all_of(classes.begin(), classes.end(), [](const json& c) { return c.is_string(); }),
-              where(), ": attribute class_names must be a JSON array of strings, found ", classes.dump());
-  meta.class_names = classes.get<std::vector<std::string>>();
-  meta.producer = jsons.at("producer");
-  meta.teacher = jsons.at("teacher");
-  meta.config = jsons.at("config");
-  header.compression = jsons.at("compression");
+  apply_json_attributes(jsons, schema, where(), &meta, &header.compression);
   header.created_utc = strings.at("created_utc");
 }
 
@@ -395,21 +376,15 @@ void ShardReader::Impl::read_checksums() {
   std::string cols_text, why;
   BEVKD_CHECK(h5::read_string_attr(d.get(), schema.checksum_columns_attribute().c_str(), &cols_text, &why), where(),
               ": dataset ", name, ": attribute ", schema.checksum_columns_attribute(), " ", why);
-  json cols;
-  try {
-    cols = json::parse(cols_text);
-  } catch (const json::exception& e) {
-    BEVKD_FAIL(where(), ": dataset ", name, ": attribute ", schema.checksum_columns_attribute(),
-               " is not valid JSON (", e.what(), ")");
-  }
-  BEVKD_CHECK(cols.is_array(), where(), ": dataset ", name, ": the column list is not an array");
+  const std::vector<std::string> cols =
+      parse_string_list(cols_text, where(), cat("dataset ", name, ": attribute ", schema.checksum_columns_attribute()));
   const auto dims = h5::dims(d.get());
   BEVKD_CHECK(dims.size() == 2 && dims[0] == header.num_samples && dims[1] == static_cast<std::int64_t>(cols.size()),
               where(), ": dataset ", name, " has shape ", shape_str(dims), ", expected [", header.num_samples, ", ",
               cols.size(), "]");
   checksum_columns = dims[1];
   for (std::size_t c = 0; c < cols.size(); ++c) {
-    const int fi = cols[c].is_string() ? layout.find(cols[c].get<std::string>()) : -1;
+    const int fi = layout.find(cols[c]);
     if (fi >= 0) fields[fi].checksum_column = static_cast<int>(c);
   }
   for (std::size_t fi = 0; fi < fields.size(); ++fi)

@@ -19,8 +19,6 @@
 namespace bevkd::storage {
 namespace {
 
-using nlohmann::json;
-
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -166,18 +164,10 @@ void ShardWriter::Impl::create() {
   h5::write_f64_attr(root, "bev_range", std::vector<double>(meta.grid.range.begin(), meta.grid.range.end()));
   h5::write_f64_attr(root, "bev_cell_size", {meta.grid.dx, meta.grid.dy});
   h5::write_i64_attr(root, "bev_shape", {meta.grid.H, meta.grid.W}, false);
-  h5::write_string_attr(root, "camera_names", json(meta.camera_names).dump());
-  h5::write_string_attr(root, "class_names", json(meta.class_names).dump());
   h5::write_string_attr(root, "split", meta.split);
-  h5::write_string_attr(root, "producer", meta.producer.dump());
-  h5::write_string_attr(root, "teacher", meta.teacher.dump());
-  h5::write_string_attr(root, "config", meta.config.dump());
+  for (const auto& [name, text] : json_attributes(meta)) h5::write_string_attr(root, name.c_str(), text);
   h5::write_string_attr(root, "compression",
-                        json{{"codec", "zstd"},
-                             {"level", opts.codec.level},
-                             {"shuffle", opts.codec.shuffle},
-                             {"frame_checksum", opts.codec.frame_checksum}}
-                            .dump());
+                        codec_json(opts.codec.level, opts.codec.shuffle, opts.codec.frame_checksum));
   h5::write_string_attr(root, "created_utc", utc_now());
 
   fields.resize(layout.fields().size());
@@ -463,9 +453,9 @@ void ShardWriter::Impl::write_index_datasets() {
   const Schema& schema = layout.schema();
   h5::Handle d = write_contiguous(schema.checksum_dataset(), H5T_STD_U64LE, H5T_NATIVE_UINT64,
                                   {static_cast<hsize_t>(appended), layout.fields().size()}, checksums.data());
-  json columns = json::array();
+  std::vector<std::string> columns;
   for (const auto& f : layout.fields()) columns.push_back(f.name);
-  h5::write_string_attr(d.get(), schema.checksum_columns_attribute().c_str(), columns.dump());
+  h5::write_string_attr(d.get(), schema.checksum_columns_attribute().c_str(), string_list_json(columns));
 }
 
 void ShardWriter::Impl::wait_all_quietly() {

@@ -31,6 +31,10 @@ TEST(Schema, CoversEveryFieldOfTheDesignTable) {
   EXPECT_EQ(s.find_dataset("teacher/features/neck", &tap), &f);
   EXPECT_EQ(tap, "neck");
   EXPECT_EQ(s.find_dataset("teacher/features/Bad-Name"), nullptr);
+  EXPECT_EQ(s.find_dataset("teacher/features/2neck"), nullptr);
+  EXPECT_EQ(s.find_dataset("teacher/features/" + std::string(49, 'a')), nullptr);
+  EXPECT_EQ(s.find_dataset("teacher/features/" + std::string(48, 'a')), &f);
+  EXPECT_EQ(s.find_dataset("teacher/features/bev_2x"), &f);
   EXPECT_EQ(s.group("depth").per, (std::vector<std::string>{"N", "CAM"}));
   EXPECT_FALSE(s.group("fd3d").required);
   EXPECT_EQ(s.constant("K"), 10);
@@ -86,7 +90,7 @@ TEST(Layout, MetaValidationNamesTheProblem) {
   EXPECT_ERROR_WITH(ShardLayout::make(meta), "grid shape is 17x16", "give 16x16");
   meta = testing::make_meta(testing::small_spec());
   meta.taps[0].name = "Neck!";
-  EXPECT_ERROR_WITH(ShardLayout::make(meta), "tap name \"Neck!\"");
+  EXPECT_ERROR_WITH(ShardLayout::make(meta), "tap name \"Neck!\" is not allowed", "first character a-z");
 }
 
 }  // namespace
