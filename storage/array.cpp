@@ -1,8 +1,9 @@
 #include "storage/array.h"
 
 #include <cstdlib>
-#include <map>
+#include <deque>
 #include <mutex>
+#include <vector>
 #include <cstring>
 #include <new>
 
@@ -68,31 +69,55 @@ constexpr std::size_t kPoolMinBytes = std::size_t{1} << 20;
 constexpr std::size_t kPoolMaxBytes = std::size_t{1} << 30;
 constexpr std::size_t kPoolGranule = std::size_t{64} << 10;
 
-// Free large buffers by capacity. Leaked on purpose (no destruction-order issues at exit).
+// Recently freed large buffers, oldest first. A request takes the smallest buffer that fits
+// with at most 25% to spare; when full, the oldest buffers make room, so buffers of sizes no
+// longer asked for (varying ragged fields) leave the pool. At most 1024 entries (1 GiB / 1 MiB),
+// so the linear scans stay cheap next to what a 1 MiB allocation costs. Leaked on purpose (no
+// destruction-order issues at exit).
 struct BufferPool {
+  struct Entry {
+    std::byte* p;
+    std::size_t capacity;
+  };
   std::mutex mu;
-  std::multimap<std::size_t, std::byte*> free;
+  std::deque<Entry> free;
   std::size_t bytes = 0;
 
-  std::byte* take(std::size_t capacity) {
+  std::byte* take(std::size_t size, std::size_t* capacity) {
     std::lock_guard<std::mutex> lock(mu);
-    auto it = free.find(capacity);
-    if (it == free.end()) return nullptr;
-    std::byte* p = it->second;
-    free.erase(it);
-    bytes -= capacity;
+    auto best = free.end();
+    for (auto it = free.begin(); it != free.end(); ++it)
+      if (it->capacity >= size && it->capacity <= size + size / 4 &&
+          (best == free.end() || it->capacity < best->capacity))
+        best = it;
+    if (best == free.end()) return nullptr;
+    std::byte* p = best->p;
+    *capacity = best->capacity;
+    bytes -= best->capacity;
+    free.erase(best);
     return p;
   }
-  bool give(std::byte* p, std::size_t capacity) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (bytes + capacity > kPoolMaxBytes) return false;
-    free.emplace(capacity, p);
-    bytes += capacity;
-    return true;
+  void give(std::byte* p, std::size_t capacity) {
+    std::vector<std::byte*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (capacity > kPoolMaxBytes) {
+        evicted.push_back(p);
+      } else {
+        while (bytes + capacity > kPoolMaxBytes) {
+          evicted.push_back(free.front().p);
+          bytes -= free.front().capacity;
+          free.pop_front();
+        }
+        free.push_back(Entry{p, capacity});
+        bytes += capacity;
+      }
+    }
+    for (std::byte* e : evicted) std::free(e);
   }
   void clear() {
     std::lock_guard<std::mutex> lock(mu);
-    for (auto& [c, p] : free) std::free(p);
+    for (const Entry& e : free) std::free(e.p);
     free.clear();
     bytes = 0;
   }
@@ -106,8 +131,8 @@ BufferPool& pool() {
 }  // namespace
 
 void Array::FreeAligned::operator()(std::byte* p) const {
-  if (capacity >= kPoolMinBytes && pool().give(p, capacity)) return;
-  std::free(p);
+  if (capacity >= kPoolMinBytes) pool().give(p, capacity);
+  else std::free(p);
 }
 
 void Array::release_pooled_buffers() { pool().clear(); }
@@ -136,15 +161,11 @@ Array::Array(DType dtype, std::vector<std::int64_t> shape, std::size_t string_le
   void* p = nullptr;
   if (bytes >= kPoolMinBytes) {
     bytes = (bytes + kPoolGranule - 1) / kPoolGranule * kPoolGranule;
-    p = pool().take(bytes);
+    p = pool().take(bytes, &bytes);
   }
   if (p == nullptr) p = std::aligned_alloc(kAlign, bytes);
   if (p == nullptr) throw std::bad_alloc();
-  if (zero) {
-    std::memset(p, 0, bytes);
-  } else if (bytes > nbytes()) {
-    std::memset(static_cast<std::byte*>(p) + nbytes(), 0, bytes - nbytes());  // only the tail padding
-  }
+  if (zero) std::memset(p, 0, nbytes());
   buf_ = std::unique_ptr<std::byte[], FreeAligned>(static_cast<std::byte*>(p), FreeAligned{bytes});
 }
 
