@@ -2,7 +2,7 @@
 // against the size of the JSON, side by side with plainly reading the same bytes from disk.
 //
 //   bevkd-synth --out /tmp/tv --trainval-tables        # 850 scenes, 34k samples, ~1.2M annotations
-//   nuscenes_tables_bench /tmp/tv v1.0-trainval
+//   bevkd-bench-nuscenes-tables /tmp/tv v1.0-trainval
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -32,8 +32,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return bevkd::run_main("nuscenes_tables_bench", [&]() {
-    BEVKD_CHECK(argc == 3, "usage: nuscenes_tables_bench <dataroot> <version>   (make one with: bevkd-synth --out "
+  return bevkd::run_main("bevkd-bench-nuscenes-tables", [&]() {
+    BEVKD_CHECK(argc == 3, "usage: bevkd-bench-nuscenes-tables <dataroot> <version>   (make one with: bevkd-synth --out "
                            "<dataroot> --trainval-tables)");
     using namespace bevkd::core::nusc;
     const std::string root = argv[1], version = argv[2];
