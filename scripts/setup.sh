@@ -12,7 +12,7 @@ PACKAGES=(
   libturbojpeg0-dev libsimdjson-dev libpng-dev libgloo-dev libopenblas-dev
   nlohmann-json3-dev libxxhash-dev
   # interop tests: stock HDF5 readers with the standard zstd plugin
-  python3 python3-numpy python3-h5py python3-hdf5plugin hdf5-tools
+  python3 python3-numpy python3-h5py python3-hdf5plugin python3-zstandard hdf5-tools
 )
 
 missing=()

@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
     bevkd::core::eval::EvalCommandConfig cfg;
     CLI::App app{"nuScenes detection evaluation (detection_cvpr_2019) of a results JSON"};
     app.add_option("results", cfg.results_path, "results JSON in the nuScenes submission format")->required();
-    app.add_option("--dataroot", cfg.dataroot, "nuScenes dataroot (holds <version>/*.json)")->required();
+    app.add_option("--dataroot", cfg.dataroot, "ground truth from a nuScenes dataroot (holds <version>/*.json)");
+    app.add_option("--shards", cfg.shards,
+                   "ground truth from bevkd shards: their manifest.json or its directory (with --split)");
     app.add_option("--version", cfg.version, "dataset version directory")->capture_default_str();
     app.add_option("--split", cfg.split,
                    "split: train, val, test, mini_train, mini_val, train_detect, train_track, or one of "

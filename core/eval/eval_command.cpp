@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/eval/gt_nuscenes.h"
+#include "core/eval/gt_shards.h"
 #include "core/eval/json_writer.h"
 #include "core/eval/report.h"
 #include "core/eval/results_io.h"
@@ -14,10 +15,13 @@
 namespace bevkd::core::eval {
 
 void EvalCommandConfig::validate() const {
-  BEVKD_CHECK(!results_path.empty(), "bevkd-eval: no results file given");
-  BEVKD_CHECK(!dataroot.empty(), "bevkd-eval: no ground truth given (--dataroot with --version and --split or --scenes)");
-  BEVKD_CHECK(!version.empty(), "bevkd-eval: --version is empty");
-  BEVKD_CHECK(scenes.empty() || !split.empty(), "bevkd-eval: --split is empty");
+  BEVKD_CHECK(!results_path.empty(), "no results file given");
+  BEVKD_CHECK(!dataroot.empty() || !shards.empty(),
+              "no ground truth given (--dataroot with --version and --split or --scenes, or --shards with --split)");
+  BEVKD_CHECK(dataroot.empty() || shards.empty(), "give one ground truth source, --dataroot or --shards, not both");
+  BEVKD_CHECK(shards.empty() || scenes.empty(), "--scenes needs --dataroot; with --shards use --split");
+  BEVKD_CHECK(!version.empty(), "--version is empty");
+  BEVKD_CHECK(scenes.empty() || !split.empty(), "--split is empty");
 }
 
 std::string EvalCommandConfig::resolved_output_dir() const {
@@ -31,14 +35,19 @@ std::string eval_command_json(const EvalCommandConfig& cfg, const DetectionConfi
   w.begin_object();
   w.key("results").value(cfg.results_path);
   w.key("ground_truth").begin_object();
-  w.key("dataroot").value(cfg.dataroot);
-  w.key("version").value(cfg.version);
-  if (cfg.scenes.empty()) {
+  if (!cfg.shards.empty()) {
+    w.key("shards").value(cfg.shards);
     w.key("split").value(cfg.split);
   } else {
-    w.key("scenes").begin_array();
-    for (const std::string& s : cfg.scenes) w.value(s);
-    w.end_array();
+    w.key("dataroot").value(cfg.dataroot);
+    w.key("version").value(cfg.version);
+    if (cfg.scenes.empty()) {
+      w.key("split").value(cfg.split);
+    } else {
+      w.key("scenes").begin_array();
+      for (const std::string& s : cfg.scenes) w.value(s);
+      w.end_array();
+    }
   }
   w.end_object();
   w.key("config_file").value(cfg.config_path.empty() ? std::string("(built-in detection_cvpr_2019)") : cfg.config_path);
@@ -61,11 +70,13 @@ EvalResult run_eval_command(const EvalCommandConfig& cfg, std::ostream& out) {
   write_file_atomic(out_dir + "/eval_config.json", resolved);
 
   const auto t0 = std::chrono::steady_clock::now();
-  nusc::LoadOptions lo;
-  lo.show_progress = !cfg.quiet;
-  const nusc::NuScenes db = nusc::NuScenes::load(cfg.dataroot, cfg.version, lo);
-  const GroundTruth gt =
-      cfg.scenes.empty() ? nuscenes_ground_truth(db, cfg.split) : nuscenes_ground_truth_of_scenes(db, cfg.scenes);
+  const GroundTruth gt = [&] {
+    if (!cfg.shards.empty()) return shard_ground_truth(cfg.shards, cfg.split);
+    nusc::LoadOptions lo;
+    lo.show_progress = !cfg.quiet;
+    const nusc::NuScenes db = nusc::NuScenes::load(cfg.dataroot, cfg.version, lo);
+    return cfg.scenes.empty() ? nuscenes_ground_truth(db, cfg.split) : nuscenes_ground_truth_of_scenes(db, cfg.scenes);
+  }();
   if (!cfg.quiet)
     std::cerr << "Ground truth: " << gt.description << ", " << gt.boxes.num_samples() << " samples, "
               << gt.boxes.total_boxes() << " boxes of the 10 classes\n";

@@ -19,6 +19,8 @@ struct EvalCommandConfig {
   std::string version = "v1.0-trainval";
   std::string split = "val";
   std::vector<std::string> scenes;  // instead of split: these scenes (a custom split)
+  // ... or bevkd shards: a manifest.json (or its directory) with `split` (the GT stored in them).
+  std::string shards;
   std::string config_path;          // detection config in the devkit's JSON format; "": detection_cvpr_2019
   std::string output_dir;           // "": the results file's directory
   bool plots = true;                // PR-curve PNGs

@@ -197,10 +197,16 @@ TEST(EvalCli, ErrorsExitWithAMessage) {
   r = run_cli(path + " --dataroot " + dataset() + " --version v1.0-mini --quiet --split val");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("trainval"), std::string::npos) << r.err;
-  // Missing required options.
+  // No ground truth, or two sources at once.
   r = run_cli(path);
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("--dataroot is required"), std::string::npos) << r.err;
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("bevkd-eval: error: no ground truth given (--dataroot with --version and --split or --scenes, "
+                       "or --shards with --split)"),
+            std::string::npos)
+      << r.err;
+  r = run_cli(path + " --dataroot " + dataset() + " --shards x --split val");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("give one ground truth source, --dataroot or --shards, not both"), std::string::npos) << r.err;
 }
 
 }  // namespace

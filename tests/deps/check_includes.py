@@ -25,7 +25,9 @@ ALLOWED = {
     "schemas": {"base"},
     "storage": {"base", "schemas"},
     "kernels": {"base", TORCH, CUDA},
-    "core": {"base", "kernels", TORCH},
+    # core/ may also read shards (storage/ is LibTorch-free and uses nothing of core): the
+    # evaluation takes its GT from shards as well as from the nuScenes tables.
+    "core": {"base", "schemas", "storage", "kernels", TORCH},
     "precompute": {"base", "schemas", "core", "kernels", "storage", TORCH},
     "train": {"base", "schemas", "core", "kernels", "storage", TORCH},
 }
@@ -78,7 +80,7 @@ def self_test():
         "precompute/c.cpp": ('#include "train/student.h"\n', True),
         "train/d.cpp": ('#include "precompute/teacher.h"\n', True),
         "kernels/e.cpp": ('#include "core/geometry.h"\n', True),
-        "core/f.cpp": ('#include "storage/shard_reader.h"\n', True),
+        "core/f.cpp": ('#include "precompute/teacher.h"\n', True),
         "base/g.h": ("#include <ATen/ATen.h>\n", True),
         "core/ok.cpp": ('#include "kernels/nms.h"\n#include <torch/torch.h>\n#include <vector>\n', False),
         "storage/ok.cpp": ('#include "schemas/schema.h"\n#include <hdf5.h>\n', False),

@@ -1,0 +1,261 @@
+#include "storage/shard_stream.h"
+
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <list>
+#include <mutex>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "storage/shard_reader.h"
+
+namespace bevkd::storage {
+namespace {
+
+// SplitMix64: a small, fully specified generator, so epoch orders are identical on every
+// platform and standard library (std::shuffle's algorithm is implementation-defined).
+struct SplitMix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n) without modulo bias (rejection sampling).
+  std::uint64_t below(std::uint64_t n) {
+    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+    std::uint64_t x;
+    do x = next();
+    while (x >= limit);
+    return x % n;
+  }
+};
+
+template <typename It>
+void fisher_yates(It first, It last, SplitMix64& rng) {
+  const auto n = static_cast<std::uint64_t>(last - first);
+  for (std::uint64_t i = n; i > 1; --i) std::iter_swap(first + (i - 1), first + rng.below(i));
+}
+
+struct Slot {
+  bool ready = false;
+  std::optional<StreamItem> item;
+  std::exception_ptr error;
+};
+
+struct OpenShard {
+  std::shared_ptr<const ShardReader> reader;
+  std::vector<int> fields;
+};
+
+}  // namespace
+
+struct ShardStream::Impl {
+  Manifest manifest;
+  StreamOptions opts;
+  std::vector<int> shards;  // manifest indices of the split's shards
+  std::int64_t total = 0;
+  std::int64_t per_rank = 0;
+  std::unique_ptr<tbb::global_control> parallelism;
+  std::unique_ptr<tbb::task_arena> arena;
+
+  std::mutex readers_mu;
+  std::list<std::pair<int, OpenShard>> readers;  // most recently used first
+
+  std::mutex mu;
+  std::condition_variable cv;
+  StreamPosition pos;
+  std::vector<SampleRef> order;  // this rank's order of pos.epoch
+  std::deque<std::shared_ptr<Slot>> queue;
+  std::int64_t next_submit = 0;
+  int outstanding = 0;
+
+  OpenShard open_shard(int shard);
+  void decode(const std::shared_ptr<Slot>& slot, std::int64_t epoch, std::int64_t k, SampleRef ref);
+  void fill();  // with mu held
+  void wait_idle(std::unique_lock<std::mutex>& lock) {
+    cv.wait(lock, [&] { return outstanding == 0; });
+  }
+  std::vector<SampleRef> epoch_order(std::int64_t epoch) const;
+  std::vector<SampleRef> rank_order(std::int64_t epoch) const;
+};
+
+std::vector<SampleRef> ShardStream::Impl::epoch_order(std::int64_t epoch) const {
+  struct Block {
+    int shard;
+    std::int64_t begin, end;
+  };
+  std::vector<Block> blocks;
+  const std::int64_t B = opts.block_samples;
+  for (int s : shards) {
+    const std::int64_t n = manifest.shards()[s].num_samples;
+    for (std::int64_t b = 0; b < n; b += B) blocks.push_back(Block{s, b, std::min(n, b + B)});
+  }
+  SplitMix64 rng{opts.seed ^ (0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(epoch + 1))};
+  if (opts.shuffle) fisher_yates(blocks.begin(), blocks.end(), rng);
+  std::vector<SampleRef> out;
+  out.reserve(static_cast<std::size_t>(total));
+  for (std::size_t w = 0; w < blocks.size(); w += static_cast<std::size_t>(opts.window_blocks)) {
+    const std::size_t start = out.size();
+    const std::size_t wend = std::min(blocks.size(), w + static_cast<std::size_t>(opts.window_blocks));
+    for (std::size_t b = w; b < wend; ++b)
+      for (std::int64_t i = blocks[b].begin; i < blocks[b].end; ++i) out.push_back(SampleRef{blocks[b].shard, i});
+    if (opts.shuffle) fisher_yates(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), rng);
+  }
+  return out;
+}
+
+std::vector<SampleRef> ShardStream::Impl::rank_order(std::int64_t epoch) const {
+  const std::vector<SampleRef> all = epoch_order(epoch);
+  std::vector<SampleRef> out;
+  out.reserve(static_cast<std::size_t>(per_rank));
+  const std::int64_t start = static_cast<std::int64_t>(opts.rank) * per_rank;
+  for (std::int64_t k = 0; k < per_rank; ++k) out.push_back(all[static_cast<std::size_t>((start + k) % total)]);
+  return out;
+}
+
+OpenShard ShardStream::Impl::open_shard(int shard) {
+  std::lock_guard<std::mutex> lock(readers_mu);
+  for (auto it = readers.begin(); it != readers.end(); ++it)
+    if (it->first == shard) {
+      readers.splice(readers.begin(), readers, it);
+      return it->second;
+    }
+  const ManifestShard& entry = manifest.shards()[shard];
+  const std::string path = manifest.shard_path(entry);
+  OpenShard o;
+  if (opts.check_manifest) {
+    const std::uint64_t size = file_size(path);
+    BEVKD_CHECK(size == entry.bytes, "shard ", path, " has ", size, " bytes, the manifest says ", entry.bytes,
+                " (replaced or truncated after the manifest was written)");
+  }
+  auto reader = std::make_shared<const ShardReader>(path);
+  if (opts.check_manifest) manifest.check_shard(reader->header(), entry, cat("shard ", path));
+  o.fields = reader->select(opts.fields);
+  o.reader = std::move(reader);
+  readers.emplace_front(shard, o);
+  while (static_cast<int>(readers.size()) > std::max(1, opts.max_open_shards)) readers.pop_back();
+  return o;
+}
+
+void ShardStream::Impl::decode(const std::shared_ptr<Slot>& slot, std::int64_t epoch, std::int64_t k, SampleRef ref) {
+  std::optional<StreamItem> item;
+  std::exception_ptr error;
+  const ManifestShard& entry = manifest.shards()[ref.shard];
+  try {
+    const OpenShard o = open_shard(ref.shard);
+    ReadOptions ro;
+    ro.verify = opts.verify;
+    ro.view = opts.view;
+    item.emplace();
+    item->sample = o.reader->read_fields(ref.sample, o.fields, ro);
+    item->shard = entry.path;
+    item->sample_index = ref.sample;
+    item->position = StreamPosition{epoch, k};
+  } catch (const std::exception& e) {
+    item.reset();
+    error = std::make_exception_ptr(Error(cat("ShardStream (epoch ", epoch, ", item ", k, " of rank ", opts.rank,
+                                              "): shard ", entry.path, ", sample ", ref.sample, ": ", e.what())));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  slot->item = std::move(item);
+  slot->error = error;
+  slot->ready = true;
+  --outstanding;
+  cv.notify_all();
+}
+
+void ShardStream::Impl::fill() {
+  while (static_cast<int>(queue.size()) < std::max(1, opts.prefetch) && next_submit < per_rank) {
+    auto slot = std::make_shared<Slot>();
+    queue.push_back(slot);
+    const std::int64_t k = next_submit++;
+    const SampleRef ref = order[static_cast<std::size_t>(k)];
+    const std::int64_t epoch = pos.epoch;
+    ++outstanding;
+    arena->enqueue([this, slot, epoch, k, ref] { decode(slot, epoch, k, ref); });
+  }
+}
+
+ShardStream::ShardStream(Manifest manifest, StreamOptions opts) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.manifest = std::move(manifest);
+  m.opts = std::move(opts);
+  const StreamOptions& o = m.opts;
+  BEVKD_CHECK(o.world_size >= 1 && o.rank >= 0 && o.rank < o.world_size, "ShardStream: rank ", o.rank,
+              " is not in [0, world_size = ", o.world_size, ")");
+  BEVKD_CHECK(o.num_threads >= 1 && o.prefetch >= 0 && o.block_samples >= 1 && o.window_blocks >= 1,
+              "ShardStream: num_threads, block_samples and window_blocks must be >= 1 and prefetch >= 0");
+  if (m.opts.prefetch == 0) m.opts.prefetch = 2 * o.num_threads;
+  for (std::size_t s = 0; s < m.manifest.shards().size(); ++s)
+    if (o.split.empty() || m.manifest.shards()[s].split == o.split) {
+      m.shards.push_back(static_cast<int>(s));
+      m.total += m.manifest.shards()[s].num_samples;
+    }
+  BEVKD_CHECK(m.total > 0, "ShardStream: the manifest in ", m.manifest.dir(), " has no samples",
+              o.split.empty() ? std::string() : cat(" in split \"", o.split, "\""));
+  m.per_rank = o.drop_last ? m.total / o.world_size : (m.total + o.world_size - 1) / o.world_size;
+  BEVKD_CHECK(m.per_rank > 0, "ShardStream: ", m.total, " samples cannot give each of ", o.world_size,
+              " ranks one with drop_last");
+  // TBB's default pool has (cores - 1) workers; the consumer thread does not decode, so allow
+  // num_threads workers even on small machines (a process-wide upper limit, never a lower one).
+  const int want = o.num_threads + 1;
+  if (want > tbb::info::default_concurrency())
+    m.parallelism = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                          static_cast<std::size_t>(want));
+  m.arena = std::make_unique<tbb::task_arena>(o.num_threads, 0);
+  seek(StreamPosition{});
+}
+
+ShardStream::~ShardStream() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->wait_idle(lock);
+}
+
+void ShardStream::seek(StreamPosition pos) {
+  Impl& m = *impl_;
+  BEVKD_CHECK(pos.epoch >= 0 && pos.index >= 0 && pos.index <= m.per_rank, "ShardStream: position {epoch ",
+              pos.epoch, ", index ", pos.index, "} is outside an epoch of ", m.per_rank, " items");
+  std::unique_lock<std::mutex> lock(m.mu);
+  m.wait_idle(lock);
+  m.queue.clear();
+  if (m.order.empty() || m.pos.epoch != pos.epoch) m.order = m.rank_order(pos.epoch);
+  m.pos = pos;
+  m.next_submit = pos.index;
+  m.fill();
+}
+
+std::optional<StreamItem> ShardStream::next() {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lock(m.mu);
+  if (m.pos.index >= m.per_rank) return std::nullopt;
+  m.fill();
+  std::shared_ptr<Slot> slot = m.queue.front();
+  m.cv.wait(lock, [&] { return slot->ready; });
+  m.queue.pop_front();
+  ++m.pos.index;
+  m.fill();
+  lock.unlock();
+  if (slot->error) std::rethrow_exception(slot->error);
+  return std::move(slot->item);
+}
+
+StreamPosition ShardStream::position() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->pos;
+}
+
+std::int64_t ShardStream::samples_per_epoch() const { return impl_->per_rank; }
+std::vector<SampleRef> ShardStream::rank_order(std::int64_t epoch) const { return impl_->rank_order(epoch); }
+std::vector<SampleRef> ShardStream::epoch_order(std::int64_t epoch) const { return impl_->epoch_order(epoch); }
+const Manifest& ShardStream::manifest() const { return impl_->manifest; }
+const std::vector<int>& ShardStream::shard_indices() const { return impl_->shards; }
+
+}  // namespace bevkd::storage
