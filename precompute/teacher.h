@@ -1,0 +1,94 @@
+// The teacher interface that the precompute pipeline calls (DESIGN.md stage one). Two
+// implementations: the built-in PointPillars-CenterPoint loaded from a bevkd checkpoint
+// (builtin_teacher.h) and any TorchScript module following bevkd's teacher contract
+// (torchscript_teacher.h; the contract is in README.md "Teacher").
+//
+// A teacher maps a batch of LiDAR point clouds — each [P, 5] float32 (x, y, z, intensity,
+// time_lag) in the key frame's ego frame (m, s) with the sweeps already moved into it — to
+//   * named BEV feature taps [B, C, H, W] float32 (always `neck` and `head_shared`, spec/losses.md
+//     §11),
+//   * the class heat maps after sigmoid [B, 10, H, W] float32 in DESIGN.md class order,
+//   * the raw head outputs per task (logits and regressions, center_head.h),
+//   * per sample the decoded boxes after NMS (ego frame, Box), scores, labels and centre cells,
+// all on the teacher's output grid `grid()` (row <-> y, column <-> x) and on the CPU.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/detection/center_decode.h"
+#include "core/detection/center_head.h"
+#include "core/geometry.h"
+
+namespace bevkd::precompute {
+
+// The feature taps every teacher provides.
+inline constexpr const char* kTapNeck = "neck";
+inline constexpr const char* kTapHeadShared = "head_shared";
+
+// What a shard records about the teacher that produced it.
+struct TeacherIdentity {
+  std::string kind;             // "builtin" | "torchscript"
+  std::string preset;           // built-in preset name, or the module's declared name
+  std::string checkpoint;       // path as given
+  std::string checkpoint_hash;  // "xxh64:<16 hex digits>" of the checkpoint file's bytes
+  std::string config_json;      // the resolved model / decode configuration, JSON
+};
+
+struct TeacherOutput {
+  std::map<std::string, torch::Tensor> features;          // tap name -> [B, C_tap, H, W] float32
+  torch::Tensor heatmap;                                   // [B, 10, H, W] float32 in [0, 1]
+  std::vector<core::detection::TaskPrediction> raw;        // per task, as the head returns them
+  std::vector<core::detection::TaskClasses> tasks;         // label ids of each raw task
+  std::vector<core::detection::Detections> detections;     // per sample, after NMS
+};
+
+class Teacher {
+ public:
+  virtual ~Teacher() = default;
+
+  // points[b]: [P_b, 5] float32 CPU tensor (see the file comment); P_b may be 0. Runs in
+  // inference mode (no gradients, BN in eval mode) on the teacher's device; outputs on the CPU.
+  virtual TeacherOutput infer(const std::vector<torch::Tensor>& points) = 0;
+
+  // The grid of every output above.
+  virtual core::BevGrid grid() const = 0;
+  virtual TeacherIdentity identity() const = 0;
+  // Names of the feature taps infer() returns (kTapNeck and kTapHeadShared at least).
+  virtual std::vector<std::string> feature_taps() const = 0;
+  virtual torch::Device device() const = 0;
+};
+
+// Which teacher to open: the built-in model from a checkpoint, or a TorchScript module. What the
+// precompute commands' --checkpoint / --preset / --teacher / --grid-* / --tasks options fill.
+struct TeacherSpec {
+  std::string checkpoint;   // built-in: a fit-teacher checkpoint (teacher.ckpt)
+  std::string preset;       // built-in: the preset the checkpoint must match ("" = its stored config)
+  std::string torchscript;  // a TorchScript module following the contract (torchscript_teacher.h)
+  // TorchScript only: the output grid passed to the module, and the NMS task groups
+  // ("nuscenes": CenterPoint's 6 tasks, "single": one group) with the decoder's defaults.
+  std::array<double, 6> grid_range{-51.2, -51.2, -5.0, 51.2, 51.2, 3.0};
+  double grid_cell = 0.8;
+  std::string tasks = "nuscenes";
+  std::string device = "cpu";
+
+  // Exactly one of checkpoint / torchscript; throws bevkd::Error naming the option.
+  void validate() const;
+};
+
+std::unique_ptr<Teacher> open_teacher(const TeacherSpec& spec);
+
+// Hash of a file's bytes as written into TeacherIdentity::checkpoint_hash.
+std::string file_hash(const std::string& path);
+
+// Checks a TeacherOutput against the interface above (tap and heat-map shapes, batch size,
+// grid, finite values); throws bevkd::Error naming `who` and the offending output. Used by both
+// implementations and by tests.
+void check_teacher_output(const TeacherOutput& out, int64_t batch, const core::BevGrid& grid, const std::string& who);
+
+}  // namespace bevkd::precompute

@@ -1,0 +1,209 @@
+// fit-teacher on a tiny bevkd-synth dataset: the loss goes down, a stopped-and-resumed run ends
+// with exactly the parameters of an uninterrupted one, a resume with another schedule is refused,
+// the final evaluation writes the official metrics, and the CLI runs end to end.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "core/synth/synth.h"
+#include "precompute/checkpoint.h"
+#include "precompute/fit_teacher.h"
+#include "precompute/pointpillars.h"
+
+namespace bevkd::precompute {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path& test_root() {
+  static const fs::path root = fs::temp_directory_path() / ("bevkd_fit_test_" + std::to_string(::getpid()));
+  return root;
+}
+
+// Three small scenes: scene-0061 and scene-0553 fall in mini_train, scene-0103 in mini_val.
+const std::string& dataset() {
+  static const std::string dir = [] {
+    core::synth::SynthConfig c;
+    c.out_dir = (test_root() / "synth").string();
+    c.scenes = 3;
+    c.samples_per_scene = 4;
+    c.lidar_sweeps = 1;
+    c.image_width = 64;
+    c.image_height = 36;
+    c.azimuth_steps = 540;
+    c.objects_per_scene = 30;
+    c.seed = 5;
+    c.show_progress = false;
+    core::synth::generate(c);
+    return c.out_dir;
+  }();
+  return dir;
+}
+
+FitTeacherConfig base_config(const std::string& out) {
+  FitTeacherConfig c;
+  c.dataroot = dataset();
+  c.out_dir = (test_root() / out).string();
+  c.num_sweeps = 2;
+  c.epochs = 2;
+  c.batch_size = 2;
+  c.lr = 3e-3;
+  c.num_workers = 2;
+  c.log_every = 1;
+  c.val_split = "";
+  c.quiet = true;
+  fs::remove_all(c.out_dir);
+  return c;
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& out_dir) {
+  std::vector<nlohmann::json> recs;
+  std::istringstream in(read_file(out_dir + "/metrics.jsonl"));
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) recs.push_back(nlohmann::json::parse(line));
+  return recs;
+}
+
+// Step, first and second moments of every parameter, in parameter order.
+std::vector<torch::Tensor> adam_state(const TrainState& st) {
+  PointPillarsCenterPoint model(teacher_preset("tiny"));
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3));
+  optimizer_from_bytes(opt, st.optimizer_bytes, "test");
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model->parameters()) {
+    const auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*opt.state().at(key));
+    out.push_back(torch::tensor(s.step()));
+    out.push_back(s.exp_avg());
+    out.push_back(s.exp_avg_sq());
+  }
+  return out;
+}
+
+TEST(FitTeacher, StopAndResumeEqualsUninterrupted) {
+  auto a = base_config("uninterrupted");
+  const auto ra = fit_teacher(a);
+  ASSERT_TRUE(ra.finished);
+  EXPECT_EQ(ra.steps_done, ra.total_steps);
+
+  auto b = base_config("resumed");
+  b.stop_after = 3;  // a kill after step 3 (the last checkpoint is at step 3)
+  const auto rb1 = fit_teacher(b);
+  EXPECT_FALSE(rb1.finished);
+  EXPECT_EQ(rb1.steps_done, 3);
+  b.stop_after = 0;
+  const auto rb2 = fit_teacher(b);
+  ASSERT_TRUE(rb2.finished);
+
+  const auto ca = read_checkpoint(ra.checkpoint), cb = read_checkpoint(rb2.checkpoint);
+  ASSERT_EQ(ca.model.size(), cb.model.size());
+  for (size_t i = 0; i < ca.model.size(); ++i) {
+    EXPECT_EQ(ca.model[i].first, cb.model[i].first);
+    EXPECT_TRUE(torch::equal(ca.model[i].second, cb.model[i].second)) << ca.model[i].first;
+  }
+  // The AdamW states agree too (the archives' bytes differ: LibTorch keys them by tensor address).
+  const auto sa = adam_state(*ca.train), sb = adam_state(*cb.train);
+  ASSERT_EQ(sa.size(), sb.size());
+  ASSERT_FALSE(sa.empty());
+  for (size_t i = 0; i < sa.size(); ++i) EXPECT_TRUE(torch::equal(sa[i], sb[i])) << "optimizer state " << i;
+  // The metrics log of the resumed run equals the uninterrupted one step for step.
+  const auto ma = read_metrics(a.out_dir), mb = read_metrics(b.out_dir);
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    EXPECT_EQ(ma[i]["step"], mb[i]["step"]);
+    EXPECT_EQ(ma[i]["loss"].get<double>(), mb[i]["loss"].get<double>()) << "step " << ma[i]["step"];
+  }
+}
+
+TEST(FitTeacher, ResumeWithAnotherScheduleIsRefused) {
+  auto c = base_config("refused");
+  c.stop_after = 1;
+  fit_teacher(c);
+  c.lr = 1e-3;
+  try {
+    fit_teacher(c);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot resume from " + c.out_dir +
+                                         "/checkpoint-latest.ckpt: it was made with lr = 0.003, this run has lr = "
+                                         "0.001"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(FitTeacher, LossDecreasesAndEvaluationWritesMetrics) {
+  auto c = base_config("short_fit");
+  c.epochs = 4;
+  c.val_split = "mini_val";
+  const auto r = fit_teacher(c);
+  ASSERT_TRUE(r.finished);
+  const auto m = read_metrics(c.out_dir);
+  ASSERT_GE(m.size(), 8u);
+  const double first = (m[0]["loss"].get<double>() + m[1]["loss"].get<double>()) / 2;
+  const double last = (m[m.size() - 3]["loss"].get<double>() + m[m.size() - 2]["loss"].get<double>()) / 2;
+  EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
+  // The last record is the evaluation.
+  EXPECT_EQ(m.back()["event"], "eval");
+  ASSERT_TRUE(r.map.has_value() && r.nds.has_value());
+  EXPECT_GE(*r.map, 0.0);
+  EXPECT_LE(*r.map, 1.0);
+  EXPECT_TRUE(path_exists(r.metrics_json));
+  // The devkit's summary holds NaN (traffic-cone / barrier overrides), which strict JSON lacks.
+  auto text = read_file(r.metrics_json);
+  for (size_t p = text.find("NaN"); p != std::string::npos; p = text.find("NaN", p)) text.replace(p, 3, "null");
+  const auto summary = nlohmann::json::parse(text);
+  EXPECT_NEAR(summary["mean_ap"].get<double>(), *r.map, 1e-12);
+  EXPECT_NEAR(summary["nd_score"].get<double>(), *r.nds, 1e-12);
+  EXPECT_TRUE(path_exists(c.out_dir + "/eval/mini_val/results_nusc.json"));
+}
+
+TEST(FitTeacher, CliRunsAndReportsMetrics) {
+  const auto out = (test_root() / "cli").string();
+  fs::remove_all(out);
+  const std::string cmd = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute fit-teacher --dataroot " +
+                          dataset() + " --out " + out +
+                          " --epochs 1 --batch-size 2 --sweeps 2 --log-every 2 > " + out + ".log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(out + ".log");
+  const auto log = read_file(out + ".log");
+  EXPECT_NE(log.find("fit-teacher  step 2/"), std::string::npos) << log;
+  EXPECT_NE(log.find("mini_val mAP "), std::string::npos) << log;
+  EXPECT_TRUE(path_exists(out + "/teacher.ckpt"));
+  EXPECT_TRUE(path_exists(out + "/config.json"));
+  // eval-teacher scores the checkpoint the same way fit-teacher's final evaluation did.
+  const std::string ev = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+                         dataset() + " --checkpoint " + out + "/teacher.ckpt --sweeps 2 --out " + out +
+                         "/eval2 > " + out + ".eval.log 2>&1";
+  ASSERT_EQ(std::system(ev.c_str()), 0) << read_file(out + ".eval.log");
+  const auto fit_summary = read_file(out + "/eval/mini_val/metrics_summary.json");
+  const auto ev_log = read_file(out + ".eval.log");
+  EXPECT_NE(ev_log.find("eval-teacher: mini_val mAP "), std::string::npos) << ev_log;
+  const auto mean_ap = [](const std::string& text) { return text.substr(text.find("\"mean_ap\""), 40); };
+  EXPECT_EQ(mean_ap(read_file(out + "/eval2/metrics_summary.json")), mean_ap(fit_summary));
+  const std::string both = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+                           dataset() + " --checkpoint a.ckpt --teacher b.pt --out " + out + "/eval3 > " + out +
+                           ".both.log 2>&1";
+  EXPECT_NE(std::system(both.c_str()), 0);
+  EXPECT_NE(read_file(out + ".both.log")
+                .find("error: teacher: give exactly one of --checkpoint (built-in) and --teacher (TorchScript), got both"),
+            std::string::npos)
+      << read_file(out + ".both.log");
+  // A bad option is refused with a message.
+  const std::string bad = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute fit-teacher --dataroot " +
+                          dataset() + " --out " + out + " --schedule linear > " + out + ".bad.log 2>&1";
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  EXPECT_NE(read_file(out + ".bad.log").find("error: fit-teacher: --schedule is 'linear', expected onecycle or cosine"),
+            std::string::npos)
+      << read_file(out + ".bad.log");
+}
+
+}  // namespace
+}  // namespace bevkd::precompute
