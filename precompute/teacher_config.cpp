@@ -228,6 +228,7 @@ TeacherModelConfig teacher_preset(const std::string& name) {
                                // branch convs would double the CPU cost
     c.head.tasks = det::single_task();
     c.decode.nms = det::NmsKind::kRotate;
+    c.decode.nms_per_class = true;  // one task for ten classes: a cyclist must not suppress a car
     c.decode.post_max_size = 200;
   } else {
     std::string known;

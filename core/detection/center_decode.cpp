@@ -109,6 +109,7 @@ std::vector<Detections> decode_center_head(const std::vector<TaskPrediction>& pr
       d.labels = label_map.index_select(0, cls[b].index_select(0, idx));
       d.cells = cells[b].index_select(0, idx);
       torch::Tensor selected;
+      const torch::Tensor groups = cfg.nms_per_class ? d.labels : torch::Tensor();
       switch (cfg.nms) {
         case NmsKind::kNone:
           selected = torch::arange(std::min<int64_t>(d.size(), cfg.post_max_size), torch::kInt64);
@@ -117,14 +118,14 @@ std::vector<Detections> decode_center_head(const std::vector<TaskPrediction>& pr
           kernels::NmsOptions o;
           o.pre_max_size = cfg.pre_max_size;
           o.post_max_size = cfg.post_max_size;
-          selected = kernels::nms_bev(d.boxes, d.scores, cfg.nms_iou_threshold, o);
+          selected = kernels::nms_bev(d.boxes, d.scores, cfg.nms_iou_threshold, o, groups);
           break;
         }
         case NmsKind::kCircle: {
           // CenterPoint's circle_nms keeps the post_max_size best survivors; no pre-selection.
           kernels::NmsOptions o;
           o.post_max_size = cfg.post_max_size;
-          selected = kernels::circle_nms(d.boxes, d.scores, {cfg.circle_nms_radius[t]}, o);
+          selected = kernels::circle_nms(d.boxes, d.scores, {cfg.circle_nms_radius[t]}, o, groups);
           break;
         }
       }

@@ -41,6 +41,9 @@ struct DecodeConfig {
   // Circle NMS per task: suppress a box whose centre lies within sqrt(radius) m of a kept one
   // (mmdet3d compares the squared distance with these values directly).
   std::vector<double> circle_nms_radius{4, 12, 10, 1, 0.85, 0.175};
+  // false: mmdet3d's behaviour, NMS across the classes of a task; true: boxes of different
+  // classes never suppress each other (for heads with one task for many classes).
+  bool nms_per_class = false;
   int64_t max_per_sample = 500;    // the nuScenes submission limit
 
   void validate(const std::string& where = "decode") const;

@@ -53,6 +53,7 @@ nlohmann::json to_json(const DecodeConfig& c) {
           {"pre_max_size", c.pre_max_size},
           {"post_max_size", c.post_max_size},
           {"circle_nms_radius", c.circle_nms_radius},
+          {"nms_per_class", c.nms_per_class},
           {"max_per_sample", c.max_per_sample}};
 }
 
@@ -71,6 +72,7 @@ void read_json(JsonFields f, DecodeConfig& c) {
   f.get("pre_max_size", c.pre_max_size);
   f.get("post_max_size", c.post_max_size);
   f.get("circle_nms_radius", c.circle_nms_radius);
+  f.get("nms_per_class", c.nms_per_class);
   f.get("max_per_sample", c.max_per_sample);
   f.finish();
 }

@@ -213,5 +213,31 @@ TEST(CenterDecode, RotatedNmsSuppressesOverlapsWithinATask) {
   EXPECT_EQ(decode_center_head({p}, dc)[0].size(), 1);
 }
 
+TEST(CenterDecode, PerClassNmsKeepsOverlappingBoxesOfDifferentClasses) {
+  // One task with two classes; overlapping peaks in channel 0 and channel 1.
+  TaskPrediction p;
+  p.heatmap = torch::full({1, 2, 4, 4}, -10.0f);
+  p.heatmap[0][0][1][1] = 3.0f;
+  p.heatmap[0][1][1][2] = 2.0f;
+  p.reg = torch::zeros({1, 2, 4, 4});
+  p.reg[0][0][1][2] = -0.5f;
+  p.height = torch::zeros({1, 1, 4, 4});
+  p.dim = torch::full({1, 3, 4, 4}, std::log(2.0f));
+  p.rot = torch::zeros({1, 2, 4, 4});
+  p.rot.select(1, 1).fill_(1.0f);
+  p.vel = torch::zeros({1, 2, 4, 4});
+  DecodeConfig dc;
+  dc.grid = BevGrid::make({-2, -2, -5, 2, 2, 3}, 1.0);
+  dc.tasks = {{6, 8}};  // motorcycle, pedestrian
+  dc.nms = NmsKind::kRotate;
+  const auto across = decode_center_head({p}, dc)[0];
+  ASSERT_EQ(across.size(), 1);  // mmdet3d: NMS across the task's classes
+  EXPECT_EQ(across.labels[0].item<int64_t>(), 6);
+  dc.nms_per_class = true;
+  const auto per_class = decode_center_head({p}, dc)[0];
+  ASSERT_EQ(per_class.size(), 2);
+  EXPECT_EQ(per_class.labels[1].item<int64_t>(), 8);
+}
+
 }  // namespace
 }  // namespace bevkd::core::detection
