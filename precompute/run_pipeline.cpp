@@ -271,6 +271,7 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   meta.producer = storage::producer_info("bevkd-precompute");
   meta.teacher = tj;
   meta.config = cfg.output_json();
+  meta.split = cfg.split_names().front();  // set per shard by the write stage
   meta.validate("run");
 
   // Dataset and plan.
