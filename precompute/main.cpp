@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -222,6 +223,13 @@ int main(int argc, char** argv) {
       c.worker_index = w.index;
       c.num_workers = w.count;
       c.worker_source = w.source;
+      // Testing hook (the kill-and-resume tests): SIGKILL this process after that many samples.
+      if (const char* kill = std::getenv("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES"); kill != nullptr && *kill != '\0') {
+        const long long n = std::atoll(kill);
+        c.after_sample = [n](int64_t done) {
+          if (done >= n) std::raise(SIGKILL);
+        };
+      }
       c.validate();
       std::cerr << "run config (" << c.output_hash() << "):\n" << c.to_json().dump(2) << "\n";
       const auto r = bevkd::precompute::run_precompute(c, std::cerr);

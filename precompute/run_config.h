@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,11 @@ struct RunConfig {
   // output directory was first used (kept in precompute_config.json). Fixed values make shards
   // of separate output directories byte-identical; within one directory they always are.
   std::string created_utc;
+  // Called by the write stage after each sample it appends (or skips), with the count of this
+  // invocation so far, once the sample is in the shard writer and, for a shard's last sample,
+  // after the shard is renamed and listed. bevkd-precompute sets it from
+  // $BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES to SIGKILL itself (the kill-and-resume tests).
+  std::function<void(int64_t samples_done)> after_sample;
 
   // Throws bevkd::Error naming the option and the bad value.
   void validate() const;

@@ -329,6 +329,7 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   po.enabled = !cfg.quiet;
   Progress progress(cat("precompute worker ", cfg.worker_index, "/", cfg.num_workers), todo_samples, log, po);
   BatchSource source(plan, todo, cfg.batch_size);
+  int64_t samples_done = 0;
   const auto t_start = Clock::now();
   auto parallel_samples = [](BatchWork& b, auto&& f) {
     tbb::parallel_for(size_t{0}, b.samples.size(), [&](size_t i) {
@@ -394,8 +395,13 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
               const auto t0 = Clock::now();
               const PlannedShard& s = plan.shards[static_cast<size_t>(b->shard)];
               if (b->first_in_shard) write.begin_shard(s);
-              for (auto& w : b->samples) write.write(w);
-              if (b->last_in_shard) write.end_shard();
+              for (size_t i = 0; i < b->samples.size(); ++i) {
+                write.write(b->samples[i]);
+                const bool last = i + 1 == b->samples.size();
+                if (last && b->last_in_shard) write.end_shard();
+                ++samples_done;
+                if (cfg.after_sample) cfg.after_sample(samples_done);
+              }
               clock.add(StageClock::kWrite, since(t0));
               progress.advance(static_cast<int64_t>(b->samples.size()));
             }));

@@ -16,8 +16,10 @@
 // Resume: shards of this worker that exist complete, with this configuration and the planned
 // samples are kept; others (and .partial leftovers) are written again. A rerun into a directory
 // written with another output configuration or teacher is refused, naming the first differing
-// key. Determinism: the same inputs, teacher, configuration and created_utc give byte-identical
-// shards, whatever the worker split, thread count or interruptions.
+// key. Determinism: the same inputs, teacher, configuration, created_utc and --threads give
+// byte-identical shards, whatever the worker split, pipeline depth or interruptions. (LibTorch's
+// convolutions split their reductions by the intra-op thread count, so features computed with
+// another --threads differ in the last bits: give every worker the same --threads.)
 #pragma once
 
 #include <array>

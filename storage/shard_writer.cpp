@@ -80,6 +80,20 @@ struct AtomicSeconds {
   }
 };
 
+// Creates the groups above dataset `name` ("teacher/features/neck": teacher, teacher/features)
+// that do not exist yet, without modification times (reproducible bytes, see
+// WriterOptions::created_utc; groups made by H5Pset_create_intermediate_group would carry them).
+void create_parent_groups(hid_t file, const std::string& name) {
+  for (std::size_t p = name.find('/'); p != std::string::npos; p = name.find('/', p + 1)) {
+    const std::string g = name.substr(0, p);
+    if (H5Lexists(file, g.c_str(), H5P_DEFAULT) > 0) continue;
+    h5::Handle gcpl = h5::plist(H5Pcreate(H5P_GROUP_CREATE));
+    H5Pset_obj_track_times(gcpl.get(), 0);
+    h5::Handle grp = h5::group(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
+    BEVKD_CHECK(grp.valid(), "cannot create group ", g, " (", h5::take_errors(), ")");
+  }
+}
+
 }  // namespace
 
 std::string partial_path(const std::string& shard_path) { return shard_path + kPartialSuffix; }
@@ -169,7 +183,9 @@ void ShardWriter::Impl::create() {
   h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110);
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  file = h5::file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+  h5::Handle fcpl = h5::plist(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_obj_track_times(fcpl.get(), 0);  // the root group: no modification times
+  file = h5::file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
   BEVKD_CHECK(file.valid(), where(), ": cannot create ", temp, " (", h5::take_errors(), ")");
 
   const Schema& schema = layout.schema();
@@ -210,6 +226,7 @@ void ShardWriter::Impl::create_dataset(const FieldLayout& f, FieldState& st) {
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS));
   H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);  // chunks bypass HDF5's cache (direct chunk I/O)
+  create_parent_groups(file.get(), f.name);
   st.dset = h5::dataset(
       H5Dcreate2(file.get(), f.name.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), dapl.get()));
   BEVKD_CHECK(st.dset.valid(), where(), ": cannot create dataset ", f.name, " (", h5::take_errors(), ")");
@@ -461,6 +478,7 @@ void ShardWriter::Impl::write_index_datasets() {
     H5Pset_create_intermediate_group(lcpl.get(), 1);
     h5::Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
     H5Pset_obj_track_times(dcpl.get(), 0);
+    create_parent_groups(file.get(), name);
     h5::Handle d = h5::dataset(
         H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
     BEVKD_CHECK(d.valid(), where(), ": cannot create dataset ", name, " (", h5::take_errors(), ")");
