@@ -1,9 +1,11 @@
 #include "precompute/export_results.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 
 #include "base/error.h"
+#include "base/fs.h"
 #include "core/eval/results_io.h"
 #include "core/nuscenes_vocab.h"
 #include "storage/manifest.h"
@@ -71,6 +73,7 @@ ExportResultsSummary export_teacher_results(const ExportResultsOptions& opts) {
   summary.samples = static_cast<int64_t>(samples.size());
   core::eval::ResultsMeta meta;
   meta.use_lidar = true;
+  if (const auto parent = std::filesystem::path(opts.out).parent_path(); !parent.empty()) make_dirs(parent.string());
   core::eval::write_results_json(opts.out, core::eval::to_eval_boxes(samples), meta, opts.max_boxes_per_sample);
   return summary;
 }

@@ -32,7 +32,8 @@ step "2/6 fit the tiny teacher ($EPOCHS epochs; resumes if interrupted)"
   --train-split mini_train --val-split mini_val --sweeps 3 --epochs "$EPOCHS" --batch-size 4 --lr 3e-3 \
   --workers 2 --threads "$THREADS" --log-every 10
 
-step "3/6 precompute mini_train and mini_val into shards (2 views; resumable)"
+step "3/6 precompute mini_train and mini_val into shards (2 views)"
+rm -rf "$OUT/shards" "$OUT/eval"  # the demo starts over (a rerun of run itself resumes)
 "$BIN/precompute/bevkd-precompute" run --dataroot "$OUT/synth" --checkpoint "$OUT/teacher/teacher.ckpt" \
   --split mini_train,mini_val --sweeps 3 --views 2 --samples-per-shard 8 --threads "$THREADS" --out "$OUT/shards"
 
