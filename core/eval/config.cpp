@@ -170,7 +170,7 @@ void write_detection_config(JsonWriter& w, const DetectionConfig& cfg) {
 }
 
 std::string detection_config_json(const DetectionConfig& cfg) {
-  JsonWriter w(2);
+  JsonWriter w(JsonFormat::python(2));
   write_detection_config(w, cfg);
   return w.take() + "\n";
 }

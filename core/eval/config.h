@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::eval {

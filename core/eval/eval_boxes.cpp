@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "base/error.h"
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::eval {

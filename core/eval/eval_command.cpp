@@ -7,7 +7,7 @@
 #include "base/fs.h"
 #include "core/eval/gt_nuscenes.h"
 #include "core/eval/gt_shards.h"
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 #include "core/eval/report.h"
 #include "core/eval/results_io.h"
 #include "core/nuscenes/tables.h"
@@ -31,7 +31,7 @@ std::string EvalCommandConfig::resolved_output_dir() const {
 }
 
 std::string eval_command_json(const EvalCommandConfig& cfg, const DetectionConfig& det) {
-  JsonWriter w(2);
+  JsonWriter w(JsonFormat::python(2));
   w.begin_object();
   w.key("results").value(cfg.results_path);
   w.key("ground_truth").begin_object();

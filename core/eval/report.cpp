@@ -6,7 +6,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/plot.h"
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::eval {
@@ -55,7 +55,7 @@ std::string format_summary(const DetectionMetrics& m) {
 }
 
 std::string metrics_summary_json(const DetectionMetrics& m) {
-  JsonWriter w(2);
+  JsonWriter w(JsonFormat::python(2));
   w.begin_object();
   w.key("label_aps").begin_object();
   for (std::size_t p = 0; p < m.cfg.class_order.size(); ++p) {
@@ -100,7 +100,7 @@ std::string metrics_summary_json(const DetectionMetrics& m) {
 }
 
 std::string metrics_details_json(const MetricDataList& details, const DetectionConfig& cfg) {
-  JsonWriter w(2);
+  JsonWriter w(JsonFormat::python(2));
   w.begin_object();
   for (std::size_t p = 0; p < details.size(); ++p) {
     for (std::size_t t = 0; t < details[p].size(); ++t) {

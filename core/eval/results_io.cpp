@@ -20,7 +20,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "base/progress.h"
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 #include "core/eval/simdjson_util.h"
 #include "core/nuscenes_vocab.h"
 

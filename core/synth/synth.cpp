@@ -17,7 +17,7 @@
 #include "base/fs.h"
 #include "base/progress.h"
 #include "core/nuscenes/jpeg.h"
-#include "core/nuscenes/json_writer.h"
+#include "base/json_writer.h"
 #include "core/nuscenes/points_in_boxes.h"
 #include "core/nuscenes/sensor_files.h"
 #include "core/nuscenes/splits.h"
@@ -30,7 +30,6 @@
 
 namespace bevkd::core::synth {
 
-using nusc::JsonWriter;
 
 // ---- configuration -------------------------------------------------------------------------------
 
@@ -560,7 +559,7 @@ SceneOutput generate_scene(const Context& ctx, int si) {
 void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs,
                         const std::vector<std::pair<std::string, std::vector<std::string>>>& maps) {
   {
-    JsonWriter w(dir + "/category.json");
+    JsonWriter w(dir + "/category.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (const CategoryDef& c : kCategories)
       w.begin_object()
@@ -573,7 +572,7 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
     w.close();
   }
   {
-    JsonWriter w(dir + "/attribute.json");
+    JsonWriter w(dir + "/attribute.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (int a = 0; a < kNumAttributes; ++a)
       w.begin_object()
@@ -585,7 +584,7 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
     w.close();
   }
   {
-    JsonWriter w(dir + "/visibility.json");
+    JsonWriter w(dir + "/visibility.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (const VisibilityDef& v : kVisibility)
       w.begin_object().field("description", v.description).field("token", v.token).field("level", v.level).end_object();
@@ -593,7 +592,7 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
     w.close();
   }
   {
-    JsonWriter w(dir + "/sensor.json");
+    JsonWriter w(dir + "/sensor.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (const SensorSpec& s : sensor_specs())
       w.begin_object()
@@ -605,7 +604,7 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
     w.close();
   }
   {
-    JsonWriter w(dir + "/log.json");
+    JsonWriter w(dir + "/log.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (const LogInfo& l : logs)
       w.begin_object()
@@ -619,7 +618,7 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
     w.close();
   }
   {
-    JsonWriter w(dir + "/map.json");
+    JsonWriter w(dir + "/map.json", JsonFormat::nuscenes_tables());
     w.begin_array();
     for (const auto& [location, log_tokens] : maps) {
       const std::string tok = name_token("map", location);
@@ -636,13 +635,13 @@ void write_fixed_tables(const std::string& dir, const std::vector<LogInfo>& logs
 
 struct StreamedTables {
   explicit StreamedTables(const std::string& dir)
-      : calibrated_sensor(dir + "/calibrated_sensor.json"),
-        ego_pose(dir + "/ego_pose.json"),
-        scene(dir + "/scene.json"),
-        sample(dir + "/sample.json"),
-        sample_data(dir + "/sample_data.json"),
-        instance(dir + "/instance.json"),
-        sample_annotation(dir + "/sample_annotation.json") {
+      : calibrated_sensor(dir + "/calibrated_sensor.json", JsonFormat::nuscenes_tables()),
+        ego_pose(dir + "/ego_pose.json", JsonFormat::nuscenes_tables()),
+        scene(dir + "/scene.json", JsonFormat::nuscenes_tables()),
+        sample(dir + "/sample.json", JsonFormat::nuscenes_tables()),
+        sample_data(dir + "/sample_data.json", JsonFormat::nuscenes_tables()),
+        instance(dir + "/instance.json", JsonFormat::nuscenes_tables()),
+        sample_annotation(dir + "/sample_annotation.json", JsonFormat::nuscenes_tables()) {
     for (JsonWriter* w : all()) w->begin_array();
   }
   std::vector<JsonWriter*> all() {
@@ -844,7 +843,7 @@ SynthSummary generate(const SynthConfig& cfg) {
 
   // Custom splits over all scenes (the predefined splits select the real names above).
   {
-    JsonWriter w(table_dir + "/splits.json");
+    JsonWriter w(table_dir + "/splits.json", JsonFormat::nuscenes_tables());
     w.begin_object();
     for (const char* split : {"synth_train", "synth_val", "synth_all"}) {
       w.key(split).begin_array();

@@ -15,7 +15,7 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "core/eval/json_writer.h"
+#include "base/json_writer.h"
 
 namespace bevkd::core::eval {
 namespace {

@@ -11,7 +11,6 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/eval/config.h"
-#include "core/eval/json_writer.h"
 #include "core/eval/results_io.h"
 #include "eval_fixtures.h"
 
@@ -275,59 +274,6 @@ TEST(EvalConfig, DevkitFileParsesToTheDefaults) {
   std::string fcn = devkit;
   fcn.replace(fcn.find("center_distance"), 15, "iou_3d");
   expect_cfg_error(fcn, "dist_fcn must be \"center_distance\"");
-}
-
-TEST(EvalJsonWriter, FloatsLikePythonRepr) {
-  EXPECT_EQ(python_float_repr(0.5), "0.5");
-  EXPECT_EQ(python_float_repr(2.0), "2.0");
-  EXPECT_EQ(python_float_repr(0.1 + 0.2), "0.30000000000000004");
-  EXPECT_EQ(python_float_repr(1e-4), "0.0001");
-  EXPECT_EQ(python_float_repr(1e-5), "1e-05");
-  EXPECT_EQ(python_float_repr(1.5e-7), "1.5e-07");
-  EXPECT_EQ(python_float_repr(1e16), "1e+16");
-  EXPECT_EQ(python_float_repr(1234567890123456.0), "1234567890123456.0");
-  EXPECT_EQ(python_float_repr(-0.0), "-0.0");
-  EXPECT_EQ(python_float_repr(std::nan("")), "NaN");
-  EXPECT_EQ(python_float_repr(-INFINITY), "-Infinity");
-  JsonWriter w(2);
-  w.begin_object().key("a").begin_object().key("0.5").value(1.0).end_object();
-  w.key("b").begin_array().value(1).value(std::nan("")).end_array().key("c").begin_array().end_array();
-  w.key("d").value("x\"y").end_object();
-  // json.dumps({"a": {"0.5": 1.0}, "b": [1, float("nan")], "c": [], "d": 'x"y'}, indent=2)
-  EXPECT_EQ(w.str(), "{\n  \"a\": {\n    \"0.5\": 1.0\n  },\n  \"b\": [\n    1,\n    NaN\n  ],\n  \"c\": [],\n  \"d\": \"x\\\"y\"\n}");
-  JsonWriter one;
-  one.begin_object().key("a").begin_array().value(1.5).value(true).end_array().key("b").null().end_object();
-  EXPECT_EQ(one.str(), "{\"a\": [1.5, true], \"b\": null}");
-}
-
-TEST(EvalJsonWriter, FloatsMatchPythonOnRandomValues) {
-  const std::string py = BEVKD_PYTHON;
-  if (std::system((py + " -c 'import sys' > /dev/null 2>&1").c_str()) != 0) GTEST_SKIP() << "no " << py;
-  std::mt19937_64 rng(7);
-  std::string in, want_lines;
-  std::vector<double> values;
-  for (int i = 0; i < 2000; ++i) {
-    double v;
-    std::uint64_t bits = rng();
-    std::memcpy(&v, &bits, sizeof v);
-    if (!std::isfinite(v) || i % 2) v = std::ldexp(static_cast<double>(rng() % 100000000) - 5e7, static_cast<int>(rng() % 80) - 60);
-    values.push_back(v);
-    char hex[64];
-    std::snprintf(hex, sizeof hex, "%a\n", v);
-    in += hex;
-  }
-  const std::string dir = std::string(BEVKD_BINARY_DIR) + "/tests/core";
-  write_file_atomic(dir + "/repr_in.txt", in);
-  const std::string cmd = py + " -c \"import sys; print('\\n'.join(repr(float.fromhex(l)) for l in open(sys.argv[1]).read().split()))\" " +
-                          dir + "/repr_in.txt > " + dir + "/repr_out.txt";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  std::istringstream out(read_file(dir + "/repr_out.txt"));
-  std::string line;
-  for (double v : values) {
-    ASSERT_TRUE(std::getline(out, line));
-    if (line == "nan") line = "NaN";
-    ASSERT_EQ(python_float_repr(v), line);
-  }
 }
 
 }  // namespace

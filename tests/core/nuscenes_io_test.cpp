@@ -10,7 +10,6 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/nuscenes/jpeg.h"
-#include "core/nuscenes/json_writer.h"
 #include "core/nuscenes/points_in_boxes.h"
 #include "core/nuscenes/sensor_files.h"
 #include "tests/core/nusc_fixtures.h"
@@ -114,38 +113,6 @@ TEST_F(Files, JpegEncodeDecodeAndHeader) {
   write_file_atomic(path, "not a jpeg");
   EXPECT_HAS(error_of([&] { read_jpeg_info(path); }), "image file " + path + ": not a readable JPEG");
   EXPECT_HAS(error_of([&] { decode_jpeg(dir_ + "/none.jpg"); }), "image file " + dir_ + "/none.jpg does not exist");
-}
-
-TEST_F(Files, JsonWriterKeepsTypesAndRoundTrips) {
-  const std::string path = dir_ + "/t.json";
-  {
-    JsonWriter w(path);
-    w.begin_array();
-    const double v[3] = {1.0, -0.0, 1e-7};
-    w.begin_object().field("token", "a\"b\\c\n").field("n", 3).field("big", std::int64_t{1532402927647951}).field("f", 2.0);
-    w.field("v", v, 3).field("b", true).key("empty").begin_array().end_array().key("nested").begin_array();
-    w.begin_array().value(0.1).end_array().end_array().end_object();
-    w.end_array();
-    EXPECT_FALSE(path_exists(path)) << "only close() puts the file in place";
-    w.close();
-  }
-  const std::string text = read_file(path);
-  EXPECT_NE(text.find("\"f\": 2.0"), std::string::npos) << text;  // a float stays a float
-  EXPECT_NE(text.find("\"v\": [1.0, -0.0, 1e-07]"), std::string::npos) << text;
-  EXPECT_NE(text.find("\"nested\": [[0.1]]"), std::string::npos) << text;
-  EXPECT_NE(text.find("\"token\": \"a\\\"b\\\\c\\n\""), std::string::npos) << text;
-  const testing::Json j = testing::Json::parse(text);
-  EXPECT_EQ(j[0]["token"], "a\"b\\c\n");
-  EXPECT_EQ(j[0]["big"], 1532402927647951LL);
-  EXPECT_TRUE(j[0]["f"].is_number_float());
-  EXPECT_HAS(error_of([] {
-               std::string s;
-               JsonWriter::append_double(s, std::numeric_limits<double>::quiet_NaN());
-             }),
-             "cannot write the non-finite number");
-  std::string s;
-  JsonWriter::append_double(s, 0.1 + 0.2);
-  EXPECT_EQ(std::stod(s), 0.1 + 0.2);  // shortest form that reads back exactly
 }
 
 // ---- points in boxes against brute force ---------------------------------------------------------
