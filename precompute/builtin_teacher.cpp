@@ -17,12 +17,38 @@ class BuiltinTeacher final : public Teacher {
     decode_ = model_->config().decode_config();
   }
 
-  TeacherOutput infer(const std::vector<torch::Tensor>& points) override {
+  // Pillarises one cloud with the test-time pillar limit (pillarize_batch is deterministic and
+  // per cloud, so a batch of prepared clouds equals pillarising the batch at once).
+  PreparedCloud prepare(torch::Tensor points) const override {
+    PreparedCloud c;
+    auto p = pillarize_batch({points}, model_->config().pillars, /*training=*/false);
+    c.points = std::move(points);
+    c.voxels = std::move(p.points);
+    c.num_points = std::move(p.num_points);
+    c.coords = p.coords.narrow(1, 1, 3).contiguous();  // drop the batch column (all 0)
+    return c;
+  }
+
+  TeacherOutput infer_prepared(const std::vector<PreparedCloud>& clouds) override {
     torch::NoGradGuard no_grad;
-    const auto B = static_cast<int64_t>(points.size());
+    const auto B = static_cast<int64_t>(clouds.size());
     BEVKD_CHECK(B > 0, "built-in teacher: empty batch");
     model_->eval();
-    auto out = model_->forward(points);
+    PillarBatch batch;
+    batch.batch_size = B;
+    std::vector<torch::Tensor> voxels, num_points, coords;
+    for (int64_t b = 0; b < B; ++b) {
+      const auto& c = clouds[static_cast<size_t>(b)];
+      BEVKD_CHECK(c.voxels.defined() && c.num_points.defined() && c.coords.defined(),
+                  "built-in teacher: cloud ", b, " of the batch was not prepared by this teacher's prepare()");
+      voxels.push_back(c.voxels);
+      num_points.push_back(c.num_points);
+      coords.push_back(torch::cat({torch::full({c.coords.size(0), 1}, b, torch::kInt32), c.coords}, 1));
+    }
+    batch.points = torch::cat(voxels, 0);
+    batch.num_points = torch::cat(num_points, 0);
+    batch.coords = torch::cat(coords, 0);
+    auto out = model_->forward_pillars(batch);
     TeacherOutput t;
     t.features[kTapNeck] = out.neck.to(torch::kCPU);
     t.features[kTapHeadShared] = out.head.shared.to(torch::kCPU);

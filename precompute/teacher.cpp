@@ -44,6 +44,19 @@ std::unique_ptr<Teacher> open_teacher(const TeacherSpec& spec) {
   return load_torchscript_teacher(o);
 }
 
+PreparedCloud Teacher::prepare(torch::Tensor points) const {
+  PreparedCloud c;
+  c.points = std::move(points);
+  return c;
+}
+
+TeacherOutput Teacher::infer(const std::vector<torch::Tensor>& points) {
+  std::vector<PreparedCloud> clouds;
+  clouds.reserve(points.size());
+  for (const auto& p : points) clouds.push_back(prepare(p));
+  return infer_prepared(clouds);
+}
+
 std::string file_hash(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   BEVKD_CHECK(in.good(), "cannot open ", path, " to hash it");

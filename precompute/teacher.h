@@ -48,13 +48,30 @@ struct TeacherOutput {
   std::vector<core::detection::Detections> detections;     // per sample, after NMS
 };
 
+// One point cloud made ready for the model by Teacher::prepare(): the per-cloud CPU work that
+// needs no weights, split off so that a pipeline can run it on many threads while infer() runs
+// the model serially.
+struct PreparedCloud {
+  torch::Tensor points;      // [P, 5] float32 (see the file comment)
+  // Built-in teacher: the cloud's pillars with the test-time limits (pointpillars.h); undefined
+  // for teachers that take raw points (TorchScript).
+  torch::Tensor voxels;      // [V, M, 5] float32, zero beyond num_points
+  torch::Tensor num_points;  // [V] int32, 1..M
+  torch::Tensor coords;      // [V, 3] int32 (z = 0, row <-> y, column <-> x) on the pillar grid
+};
+
 class Teacher {
  public:
   virtual ~Teacher() = default;
 
-  // points[b]: [P_b, 5] float32 CPU tensor (see the file comment); P_b may be 0. Runs in
+  // Per-cloud preparation (built-in: pillarisation). Thread-safe: may run on many threads at
+  // once, also while infer_prepared() runs. points: [P, 5] float32 CPU tensor, P may be 0.
+  virtual PreparedCloud prepare(torch::Tensor points) const;
+  // Runs the model on prepared clouds, batch = clouds.size() >= 1. One call at a time. Runs in
   // inference mode (no gradients, BN in eval mode) on the teacher's device; outputs on the CPU.
-  virtual TeacherOutput infer(const std::vector<torch::Tensor>& points) = 0;
+  virtual TeacherOutput infer_prepared(const std::vector<PreparedCloud>& clouds) = 0;
+  // prepare() + infer_prepared(). points[b]: [P_b, 5] float32 CPU tensor; P_b may be 0.
+  TeacherOutput infer(const std::vector<torch::Tensor>& points);
 
   // The grid of every output above.
   virtual core::BevGrid grid() const = 0;

@@ -55,16 +55,17 @@ class TorchScriptTeacher final : public Teacher {
     hash_ = file_hash(opts_.path);
   }
 
-  TeacherOutput infer(const std::vector<torch::Tensor>& points) override {
+  TeacherOutput infer_prepared(const std::vector<PreparedCloud>& clouds) override {
     torch::NoGradGuard no_grad;
-    const auto B = static_cast<int64_t>(points.size());
+    const auto B = static_cast<int64_t>(clouds.size());
     BEVKD_CHECK(B > 0, "TorchScript teacher ", opts_.path, ": empty batch");
-    std::vector<torch::Tensor> idx;
+    std::vector<torch::Tensor> points, idx;
     for (int64_t b = 0; b < B; ++b) {
-      const auto& p = points[b];
+      const auto& p = clouds[static_cast<size_t>(b)].points;
       BEVKD_CHECK(p.dim() == 2 && p.size(1) == 5 && p.scalar_type() == torch::kFloat32, "TorchScript teacher ",
                   opts_.path, ": sample ", b, " has points of shape ", p.sizes(), " and dtype ", p.scalar_type(),
                   ", expected [P, 5] float32");
+      points.push_back(p);
       idx.push_back(torch::full({p.size(0)}, b, torch::kInt64));
     }
     const auto& g = opts_.grid;

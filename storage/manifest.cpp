@@ -121,6 +121,14 @@ json Manifest::to_json() const {
                       {"bytes", s.bytes},
                       {"xxh64", hex64(s.xxh64)}});
   j["shards"] = shards;
+  json skipped = json::array();
+  for (const auto& k : skipped_)
+    skipped.push_back({{"sample_token", k.sample_token},
+                       {"split", k.split},
+                       {"shard", k.shard},
+                       {"reason", k.reason},
+                       {"files", k.files}});
+  j["skipped_samples"] = skipped;
   return j;
 }
 
@@ -159,6 +167,24 @@ Manifest Manifest::from_json(const json& j, std::string_view source) {
       BEVKD_FAIL(w, ": expected {path, split, num_samples, bytes, xxh64} (", e.what(), ")");
     } catch (const Error& e) {
       BEVKD_FAIL(w, ": ", e.what());
+    }
+  }
+  if (j.contains("skipped_samples")) {
+    BEVKD_CHECK(j.at("skipped_samples").is_array(), source, ": \"skipped_samples\" must be an array");
+    idx = 0;
+    for (const json& k : j.at("skipped_samples")) {
+      const std::string w = cat(source, ": skipped_samples[", idx++, "]");
+      try {
+        SkippedSample e;
+        e.sample_token = k.at("sample_token").get<std::string>();
+        e.split = k.at("split").get<std::string>();
+        e.shard = k.at("shard").get<std::string>();
+        e.reason = k.at("reason").get<std::string>();
+        e.files = k.value("files", std::vector<std::string>{});
+        m.skipped_.push_back(std::move(e));
+      } catch (const json::exception& e) {
+        BEVKD_FAIL(w, ": expected {sample_token, split, shard, reason, files} (", e.what(), ")");
+      }
     }
   }
   return m;
@@ -201,6 +227,7 @@ Manifest Manifest::merge(const std::vector<std::pair<std::string, Manifest>>& pa
       BEVKD_CHECK(inserted, "manifest merge: shard ", s.path, " is listed by both ", it->second, " and ", name);
       out.shards_.push_back(s);
     }
+    out.skipped_.insert(out.skipped_.end(), m.skipped_.begin(), m.skipped_.end());
   }
   return out;
 }

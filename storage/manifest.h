@@ -11,8 +11,13 @@
 //     "fd3d_points": 0, "camera_names": [...], "teacher": {...}, "producer": {...}, "config": {...},
 //     "splits": {"train": 1200},
 //     "shards": [{"path": "train/shard-00000.h5", "split": "train", "num_samples": 300,
-//                 "bytes": 1234567, "xxh64": "0123456789abcdef"}, ...]
+//                 "bytes": 1234567, "xxh64": "0123456789abcdef"}, ...],
+//     "skipped_samples": [{"sample_token": "...", "split": "train", "shard": "train/shard-00000.h5",
+//                          "reason": "missing files", "files": ["/data/samples/LIDAR_TOP/..."]}]
 //   }
+//
+// skipped_samples lists samples the producer left out on purpose (e.g. bevkd-precompute
+// --skip-missing-files); it is optional when reading (older manifests have none).
 //
 // Only shards that close() renamed into place are ever added, so a manifest never lists a
 // ".partial" file. save() replaces the file atomically. Workers that split a split between
@@ -40,6 +45,19 @@ struct ManifestShard {
   std::uint64_t xxh64 = 0;   // XXH64 of the whole file
 };
 
+// A sample the producer planned for a shard but left out, and why.
+struct SkippedSample {
+  std::string sample_token;
+  std::string split;
+  std::string shard;                // the shard it would have been in, relative path
+  std::string reason;               // e.g. "missing files"
+  std::vector<std::string> files;   // the files concerned, if any
+  bool operator==(const SkippedSample& o) const {
+    return sample_token == o.sample_token && split == o.split && shard == o.shard && reason == o.reason &&
+           files == o.files;
+  }
+};
+
 class Manifest {
  public:
   static constexpr const char* kFileName = "manifest.json";
@@ -65,6 +83,9 @@ class Manifest {
   static Manifest merge(const std::vector<std::pair<std::string, Manifest>>& parts);
 
   const std::vector<ManifestShard>& shards() const { return shards_; }
+  // Skipped samples (see the file comment); merge() concatenates them in part order.
+  void add_skipped(SkippedSample s) { skipped_.push_back(std::move(s)); }
+  const std::vector<SkippedSample>& skipped() const { return skipped_; }
   std::vector<std::string> splits() const;  // in first-appearance order
   // Samples over all shards, or of one split.
   std::int64_t num_samples(std::string_view split = {}) const;
@@ -91,6 +112,7 @@ class Manifest {
   SchemaVersion schema_version_ = Schema::current().version();
   nlohmann::json identity_ = nlohmann::json::object();
   std::vector<ManifestShard> shards_;
+  std::vector<SkippedSample> skipped_;
   std::string dir_ = ".";
 };
 

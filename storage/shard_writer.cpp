@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -65,6 +66,34 @@ std::int64_t count_nonfinite(const Array& a, std::int64_t* first) {
   return bad;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// A double accumulated from several threads.
+struct AtomicSeconds {
+  std::atomic<double> v{0};
+  void add(double s) {
+    double cur = v.load();
+    while (!v.compare_exchange_weak(cur, cur + s)) {
+    }
+  }
+};
+
+// Creates the groups above dataset `name` ("teacher/features/neck": teacher, teacher/features)
+// that do not exist yet, without modification times (reproducible bytes, see
+// WriterOptions::created_utc; groups made by H5Pset_create_intermediate_group would carry them).
+void create_parent_groups(hid_t file, const std::string& name) {
+  for (std::size_t p = name.find('/'); p != std::string::npos; p = name.find('/', p + 1)) {
+    const std::string g = name.substr(0, p);
+    if (H5Lexists(file, g.c_str(), H5P_DEFAULT) > 0) continue;
+    h5::Handle gcpl = h5::plist(H5Pcreate(H5P_GROUP_CREATE));
+    H5Pset_obj_track_times(gcpl.get(), 0);
+    h5::Handle grp = h5::group(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
+    BEVKD_CHECK(grp.valid(), "cannot create group ", g, " (", h5::take_errors(), ")");
+  }
+}
+
 }  // namespace
 
 std::string partial_path(const std::string& shard_path) { return shard_path + kPartialSuffix; }
@@ -122,6 +151,7 @@ struct ShardWriter::Impl {
   std::uint64_t raw_bytes = 0;
   bool closed = false;
   std::string failed;  // set after an error: the writer refuses further work
+  AtomicSeconds encode_s, checksum_s, write_s;
 
   std::string where() const { return cat("shard ", path); }
   std::string where(std::int64_t i) const { return cat("shard ", path, ": sample ", i); }
@@ -153,7 +183,9 @@ void ShardWriter::Impl::create() {
   h5::Handle fapl = h5::plist(H5Pcreate(H5P_FILE_ACCESS));
   H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_V110);
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  file = h5::file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+  h5::Handle fcpl = h5::plist(H5Pcreate(H5P_FILE_CREATE));
+  H5Pset_obj_track_times(fcpl.get(), 0);  // the root group: no modification times
+  file = h5::file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
   BEVKD_CHECK(file.valid(), where(), ": cannot create ", temp, " (", h5::take_errors(), ")");
 
   const Schema& schema = layout.schema();
@@ -168,7 +200,7 @@ void ShardWriter::Impl::create() {
   for (const auto& [name, text] : json_attributes(meta)) h5::write_string_attr(root, name.c_str(), text);
   h5::write_string_attr(root, "compression",
                         codec_json(opts.codec.level, opts.codec.shuffle, opts.codec.frame_checksum));
-  h5::write_string_attr(root, "created_utc", utc_now());
+  h5::write_string_attr(root, "created_utc", opts.created_utc.empty() ? utc_now() : opts.created_utc);
 
   fields.resize(layout.fields().size());
   for (std::size_t i = 0; i < layout.fields().size(); ++i) create_dataset(layout.fields()[i], fields[i]);
@@ -185,6 +217,7 @@ void ShardWriter::Impl::create_dataset(const FieldLayout& f, FieldState& st) {
   const std::vector<hsize_t> cdims(chunk.begin(), chunk.end());
   h5::Handle space = h5::space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()));
   h5::Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.get(), 0);  // reproducible bytes (see WriterOptions::created_utc)
   H5Pset_chunk(dcpl.get(), static_cast<int>(cdims.size()), cdims.data());
   if (f.shuffled(opts.codec.shuffle)) H5Pset_shuffle(dcpl.get());
   const unsigned level = static_cast<unsigned>(opts.codec.level);
@@ -193,6 +226,7 @@ void ShardWriter::Impl::create_dataset(const FieldLayout& f, FieldState& st) {
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS));
   H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);  // chunks bypass HDF5's cache (direct chunk I/O)
+  create_parent_groups(file.get(), f.name);
   st.dset = h5::dataset(
       H5Dcreate2(file.get(), f.name.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), dapl.get()));
   BEVKD_CHECK(st.dset.valid(), where(), ": cannot create dataset ", f.name, " (", h5::take_errors(), ")");
@@ -325,16 +359,19 @@ void ShardWriter::Impl::submit(std::unique_ptr<SampleJob> job) {
   for (ChunkTask& c : j->chunks) {
     const FieldLayout& f = layout.fields()[c.field];
     j->tasks.run([this, j, &c, &f, shuffle] {
+      const auto t0 = std::chrono::steady_clock::now();
       try {
         encode_chunk(c.data(), c.nbytes, f.itemsize, f.shuffled(shuffle), opts.codec, &c.encoded);
       } catch (const std::exception& e) {
         j->fail(cat(where(j->index), ": field ", f.name, ": ", e.what()));
       }
+      encode_s.add(seconds_since(t0));
       --j->remaining;
     });
   }
   for (std::size_t fi = 0; fi < layout.fields().size(); ++fi) {
     j->tasks.run([this, j, fi] {
+      const auto t0 = std::chrono::steady_clock::now();
       const FieldLayout& f = layout.fields()[fi];
       const Array& a = *j->arrays[fi];
       j->checksums[fi] = xxh64(a.raw(), a.nbytes());
@@ -345,6 +382,7 @@ void ShardWriter::Impl::submit(std::unique_ptr<SampleJob> job) {
           j->fail(cat(where(j->index), ": field ", f.name, " has ", bad, " NaN/inf value", bad > 1 ? "s" : "",
                       " (first at flat index ", first, " of ", a.describe(), ")"));
       }
+      checksum_s.add(seconds_since(t0));
       --j->remaining;
     });
   }
@@ -372,6 +410,7 @@ void ShardWriter::Impl::write_chunk(int field, const std::vector<hsize_t>& offse
 void ShardWriter::Impl::write_job(SampleJob& job) {
   job.tasks.wait();
   if (!job.error.empty()) BEVKD_FAIL(job.error);
+  const auto t0 = std::chrono::steady_clock::now();
   for (const ChunkTask& c : job.chunks) {
     const FieldLayout& f = layout.fields()[c.field];
     const std::int64_t extent = f.kind == FieldKind::kRagged
@@ -381,6 +420,7 @@ void ShardWriter::Impl::write_job(SampleJob& job) {
   }
   checksums.insert(checksums.end(), job.checksums.begin(), job.checksums.end());
   for (const Array* a : job.arrays) raw_bytes += a->nbytes();
+  write_s.add(seconds_since(t0));
 }
 
 void ShardWriter::Impl::drain(bool all) {
@@ -436,8 +476,11 @@ void ShardWriter::Impl::write_index_datasets() {
     h5::Handle space = h5::space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
     h5::Handle lcpl = h5::plist(H5Pcreate(H5P_LINK_CREATE));
     H5Pset_create_intermediate_group(lcpl.get(), 1);
+    h5::Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
+    H5Pset_obj_track_times(dcpl.get(), 0);
+    create_parent_groups(file.get(), name);
     h5::Handle d = h5::dataset(
-        H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+        H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
     BEVKD_CHECK(d.valid(), where(), ": cannot create dataset ", name, " (", h5::take_errors(), ")");
     hsize_t n = 1;
     for (hsize_t x : dims) n *= x;
@@ -527,6 +570,7 @@ ShardInfo ShardWriter::close() {
   const h5::SerialGuard guard;
   try {
     m.drain(true);
+    const auto t0 = std::chrono::steady_clock::now();
     m.flush_ragged_tails();
     m.write_index_datasets();
     h5::write_i64_attr(m.file.get(), "num_samples", {m.appended}, true);  // last: marks completeness
@@ -537,6 +581,7 @@ ShardInfo ShardWriter::close() {
     BEVKD_CHECK(ok, m.where(), ": HDF5 failed to flush and close ", m.temp, " (", h5::take_errors(), ")");
     fsync_file(m.temp);
     rename_durable(m.temp, m.path);
+    m.write_s.add(seconds_since(t0));
   } catch (const std::exception& e) {
     m.failed = e.what();
     throw;
@@ -562,6 +607,9 @@ void ShardWriter::abandon() {
 }
 
 std::int64_t ShardWriter::num_samples() const { return impl_->appended; }
+WriterStats ShardWriter::stats() const {
+  return WriterStats{impl_->encode_s.v.load(), impl_->checksum_s.v.load(), impl_->write_s.v.load()};
+}
 const std::string& ShardWriter::path() const { return impl_->path; }
 const ShardMeta& ShardWriter::meta() const { return impl_->meta; }
 const ShardLayout& ShardWriter::layout() const { return impl_->layout; }

@@ -31,6 +31,17 @@ struct WriterOptions {
   CodecOptions codec;               // zstd level, byte shuffle, zstd frame checksum
   int max_pending_samples = 3;      // appended samples whose chunks may still be compressing
   bool check_finite = true;         // refuse NaN/inf in float fields
+  // The created_utc attribute: "" = the time the shard is opened; any other value is written
+  // as given. With a fixed value the same samples give a byte-identical file (HDF5 object
+  // modification times are never recorded), which makes reruns and resumed runs reproducible.
+  std::string created_utc;
+};
+
+// Where a writer's time went (seconds, summed over threads), for pipeline timings.
+struct WriterStats {
+  double encode_s = 0;    // shuffle + zstd of chunks (TBB tasks)
+  double checksum_s = 0;  // XXH64 and finiteness checks of fields (TBB tasks)
+  double write_s = 0;     // HDF5 chunk writes, index datasets, flush, fsync and rename
 };
 
 // What close() reports: the manifest entry of the shard.
@@ -73,6 +84,7 @@ class ShardWriter {
   void abandon();
 
   std::int64_t num_samples() const;  // appended so far
+  WriterStats stats() const;         // so far (thread-safe)
   const std::string& path() const;
   const ShardMeta& meta() const;
   const ShardLayout& layout() const;

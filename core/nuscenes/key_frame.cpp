@@ -131,8 +131,14 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
   for (std::uint32_t ann : db.sample_anns(sample)) {
     const std::string_view category = db.category_name(ann);
     const int label = class_from_category(category);
-    if (label < 0) continue;
     const SampleAnnotation& a = db.sample_annotation()[ann];
+    if (category == kBicycleRackCategory) {
+      NuscBox rack = a.box();
+      rack.velocity = {0.0, 0.0};
+      kf.bicycle_racks.push_back(to_box(rack, global_to_key_ego));
+      continue;
+    }
+    if (label < 0) continue;
     const Span<std::uint32_t> attrs = db.attributes_of(ann);
     BEVKD_CHECK(attrs.size() <= 1, db.table_path(Table::kSampleAnnotation), ": annotation ",
                 db.token(Table::kSampleAnnotation, ann), " has ", attrs.size(),

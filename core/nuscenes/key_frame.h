@@ -16,6 +16,8 @@
 //  * gt: annotations in sample.anns order, mapped to the 10 detection classes (ignored
 //    categories are dropped), moved from global into the key-frame ego frame; velocity from
 //    NuScenes::box_velocity (devkit rule), rotated into the ego frame.
+//  * bicycle_racks: the static_object.bicycle_rack annotations (not a detection class, but the
+//    official evaluation drops bicycle/motorcycle boxes inside them), sample.anns order, ego frame.
 //
 // Missing files: by default a missing LiDAR file (key frame or sweep) or camera image throws
 // bevkd::Error naming the sample and the file. With KeyFrameOptions::skip_missing_files the
@@ -81,6 +83,7 @@ struct KeyFrame {
   int num_sweeps = 0;           // LiDAR frames aggregated (key frame included)
   std::array<CameraView, kNumCameras> cameras;  // kCameraChannels order
   std::vector<GtBox> gt;
+  std::vector<Box> bicycle_racks;  // key-frame ego frame, velocity 0
 
   std::size_t num_points() const { return points.size() / kPointDims; }
 };

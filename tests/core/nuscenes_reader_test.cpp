@@ -440,6 +440,20 @@ TEST_F(MiniLike, GroundTruthInTheKeyFrameEgoFrame) {
   for (const GtBox& g : kf1.gt) cats.push_back(g.category);
   EXPECT_EQ(cats, (std::vector<std::string>{"human.pedestrian.adult", "vehicle.bicycle"}));
   EXPECT_EQ(kf1.gt[1].attribute, attribute_index("cycle.without_rider"));
+  // ... and returned as a bicycle rack in the key-frame ego frame (size [w, l, h] = [2, 4.5, 1.1]).
+  EXPECT_TRUE(kf.bicycle_racks.empty());
+  ASSERT_EQ(kf1.bicycle_racks.size(), 1u);
+  const EgoPose& pose1 = db.lidar_key_pose(db.at(Table::kSample, MiniFacts::kSample1));
+  const Vec3 rc = through_inverse({420.0, 1190.0, 0.55}, pose1.rotation, pose1.translation);
+  const Box& rack = kf1.bicycle_racks[0];
+  EXPECT_NEAR(rack.x, rc[0], 1e-4);
+  EXPECT_NEAR(rack.y, rc[1], 1e-4);
+  EXPECT_NEAR(rack.z, rc[2], 1e-4);
+  EXPECT_FLOAT_EQ(rack.w, 2.0f);
+  EXPECT_FLOAT_EQ(rack.l, 4.5f);
+  EXPECT_FLOAT_EQ(rack.h, 1.1f);
+  EXPECT_EQ(rack.vx, 0.0f);
+  EXPECT_EQ(rack.vy, 0.0f);
 }
 
 // ---- missing files -------------------------------------------------------------------------------------------

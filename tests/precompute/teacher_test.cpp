@@ -13,9 +13,12 @@
 #include "precompute/checkpoint.h"
 #include "precompute/pointpillars.h"
 #include "precompute/teacher_config.h"
+#include "tests/precompute/precompute_fixtures.h"
 
 namespace bevkd::precompute {
 namespace {
+
+using testing::save_model;
 
 std::string temp_dir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("bevkd_teacher_test_" + std::to_string(::getpid())) / name;
@@ -34,14 +37,6 @@ torch::Tensor tiny_cloud(int64_t seed) {
   auto ped = torch::rand({60, 5}, gen) * torch::tensor({0.6f, 0.6f, 1.7f, 255.f, 0.f}) +
              torch::tensor({-6.f, -12.f, -1.8f, 0.f, 0.f});
   return torch::cat({ground, car, ped}, 0);
-}
-
-// Writes a model-only checkpoint of `model` (what load_builtin_teacher reads).
-void save_model(PointPillarsCenterPoint& model, const std::string& path) {
-  TeacherCheckpoint ck;
-  ck.config_json = model->config().to_json();
-  ck.model = module_state(*model);
-  save_checkpoint(path, ck);
 }
 
 TEST(TeacherConfig, PresetsValidateAndRoundTripThroughJson) {

@@ -1,0 +1,33 @@
+// Shared fixtures of the precompute tests: a tiny bevkd-synth dataset made once per test process
+// and model-only teacher checkpoints (what fit-teacher's teacher.ckpt holds without its training
+// state), so that tests need no training run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "precompute/pointpillars.h"
+
+namespace bevkd::precompute::testing {
+
+// <tmp>/bevkd_<suite>_<pid>/<name>, emptied.
+std::string temp_dir(const std::string& suite, const std::string& name);
+
+// Three scenes of three samples (scene-0061 and scene-0553 fall in mini_train, scene-0103 in
+// mini_val), one LiDAR sweep between key frames, 64x36 images; generated on first use.
+const std::string& tiny_synth_dataset();
+
+// Writes a model-only checkpoint of `model` (what load_builtin_teacher reads).
+void save_model(PointPillarsCenterPoint& model, const std::string& path);
+
+// A checkpoint of the `preset` model with weights drawn from torch's generator seeded by `seed`
+// (random initialisation, as the model's constructor does it); written once per path.
+std::string random_teacher_checkpoint(const std::string& path, const std::string& preset, std::uint64_t seed);
+
+// Runs a shell command; returns its exit status and puts stdout + stderr into *output.
+int run_command(const std::string& command, std::string* output);
+
+// The path of a built binary, e.g. binary("precompute/bevkd-precompute").
+std::string binary(const std::string& relative);
+
+}  // namespace bevkd::precompute::testing

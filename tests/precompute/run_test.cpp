@@ -1,0 +1,490 @@
+// bevkd-precompute run on a tiny bevkd-synth dataset with a tiny random-initialised teacher:
+//  * RunShards: the shards verify (bevkd-inspect verify) and their fields agree with the schema,
+//    with each other and with the KeyFrameLoader (boxes inside the decode range, masks peaking at
+//    the GT centres of every view, depth targets inside the images and inside their GT box);
+//    the quality formula on a hand-worked case;
+//  * RunResume: a process SIGKILLed mid-shard and rerun, a second identical run, and a 2-worker
+//    run + merge give byte-identical shards and manifest; another configuration is refused;
+//  * RunErrors: a missing LiDAR file names the file and the sample, or is skipped and recorded
+//    under --skip-missing-files;
+//  * RunEval: export-results + bevkd-eval --shards score the stored teacher against the stored GT.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "base/error.h"
+#include "base/fs.h"
+#include "core/bev_augment.h"
+#include "core/nuscenes/key_frame.h"
+#include "core/nuscenes/tables.h"
+#include "precompute/run_pipeline.h"
+#include "precompute/shard_plan.h"
+#include "precompute/stage_postprocess.h"
+#include "storage/half.h"
+#include "storage/manifest.h"
+#include "storage/shard_reader.h"
+#include "tests/precompute/precompute_fixtures.h"
+
+namespace bevkd::precompute {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using storage::Array;
+namespace t = testing;
+
+constexpr const char* kCreated = "2026-01-01T00:00:00Z";
+const std::vector<std::string> kSplits{"mini_train", "mini_val"};
+
+const std::string& checkpoint() {
+  static const std::string path =
+      t::random_teacher_checkpoint(t::temp_dir("precompute_run", "teacher") + "/tiny.ckpt", "tiny", 7);
+  return path;
+}
+
+// 9 samples (6 mini_train, 3 mini_val), 2 per shard: 5 shards; 2 views.
+RunConfig base_config(const std::string& out) {
+  RunConfig c;
+  c.dataroot = t::tiny_synth_dataset();
+  c.splits = kSplits;
+  c.nsweeps = 2;
+  c.teacher.checkpoint = checkpoint();
+  c.samples_per_shard = 2;
+  c.views = 2;
+  c.batch_size = 2;
+  c.out_dir = out;
+  c.threads = 2;
+  c.quiet = true;
+  c.created_utc = kCreated;
+  return c;
+}
+
+// The uninterrupted single-worker run every comparison uses (once per test process).
+const std::string& reference_run() {
+  static const std::string out = [] {
+    const std::string dir = t::temp_dir("precompute_run", "reference");
+    std::ostringstream log;
+    run_precompute(base_config(dir), log);
+    return dir;
+  }();
+  return out;
+}
+
+// The CLI arguments equivalent to base_config().
+std::string cli_args(const std::string& out) {
+  return "--dataroot " + t::tiny_synth_dataset() + " --split mini_train,mini_val --sweeps 2 --checkpoint " +
+         checkpoint() + " --samples-per-shard 2 --views 2 --batch-size 2 --threads 2 --quiet --created-utc " +
+         kCreated + " --out " + out;
+}
+
+std::vector<std::string> shard_files(const std::string& out) {
+  std::vector<std::string> files;
+  for (const auto& split : kSplits)
+    for (const auto& e : fs::directory_iterator(out + "/" + split)) files.push_back(split + "/" + e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Every shard and the manifest of `out` equal the reference's byte for byte.
+void expect_same_output(const std::string& out) {
+  const std::string& ref = reference_run();
+  const auto files = shard_files(ref);
+  ASSERT_EQ(files.size(), 5u);
+  EXPECT_EQ(shard_files(out), files);
+  for (const auto& f : files) EXPECT_TRUE(read_file(out + "/" + f) == read_file(ref + "/" + f)) << f << " differs";
+  EXPECT_EQ(read_file(out + "/manifest.json"), read_file(ref + "/manifest.json"));
+}
+
+float f16(const Array& a, int64_t i) { return storage::half_to_float(a.data<std::uint16_t>()[i]); }
+
+TEST(RunShards, VerifyAndFieldsAgree) {
+  const std::string& out = reference_run();
+  std::string log;
+  ASSERT_EQ(t::run_command(t::binary("storage/bevkd-inspect") + " verify " + out, &log), 0) << log;
+  EXPECT_NE(log.find("5 shard(s), 9 samples, every checksum matches"), std::string::npos) << log;
+
+  const auto manifest = storage::Manifest::load(out + "/manifest.json");
+  EXPECT_EQ(manifest.num_samples("mini_train"), 6);
+  EXPECT_EQ(manifest.num_samples("mini_val"), 3);
+  EXPECT_EQ(manifest.num_views(), 2);
+  EXPECT_TRUE(manifest.skipped().empty());
+
+  const auto db = core::nusc::NuScenes::load(t::tiny_synth_dataset(), "v1.0-mini");
+  core::nusc::KeyFrameOptions ko;
+  ko.nsweeps = 2;
+  const core::nusc::KeyFrameLoader loader(db, ko);
+  std::vector<std::string> planned;
+  for (const auto& split : kSplits)
+    for (auto s : db.split_samples(split)) planned.emplace_back(db.token(core::nusc::Table::kSample, s));
+
+  std::vector<std::string> seen;
+  int64_t boxes_total = 0, depth_total = 0, in_box_total = 0, peaks_checked = 0;
+  for (const auto& entry : manifest.shards()) {
+    const storage::ShardReader r(manifest.shard_path(entry));
+    const auto& meta = r.header().meta;
+    const core::BevGrid grid = core::BevGrid::make(meta.grid.range, meta.grid.dx, meta.grid.dy);
+    const auto pcr = meta.teacher.at("config").at("decode").at("post_center_range").get<std::vector<double>>();
+    for (int64_t i = 0; i < r.num_samples(); ++i) {
+      const auto s = r.read(i, {}, storage::ReadOptions{true, -1});
+      const std::string token = s.get("sample_token").string_at(0);
+      seen.push_back(token);
+      const auto kf = loader.load(db.at(core::nusc::Table::kSample, token));
+      ASSERT_TRUE(kf.has_value());
+      SCOPED_TRACE(entry.path + " sample " + token);
+
+      // GT as the KeyFrameLoader gives it (ego frame, sample.anns order), bicycle racks too.
+      const Array& gt = s.get("gt/boxes");
+      ASSERT_EQ(gt.dim(0), static_cast<int64_t>(kf->gt.size()));
+      for (size_t g = 0; g < kf->gt.size(); ++g) {
+        const auto want = kf->gt[g].box.to_array();
+        for (int k = 0; k < 9; ++k) EXPECT_EQ(gt.data<float>()[9 * g + k], want[static_cast<size_t>(k)]);
+        EXPECT_EQ(s.get("gt/labels").data<std::int16_t>()[g], kf->gt[g].label);
+        EXPECT_EQ(s.get("gt/attributes").data<std::int16_t>()[g], kf->gt[g].attribute);
+        EXPECT_EQ(s.get("gt/num_lidar_pts").data<std::int32_t>()[g], kf->gt[g].num_lidar_pts);
+        EXPECT_EQ(s.get("gt/num_radar_pts").data<std::int32_t>()[g], kf->gt[g].num_radar_pts);
+        EXPECT_EQ(s.get("gt/velocity_valid").data<std::uint8_t>()[g], kf->gt[g].velocity_valid ? 1 : 0);
+      }
+      EXPECT_EQ(s.get("gt/rack_boxes").dim(0), static_cast<int64_t>(kf->bicycle_racks.size()));
+      EXPECT_EQ(s.get("timestamp").data<std::int64_t>()[0], kf->timestamp);
+      for (int c = 0; c < core::kNumCameras; ++c)
+        EXPECT_EQ(s.get("cams/image_path").string_at(c), kf->cameras[static_cast<size_t>(c)].image_path);
+
+      // Views: view 0 the identity; view 1 a rotation x scale (x flips) from the default ranges.
+      const Array& bda = s.get("view/bda");
+      ASSERT_EQ(bda.shape(), (std::vector<int64_t>{2, 3, 3}));
+      std::array<core::Mat3, 2> M;
+      for (int v = 0; v < 2; ++v)
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) M[v].m[a][b] = bda.data<float>()[9 * v + 3 * a + b];
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) EXPECT_EQ(M[0].m[a][b], a == b ? 1.0 : 0.0);
+      const double det = std::abs(M[1].det());
+      EXPECT_GE(det, std::pow(0.95, 3) - 1e-5);
+      EXPECT_LE(det, std::pow(1.05, 3) + 1e-5);
+
+      // Teacher boxes inside the decoder's centre range, scores and quality in [0, 1], quality
+      // what the formula gives against the view's valid GT.
+      const Array& tb = s.get("teacher/boxes");
+      const Array& ts = s.get("teacher/scores");
+      const Array& tl = s.get("teacher/labels");
+      const Array& tq = s.get("teacher/quality");
+      ASSERT_EQ(tb.segments.size(), 2u);
+      boxes_total += tb.dim(0);
+      for (int64_t k = 0; k < tb.dim(0); ++k) {
+        const float* b = tb.data<float>() + 9 * k;
+        EXPECT_TRUE(b[0] >= pcr[0] && b[0] <= pcr[3] && b[1] >= pcr[1] && b[1] <= pcr[4]) << b[0] << ", " << b[1];
+        EXPECT_GT(b[3], 0.f);
+        EXPECT_GE(ts.data<float>()[k], 0.1f - 1e-6f);  // the tiny preset's score threshold
+        EXPECT_LE(ts.data<float>()[k], 1.f);
+        EXPECT_TRUE(tl.data<std::int16_t>()[k] >= 0 && tl.data<std::int16_t>()[k] < 10);
+        EXPECT_TRUE(tq.data<float>()[k] >= 0.f && tq.data<float>()[k] <= std::pow(ts.data<float>()[k], 0.5f) + 1e-6f);
+      }
+      std::vector<core::Box> valid;
+      std::vector<int64_t> valid_labels;
+      for (const auto& g : kf->gt)
+        if (g.num_lidar_pts + g.num_radar_pts > 0) valid.push_back(g.box), valid_labels.push_back(g.label);
+      int64_t row0 = 0;
+      for (int v = 0; v < 2; ++v) {
+        const int64_t m = tb.segments[static_cast<size_t>(v)];
+        auto gtv = torch::empty({static_cast<int64_t>(valid.size()), 9});
+        for (size_t g = 0; g < valid.size(); ++g) {
+          const auto c = M[v] * core::Vec3{valid[g].x, valid[g].y, valid[g].z};
+          auto a = valid[g].to_array();
+          // Centre and velocity through M, sizes scaled, heading (cos, sin) through M.
+          const auto h = M[v] * core::Vec3{std::cos(valid[g].yaw), std::sin(valid[g].yaw), 0.0};
+          const auto vel = M[v] * core::Vec3{valid[g].vx, valid[g].vy, 0.0};
+          a[0] = static_cast<float>(c[0]), a[1] = static_cast<float>(c[1]), a[2] = static_cast<float>(c[2]);
+          for (int k = 3; k < 6; ++k) a[k] *= static_cast<float>(std::cbrt(std::abs(M[v].det())));
+          a[6] = static_cast<float>(std::atan2(h[1], h[0]));
+          a[7] = static_cast<float>(vel[0]), a[8] = static_cast<float>(vel[1]);
+          for (int k = 0; k < 9; ++k) gtv[static_cast<int64_t>(g)][k] = a[static_cast<size_t>(k)];
+        }
+        const auto q = teacher_quality(
+            torch::from_blob(const_cast<float*>(tb.data<float>()) + 9 * row0, {m, 9}, torch::kFloat32),
+            torch::from_blob(const_cast<float*>(ts.data<float>()) + row0, {m}, torch::kFloat32),
+            torch::from_blob(const_cast<std::int16_t*>(tl.data<std::int16_t>()) + row0, {m}, torch::kInt16),
+            gtv, torch::tensor(valid_labels), 0.5);
+        for (int64_t k = 0; k < m; ++k) EXPECT_NEAR(q[k].item<float>(), tq.data<float>()[row0 + k], 1e-3) << "view " << v;
+
+        // The foreground mask is 1 at the truncated centre cell of every valid GT in the grid
+        // (spec/losses.md §2), in [0, 1] everywhere, and 0 far from every GT.
+        const Array& fg = s.get("fg_mask");
+        const int64_t H = grid.H, W = grid.W;
+        for (int64_t g = 0; g < gtv.size(0); ++g) {
+          const float cx = (gtv[g][0].item<float>() - static_cast<float>(grid.range[0])) / static_cast<float>(grid.dx);
+          const float cy = (gtv[g][1].item<float>() - static_cast<float>(grid.range[1])) / static_cast<float>(grid.dy);
+          const auto col = static_cast<int64_t>(cx), row = static_cast<int64_t>(cy);
+          if (col < 0 || col >= W || row < 0 || row >= H) continue;
+          EXPECT_EQ(f16(fg, (v * H + row) * W + col), 1.0f) << "view " << v << " GT " << g;
+          ++peaks_checked;
+        }
+        int64_t positive = 0;
+        for (int64_t k = 0; k < H * W; ++k) {
+          const float x = f16(fg, v * H * W + k);
+          ASSERT_TRUE(x >= 0.f && x <= 1.f);
+          positive += x > 0;
+        }
+        EXPECT_LT(positive, H * W / 4) << "the mask covers foreground only";
+        row0 += m;
+      }
+
+      // Heat maps in [0, 1]; both taps present with the manifest's channels.
+      const Array& hm = s.get("teacher/heatmap");
+      EXPECT_EQ(hm.shape(), (std::vector<int64_t>{2, 10, grid.H, grid.W}));
+      for (int64_t k = 0; k < hm.numel(); k += 97) ASSERT_TRUE(f16(hm, k) >= 0.f && f16(hm, k) <= 1.f);
+      for (const auto& tap : manifest.taps())
+        EXPECT_EQ(s.get("teacher/features/" + tap.name).shape(),
+                  (std::vector<int64_t>{2, tap.channels, grid.H, grid.W}));
+
+      // Depth targets inside the image and the depth range; a point with a box id lies in that box.
+      const Array& uvd = s.get("depth/uvd");
+      const Array& bid = s.get("depth/box_id");
+      ASSERT_EQ(uvd.segments.size(), static_cast<size_t>(core::kNumCameras));
+      int64_t p0 = 0;
+      for (int c = 0; c < core::kNumCameras; ++c) {
+        const auto& cam = kf->cameras[static_cast<size_t>(c)];
+        const auto& K = cam.intrinsics;
+        for (int64_t p = p0; p < p0 + uvd.segments[static_cast<size_t>(c)]; ++p) {
+          const float u = uvd.data<float>()[3 * p], vv = uvd.data<float>()[3 * p + 1], d = uvd.data<float>()[3 * p + 2];
+          ASSERT_TRUE(u >= 0 && u < cam.width && vv >= 0 && vv < cam.height) << u << ", " << vv;
+          ASSERT_TRUE(d >= 1.0f && d < 100.0f) << d;
+          const int32_t id = bid.data<std::int32_t>()[p];
+          ASSERT_TRUE(id >= -1 && id < gt.dim(0));
+          if (id < 0) continue;
+          // Back-project: camera frame (x right, y down, z forward), then camera -> ego.
+          const double xc = (u - K[2]) * d / K[0], yc = (vv - K[5]) * d / K[4];
+          const core::Vec3 ego = cam.cam_to_ego.apply({xc, yc, d});
+          core::Box b = kf->gt[static_cast<size_t>(id)].box;
+          b.l += 0.2f, b.w += 0.2f, b.h += 0.2f;  // float32 round trip of u, v, d
+          EXPECT_TRUE(core::point_in_box(b, ego)) << "camera " << c << " point " << p << " box " << id;
+          ++in_box_total;
+        }
+        p0 += uvd.segments[static_cast<size_t>(c)];
+      }
+      depth_total += uvd.dim(0);
+    }
+  }
+  EXPECT_EQ(seen, planned) << "every planned sample once, in plan order";
+  EXPECT_GT(boxes_total, 0);
+  EXPECT_GT(depth_total, 100);
+  EXPECT_GT(in_box_total, 0);
+  EXPECT_GT(peaks_checked, 20);
+}
+
+TEST(RunShards, QualityByHand) {
+  // A teacher box equal to its GT: IoU 1, q = c^gamma; a box shifted by half its length along x:
+  // IoU 1/3, q = c^g (1/3)^(1-g); a box of another class: 0; no GT: 0.
+  const auto gt = torch::tensor({0.f, 0.f, 0.f, 4.f, 2.f, 1.5f, 0.f, 0.f, 0.f}).reshape({1, 9});
+  auto boxes = torch::cat({gt, gt.clone(), gt.clone()}, 0);
+  boxes[1][0] = 2.f;
+  const auto scores = torch::tensor({0.64f, 0.81f, 0.9f});
+  const auto labels = torch::tensor({3, 3, 4});
+  const auto q = teacher_quality(boxes, scores, labels, gt, torch::tensor({3}), 0.5);
+  EXPECT_NEAR(q[0].item<float>(), 0.8f, 1e-5);
+  EXPECT_NEAR(q[1].item<float>(), std::sqrt(0.81f) * std::sqrt(1.f / 3.f), 1e-4);
+  EXPECT_EQ(q[2].item<float>(), 0.f);
+  const auto q0 = teacher_quality(boxes, scores, labels, torch::zeros({0, 9}), torch::zeros({0}, torch::kInt64), 0.5);
+  EXPECT_EQ(q0.sum().item<float>(), 0.f);
+  const auto g1 = teacher_quality(boxes, scores, labels, gt, torch::tensor({3}), 1.0);
+  EXPECT_NEAR(g1[1].item<float>(), 0.81f, 1e-6);
+}
+
+TEST(RunResume, KilledRunResumesToTheSameBytes) {
+  const std::string out = t::temp_dir("precompute_run", "killed");
+  std::string log;
+  // Killed after its 3rd sample: shard 0 of mini_train is complete, shard 1 half written.
+  const int rc = t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=3 " + t::binary("precompute/bevkd-precompute") +
+                                    " run " + cli_args(out),
+                                &log);
+  ASSERT_EQ(rc, 128 + 9) << log;
+  EXPECT_TRUE(path_exists(out + "/mini_train/shard-00000.h5"));
+  EXPECT_TRUE(path_exists(out + "/mini_train/shard-00001.h5.partial"));
+  EXPECT_FALSE(path_exists(out + "/mini_train/shard-00001.h5"));
+  EXPECT_FALSE(path_exists(out + "/manifest.json"));
+  const auto partial_manifest = storage::Manifest::load(out + "/manifest.worker-000-of-001.json");
+  ASSERT_EQ(partial_manifest.shards().size(), 1u);
+
+  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
+  EXPECT_NE(log.find("7 samples in 4 shard(s) written, 1 kept"), std::string::npos) << log;
+  EXPECT_FALSE(path_exists(out + "/mini_train/shard-00001.h5.partial"));
+  expect_same_output(out);
+}
+
+TEST(RunResume, RerunIsDeterministic) {
+  // A second uninterrupted run (another directory, no pipeline overlap) writes the same bytes;
+  // a rerun into a finished directory keeps every shard.
+  const std::string out = t::temp_dir("precompute_run", "again");
+  auto c = base_config(out);
+  c.max_batches_in_flight = 1;
+  std::ostringstream log;
+  const auto r = run_precompute(c, log);
+  EXPECT_EQ(r.samples_written, 9);
+  expect_same_output(out);
+  const auto again = run_precompute(c, log);
+  EXPECT_EQ(again.shards_kept, 5);
+  EXPECT_EQ(again.samples_written, 0);
+  expect_same_output(out);
+}
+
+TEST(RunResume, TwoWorkersMergeToTheSingleWorkerOutput) {
+  const std::string out = t::temp_dir("precompute_run", "workers");
+  std::ostringstream log;
+  auto c = base_config(out);
+  c.num_workers = 2;
+  c.worker_index = 1;
+  const auto r1 = run_precompute(c, log);
+  EXPECT_EQ(r1.shards_written, 2);  // plan shards 1 and 3
+  EXPECT_FALSE(r1.merge.complete());
+  EXPECT_FALSE(path_exists(out + "/manifest.json"));
+  EXPECT_NE(r1.merge.describe().find("workers without a manifest: 0"), std::string::npos) << r1.merge.describe();
+  c.worker_index = 0;
+  const auto r0 = run_precompute(c, log);
+  EXPECT_EQ(r0.shards_written, 3);
+  EXPECT_TRUE(r0.merge.complete());
+  expect_same_output(out);
+
+  // `bevkd-precompute merge` rewrites the same manifest.
+  fs::remove(out + "/manifest.json");
+  std::string text;
+  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " merge --out " + out, &text), 0) << text;
+  EXPECT_NE(text.find("merged 2 worker manifests"), std::string::npos) << text;
+  expect_same_output(out);
+}
+
+TEST(RunResume, WorkerFromSchedulerEnvironment) {
+  std::map<std::string, std::string> env{{"SLURM_ARRAY_TASK_ID", "5"}, {"SLURM_ARRAY_TASK_COUNT", "3"},
+                                         {"SLURM_ARRAY_TASK_MIN", "4"}};
+  auto get = [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  const auto w = resolve_worker(std::nullopt, std::nullopt, get);
+  EXPECT_EQ(w.index, 1);
+  EXPECT_EQ(w.count, 3);
+  EXPECT_NE(w.source.find("SLURM"), std::string::npos);
+  env = {{"SLURM_ARRAY_TASK_ID", "2"}};
+  try {
+    resolve_worker(std::nullopt, std::nullopt, get);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SLURM_ARRAY_TASK_COUNT is not: give --num-workers"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(RunResume, AnotherConfigurationIsRefused) {
+  const std::string out = t::temp_dir("precompute_run", "refused");
+  auto c = base_config(out);
+  c.splits = {"mini_val"};
+  std::ostringstream log;
+  run_precompute(c, log);
+  c.quality_gamma = 0.25;
+  try {
+    run_precompute(c, log);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds the output of another configuration"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("first difference at config.quality.gamma (stored 0.5, given 0.25)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A copy of the tiny dataset with the key-frame LiDAR file of mini_val's second sample removed.
+struct MissingLidar {
+  std::string root, token, file;
+};
+
+MissingLidar dataset_without_lidar() {
+  MissingLidar m;
+  m.root = t::temp_dir("precompute_run", "missing") + "/data";
+  fs::copy(t::tiny_synth_dataset(), m.root, fs::copy_options::recursive);
+  const auto db = core::nusc::NuScenes::load(m.root, "v1.0-mini");
+  const auto sample = db.split_samples("mini_val").at(1);
+  m.token = std::string(db.token(core::nusc::Table::kSample, sample));
+  core::nusc::KeyFrameOptions o;
+  o.load_points = false;
+  const auto kf = core::nusc::KeyFrameLoader(db, o).load(sample);
+  m.file = m.root + "/" + kf->lidar_path;
+  fs::remove(m.file);
+  return m;
+}
+
+TEST(RunErrors, MissingLidarFileNamesFileAndSample) {
+  const auto m = dataset_without_lidar();
+  auto c = base_config(fs::path(m.root).parent_path().string() + "/out_fail");
+  c.dataroot = m.root;
+  c.splits = {"mini_val"};
+  std::ostringstream log;
+  try {
+    run_precompute(c, log);
+    FAIL() << "a missing LiDAR file must fail the run";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("sample " + m.token), std::string::npos) << msg;
+    EXPECT_NE(msg.find("missing LiDAR file " + m.file), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--skip-missing-files"), std::string::npos) << msg;
+  }
+  // The shard before the bad sample's stays finished (shard 0 holds samples 0 and 1: none).
+  EXPECT_FALSE(path_exists(c.out_dir + "/mini_val/shard-00000.h5.partial"));
+}
+
+TEST(RunErrors, SkipMissingFilesRecordsTheSample) {
+  const auto m = dataset_without_lidar();
+  auto c = base_config(fs::path(m.root).parent_path().string() + "/out_skip");
+  c.dataroot = m.root;
+  c.splits = {"mini_val"};
+  c.skip_missing_files = true;
+  std::ostringstream log;
+  const auto r = run_precompute(c, log);
+  EXPECT_EQ(r.samples_written, 2);
+  EXPECT_EQ(r.samples_skipped, 1);
+  const auto manifest = storage::Manifest::load(c.out_dir + "/manifest.json");
+  EXPECT_EQ(manifest.num_samples("mini_val"), 2);
+  ASSERT_EQ(manifest.skipped().size(), 1u);
+  const auto& k = manifest.skipped()[0];
+  EXPECT_EQ(k.sample_token, m.token);
+  EXPECT_EQ(k.split, "mini_val");
+  EXPECT_EQ(k.shard, "mini_val/shard-00000.h5");
+  EXPECT_EQ(k.reason, "missing files");
+  EXPECT_EQ(k.files, std::vector<std::string>{m.file});
+  const storage::ShardReader shard0(c.out_dir + "/mini_val/shard-00000.h5");
+  ASSERT_EQ(shard0.num_samples(), 1);
+  EXPECT_NE(shard0.read_field(0, "sample_token").string_at(0), m.token);
+  // A rerun keeps the shards and still records the skipped sample.
+  const auto again = run_precompute(c, log);
+  EXPECT_EQ(again.shards_kept, 2);
+  EXPECT_EQ(storage::Manifest::load(c.out_dir + "/manifest.json").skipped().size(), 1u);
+}
+
+TEST(RunEval, BevkdEvalScoresExportedTeacherOnShards) {
+  const std::string& out = reference_run();
+  const std::string results = t::temp_dir("precompute_run", "eval") + "/teacher_results.json";
+  std::string log;
+  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " export-results --shards " + out +
+                               " --split mini_val -o " + results,
+                           &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("of 3 samples -> " + results), std::string::npos) << log;
+  const json res = json::parse(read_file(results));
+  EXPECT_EQ(res.at("results").size(), 3u);
+  EXPECT_TRUE(res.at("meta").at("use_lidar").get<bool>());
+  const std::string eval_dir = fs::path(results).parent_path().string() + "/metrics";
+  ASSERT_EQ(t::run_command(t::binary("core/eval/bevkd-eval") + " --shards " + out + " --split mini_val --quiet " +
+                               "--no-plots --threads 2 --output-dir " + eval_dir + " " + results,
+                           &log),
+            0)
+      << log;
+  // The devkit writes NaN for undefined errors, which strict JSON parsers refuse: read the keys.
+  const std::string summary = read_file(eval_dir + "/metrics_summary.json");
+  EXPECT_NE(summary.find("\"mean_ap\""), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"nd_score\""), std::string::npos) << summary;
+  EXPECT_NE(log.find("mAP"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace bevkd::precompute
