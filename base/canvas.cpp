@@ -159,6 +159,7 @@ Canvas::Canvas(int width, int height, Rgb background) : width_(width), height_(h
   BEVKD_CHECK(width > 0 && height > 0 && width <= 1 << 15 && height <= 1 << 15,
               "canvas size must be 1..32768 pixels per side, found ", width, "x", height);
   pixels_.resize(static_cast<std::size_t>(width) * height * 3);
+  reset_clip();
   fill(background);
 }
 
@@ -168,8 +169,18 @@ Rgb Canvas::get(int x, int y) const {
   return {pixels_[i], pixels_[i + 1], pixels_[i + 2]};
 }
 
+void Canvas::set_clip(int x0, int y0, int x1, int y1) {
+  if (x0 > x1) std::swap(x0, x1);
+  if (y0 > y1) std::swap(y0, y1);
+  clip_ = {std::max(x0, 0), std::max(y0, 0), std::min(x1, width_ - 1), std::min(y1, height_ - 1)};
+}
+
+void Canvas::reset_clip() { clip_ = {0, 0, width_ - 1, height_ - 1}; }
+
+bool Canvas::drawable(int x, int y) const { return x >= clip_[0] && y >= clip_[1] && x <= clip_[2] && y <= clip_[3]; }
+
 void Canvas::set(int x, int y, Rgb c) {
-  if (x < 0 || y < 0 || x >= width_ || y >= height_) return;
+  if (!drawable(x, y)) return;
   const std::size_t i = (static_cast<std::size_t>(y) * width_ + x) * 3;
   pixels_[i] = c.r;
   pixels_[i + 1] = c.g;
@@ -177,7 +188,7 @@ void Canvas::set(int x, int y, Rgb c) {
 }
 
 void Canvas::blend(int x, int y, Rgb c, double alpha) {
-  if (x < 0 || y < 0 || x >= width_ || y >= height_) return;
+  if (!drawable(x, y)) return;
   alpha = std::clamp(alpha, 0.0, 1.0);
   const std::size_t i = (static_cast<std::size_t>(y) * width_ + x) * 3;
   auto mix = [alpha](std::uint8_t under, std::uint8_t over) {

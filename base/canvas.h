@@ -47,6 +47,11 @@ class Canvas {
   Rgb get(int x, int y) const;
   const std::vector<std::uint8_t>& rgb() const { return pixels_; }  // row-major, 3 bytes/pixel
 
+  // Drawing (set, blend and everything built on them) touches only pixels inside the clip
+  // rectangle (inclusive corners; default: the whole canvas). fill() ignores it.
+  void set_clip(int x0, int y0, int x1, int y1);
+  void reset_clip();
+
   void set(int x, int y, Rgb c);
   // Alpha-blends c over the pixel (alpha in [0, 1]).
   void blend(int x, int y, Rgb c, double alpha);
@@ -79,8 +84,11 @@ class Canvas {
   std::string encode_png() const;
 
  private:
+  bool drawable(int x, int y) const;
+
   int width_, height_;
   std::vector<std::uint8_t> pixels_;
+  std::array<int, 4> clip_{};  // x0, y0, x1, y1
 };
 
 // Decodes an 8-bit RGB or RGBA PNG (alpha dropped); for tests and tools.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage one end to end on the built-in synthetic dataset (about 5-10 minutes on 2 cores):
+# Stage one end to end on the built-in synthetic dataset (about 10 minutes on 2 cores after the build):
 #   set-up + build -> bevkd-synth (a few scenes in the nuScenes v1.0-mini format)
 #   -> bevkd-precompute fit-teacher (the tiny PointPillars-CenterPoint preset)
 #   -> bevkd-precompute run on mini_train and mini_val (shards + manifest)
@@ -7,12 +7,15 @@
 #   -> bevkd-precompute export-results + bevkd-eval --shards on mini_val (the teacher's metrics
 #      against the GT stored in the shards).
 # Outputs go to ${BEVKD_DEMO_OUT:-demo-out}/. BEVKD_DEMO_SKIP_SETUP=1 skips setup and build
-# (binaries already in ${BEVKD_BUILD_DIR:-build}); BEVKD_DEMO_EPOCHS sets the teacher's epochs.
+# (binaries already in ${BEVKD_BUILD_DIR:-build}); BEVKD_DEMO_EPOCHS sets the teacher's epochs,
+# BEVKD_DEMO_SCENES / BEVKD_DEMO_SAMPLES the dataset size (mini_val = scene-0103 and scene-0916).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BEVKD_BUILD_DIR:-build}"
 OUT="${BEVKD_DEMO_OUT:-demo-out}"
-EPOCHS="${BEVKD_DEMO_EPOCHS:-8}"
+EPOCHS="${BEVKD_DEMO_EPOCHS:-30}"
+SCENES="${BEVKD_DEMO_SCENES:-10}"
+SAMPLES="${BEVKD_DEMO_SAMPLES:-10}"
 THREADS="${BEVKD_DEMO_THREADS:-$(nproc)}"
 if [[ "${BEVKD_DEMO_SKIP_SETUP:-0}" != 1 ]]; then
   scripts/setup.sh
@@ -22,9 +25,9 @@ BIN="$BUILD_DIR"
 mkdir -p "$OUT"
 step() { echo; echo "=== demo: $* ($(date +%H:%M:%S))"; }
 
-step "1/6 synthetic dataset (4 scenes x 8 samples: scene-0103 is mini_val)"
+step "1/6 synthetic dataset ($SCENES scenes x $SAMPLES samples; the devkit's mini_train / mini_val select them)"
 rm -rf "$OUT/synth"
-"$BIN/core/synth/bevkd-synth" --out "$OUT/synth" --scenes 4 --samples 8 --lidar-sweeps 2 \
+"$BIN/core/synth/bevkd-synth" --out "$OUT/synth" --scenes "$SCENES" --samples "$SAMPLES" --lidar-sweeps 2 \
   --image-size 320x180 --seed 1 --threads "$THREADS" --quiet
 
 step "2/6 fit the tiny teacher ($EPOCHS epochs; resumes if interrupted)"

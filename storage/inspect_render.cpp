@@ -136,6 +136,8 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
           for (int dx = 0; dx < px; ++dx) canvas.blend(x0 + dx, y0 + dy, colors::kWhite, 0.55 * std::min(1.0, fg));
     }
 
+  // Boxes are clipped to the map (GT beyond the grid must not run into the legend).
+  canvas.set_clip(m.x0, m.y0, m.x0 + map_w - 1, m.y0 + map_h - 1);
   // Ego vehicle at the origin of the key-frame ego frame (4.5 m x 1.9 m, facing +x).
   draw_box(canvas, m, {0, 0, 4.5, 1.9, 0}, colors::kWhite, false, 1);
 
@@ -153,6 +155,7 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
     // Teacher boxes of view v were decoded in that view's frame already.
     draw_box(canvas, m, augment_box(t_boxes.data<float>() + 9 * k, identity), colors::categorical(label), true, 1);
   }
+  canvas.reset_clip();
   canvas.rect(m.x0 - 1, m.y0 - 1, m.x0 + map_w, m.y0 + map_h, colors::kBlack);
 
   // Scale bar: 10 m (or 5 m on small grids) at the bottom-left of the map.

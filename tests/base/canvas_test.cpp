@@ -41,6 +41,19 @@ TEST(Canvas, DrawingIsClippedAndExact) {
   EXPECT_EQ(c.get(9, 9).r, 128);
 }
 
+TEST(Canvas, ClipRectangleLimitsDrawing) {
+  Canvas c(10, 10, colors::kBlack);
+  c.set_clip(2, 2, 5, 5);
+  c.line(0, 3, 9, 3, colors::kRed);
+  for (int x = 0; x < 10; ++x) EXPECT_EQ(c.get(x, 3), (x >= 2 && x <= 5) ? colors::kRed : colors::kBlack) << x;
+  c.blend(7, 7, colors::kWhite, 1.0);
+  EXPECT_EQ(c.get(7, 7), colors::kBlack);
+  c.reset_clip();
+  c.line(0, 8, 9, 8, colors::kGreen);
+  EXPECT_EQ(c.get(0, 8), colors::kGreen);
+  EXPECT_EQ(c.get(9, 8), colors::kGreen);
+}
+
 TEST(Canvas, TextUsesTheBitmapFont) {
   Canvas c(12, 7, colors::kWhite);
   c.text(0, 0, "I-", colors::kBlack);

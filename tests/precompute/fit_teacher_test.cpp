@@ -12,10 +12,10 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "core/synth/synth.h"
 #include "precompute/checkpoint.h"
 #include "precompute/fit_teacher.h"
 #include "precompute/pointpillars.h"
+#include "tests/precompute/precompute_fixtures.h"
 
 namespace bevkd::precompute {
 namespace {
@@ -27,25 +27,9 @@ const fs::path& test_root() {
   return root;
 }
 
-// Three small scenes: scene-0061 and scene-0553 fall in mini_train, scene-0103 in mini_val.
-const std::string& dataset() {
-  static const std::string dir = [] {
-    core::synth::SynthConfig c;
-    c.out_dir = (test_root() / "synth").string();
-    c.scenes = 3;
-    c.samples_per_scene = 4;
-    c.lidar_sweeps = 1;
-    c.image_width = 64;
-    c.image_height = 36;
-    c.azimuth_steps = 540;
-    c.objects_per_scene = 30;
-    c.seed = 5;
-    c.show_progress = false;
-    core::synth::generate(c);
-    return c.out_dir;
-  }();
-  return dir;
-}
+// Three small scenes of four samples: scene-0061 and scene-0553 fall in mini_train, scene-0103
+// in mini_val.
+const std::string& dataset() { return testing::tiny_synth_dataset(4); }
 
 FitTeacherConfig base_config(const std::string& out) {
   FitTeacherConfig c;

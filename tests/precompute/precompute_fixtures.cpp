@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "base/error.h"
 #include "base/fs.h"
@@ -23,12 +24,14 @@ std::string temp_dir(const std::string& suite, const std::string& name) {
   return dir.string();
 }
 
-const std::string& tiny_synth_dataset() {
-  static const std::string dir = [] {
+const std::string& tiny_synth_dataset(int samples_per_scene) {
+  static std::map<int, std::string> made;  // the tests of one process run on one thread
+  if (auto it = made.find(samples_per_scene); it != made.end()) return it->second;
+  const std::string dir = [&] {
     core::synth::SynthConfig c;
-    c.out_dir = temp_dir("precompute_data", "synth");
+    c.out_dir = temp_dir("precompute_data", "synth-" + std::to_string(samples_per_scene));
     c.scenes = 3;
-    c.samples_per_scene = 3;
+    c.samples_per_scene = samples_per_scene;
     c.lidar_sweeps = 1;
     c.image_width = 64;
     c.image_height = 36;
@@ -39,7 +42,7 @@ const std::string& tiny_synth_dataset() {
     core::synth::generate(c);
     return c.out_dir;
   }();
-  return dir;
+  return made.emplace(samples_per_scene, dir).first->second;
 }
 
 void save_model(PointPillarsCenterPoint& model, const std::string& path) {

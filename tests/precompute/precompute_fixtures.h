@@ -13,9 +13,10 @@ namespace bevkd::precompute::testing {
 // <tmp>/bevkd_<suite>_<pid>/<name>, emptied.
 std::string temp_dir(const std::string& suite, const std::string& name);
 
-// Three scenes of three samples (scene-0061 and scene-0553 fall in mini_train, scene-0103 in
-// mini_val), one LiDAR sweep between key frames, 64x36 images; generated on first use.
-const std::string& tiny_synth_dataset();
+// Three scenes of `samples_per_scene` samples (scene-0061 and scene-0553 fall in mini_train,
+// scene-0103 in mini_val), one LiDAR sweep between key frames, 64x36 images; generated on first
+// use, once per size.
+const std::string& tiny_synth_dataset(int samples_per_scene = 3);
 
 // Writes a model-only checkpoint of `model` (what load_builtin_teacher reads).
 void save_model(PointPillarsCenterPoint& model, const std::string& path);
