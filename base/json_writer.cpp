@@ -177,31 +177,29 @@ JsonWriter& JsonWriter::begin_array() {
   return *this;
 }
 
-JsonWriter& JsonWriter::end_object() {
-  BEVKD_ASSERT(!stack_.empty() && stack_.back().object && !after_key_, "JsonWriter: end_object without an object");
+// Closes the innermost container: a new line at the parent's indent after a non-empty
+// multi-line one, the bracket, and the final newline after the top-level value.
+void JsonWriter::close_level(char bracket) {
   const Level l = stack_.back();
   stack_.pop_back();
   if (l.multi_line && l.count > 0) {
     buf_ += '\n';
     buf_.append(stack_.size() * static_cast<std::size_t>(format_.indent), ' ');
   }
-  buf_ += '}';
+  buf_ += bracket;
   if (stack_.empty() && format_.trailing_newline) buf_ += '\n';
   maybe_flush();
+}
+
+JsonWriter& JsonWriter::end_object() {
+  BEVKD_ASSERT(!stack_.empty() && stack_.back().object && !after_key_, "JsonWriter: end_object without an object");
+  close_level('}');
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
   BEVKD_ASSERT(!stack_.empty() && !stack_.back().object, "JsonWriter: end_array without an array");
-  const Level l = stack_.back();
-  stack_.pop_back();
-  if (l.multi_line && l.count > 0) {
-    buf_ += '\n';
-    buf_.append(stack_.size() * static_cast<std::size_t>(format_.indent), ' ');
-  }
-  buf_ += ']';
-  if (stack_.empty() && format_.trailing_newline) buf_ += '\n';
-  maybe_flush();
+  close_level(']');
   return *this;
 }
 

@@ -96,6 +96,7 @@ class JsonWriter {
  private:
   void before_value();
   void separator(bool multi_line);
+  void close_level(char bracket);
   void maybe_flush();
 
   struct Level {
