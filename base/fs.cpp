@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -51,9 +52,21 @@ void rename_durable(const std::string& from, const std::string& to) {
   fsync_dir_of(to);
 }
 
-void write_file_atomic(const std::string& path, std::string_view content) {
-  const std::string tmp = cat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+namespace {
+
+// A temporary name beside `path` that no other process writes: host name, pid and a per-process
+// counter (workers of one job on a shared file system may share pids, e.g. pid 1 in containers).
+std::string unique_temp_name(const std::string& path) {
+  static std::atomic<std::uint64_t> counter{0};
+  char host[256] = "host";
+  if (::gethostname(host, sizeof host - 1) != 0) std::strcpy(host, "host");
+  host[sizeof host - 1] = '\0';
+  return cat(path, ".tmp.", host, ".", ::getpid(), ".", counter.fetch_add(1));
+}
+
+// Writes `content` to a new file `tmp` and fsyncs it; removes it and throws on failure.
+void write_new_file(const std::string& tmp, std::string_view content) {
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   BEVKD_CHECK(fd >= 0, tmp, ": cannot create (", errno_text(), ")");
   const char* p = content.data();
   std::size_t left = content.size();
@@ -76,7 +89,27 @@ void write_file_atomic(const std::string& path, std::string_view content) {
     ::unlink(tmp.c_str());
     BEVKD_FAIL(tmp, ": fsync failed (", errno_text(), ")");
   }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, std::string_view content) {
+  const std::string tmp = unique_temp_name(path);
+  write_new_file(tmp, content);
   rename_durable(tmp, path);
+}
+
+bool create_file_exclusive(const std::string& path, std::string_view content) {
+  const std::string tmp = unique_temp_name(path);
+  write_new_file(tmp, content);
+  const int rc = ::link(tmp.c_str(), path.c_str());
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (rc != 0 && link_errno == EEXIST) return false;
+  errno = link_errno;
+  BEVKD_CHECK(rc == 0, "cannot create ", path, " (", errno_text(), ")");
+  fsync_dir_of(path);
+  return true;
 }
 
 std::uint64_t file_size(const std::string& path) {

@@ -11,9 +11,12 @@ namespace bevkd {
 std::string read_file(const std::string& path);
 
 // Writes `content` to `path` atomically: the bytes go to a temporary file beside it
-// ("<path>.tmp.<pid>"), are flushed to disk (fsync), and the file is renamed over `path`, so a
+// ("<path>.tmp.<host>.<pid>.<n>", unique even across machines sharing a file system), are flushed to disk (fsync), and the file is renamed over `path`, so a
 // reader sees either the old or the new complete file, never a torn one — also after a crash.
 void write_file_atomic(const std::string& path, std::string_view content);
+// Creates `path` with `content` only if it does not exist yet, atomically (a complete file or
+// none; of several processes racing, exactly one wins). Returns false if `path` existed.
+bool create_file_exclusive(const std::string& path, std::string_view content);
 
 // Renames `from` to `to` atomically and fsyncs the directory so the rename survives a crash.
 void rename_durable(const std::string& from, const std::string& to);

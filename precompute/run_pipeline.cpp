@@ -96,29 +96,40 @@ json teacher_json(const TeacherIdentity& id) {
 // the created_utc the shards carry (see RunConfig::created_utc).
 std::string check_or_write_run_config(const RunConfig& cfg, const json& teacher, std::ostream& log) {
   const std::string path = cfg.out_dir + "/precompute_config.json";
-  const json given{{"config", cfg.output_json()}, {"teacher", teacher}};
+  // LibTorch splits convolution reductions by its intra-op thread count, so the thread count
+  // changes the features' last bits: it is part of what every worker and every rerun must share.
+  const int threads = cfg.threads > 0 ? cfg.threads : at::get_num_threads();
+  const json given{{"config", cfg.output_json()}, {"teacher", teacher}, {"inference_threads", threads}};
+  const json producer = storage::producer_info("bevkd-precompute");
   std::string created;
-  if (path_exists(path)) {
+  json fresh = given;
+  fresh["producer"] = producer;
+  fresh["config_hash"] = cfg.output_hash();
+  fresh["created_utc"] = iso_utc(std::time(nullptr));
+  // Workers started together race to create the file: exactly one wins, the others read it.
+  if (!path_exists(path) && create_file_exclusive(path, fresh.dump(2) + "\n")) {
+    created = fresh["created_utc"].get<std::string>();
+    log << "run: wrote " << path << "\n";
+  } else {
     json stored;
     try {
       stored = json::parse(read_file(path));
     } catch (const json::exception& e) {
       BEVKD_FAIL("run: ", path, " is not valid JSON (", e.what(), ")");
     }
-    const json stored_part{{"config", stored.value("config", json())}, {"teacher", stored.value("teacher", json())}};
+    BEVKD_CHECK(stored.value("producer", json()) == producer, "run: ", cfg.out_dir, " was written by ",
+                stored.value("producer", json()).dump(), ", this program is ", producer.dump(), " (", path,
+                "): the shards of one output come from one build; resume with that build or write to a new "
+                "--out directory");
+    const json stored_part{{"config", stored.value("config", json())},
+                           {"teacher", stored.value("teacher", json())},
+                           {"inference_threads", stored.value("inference_threads", json())}};
     const std::string diff = first_difference(stored_part, given);
     BEVKD_CHECK(diff.empty(), "run: ", cfg.out_dir, " holds the output of another configuration (", path,
                 "): first difference at ", diff,
-                ". Rerun with the stored configuration to resume, or write to a new --out directory");
+                ". Rerun with the stored configuration (and --threads) to resume, or write to a new --out directory");
     created = stored.value("created_utc", std::string());
-  }
-  if (created.empty()) {
-    created = iso_utc(std::time(nullptr));
-    json out = given;
-    out["config_hash"] = cfg.output_hash();
-    out["created_utc"] = created;
-    write_file_atomic(path, out.dump(2) + "\n");
-    log << "run: wrote " << path << "\n";
+    BEVKD_CHECK(!created.empty(), "run: ", path, ": field created_utc is missing");
   }
   if (!cfg.created_utc.empty()) return cfg.created_utc;
   if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch != nullptr && *epoch != '\0') {
@@ -295,9 +306,13 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   wp.num_workers = cfg.num_workers;
   WriteStage write(wp);
 
-  // Resume: keep this worker's finished shards.
+  // Resume: keep this worker's finished shards. Shards to be written again are only removed
+  // after the output has stopped claiming to be complete (manifest.json gone) and this worker's
+  // manifest lists just the kept shards, so a kill at any point never leaves a manifest that
+  // names a missing or half-written shard.
   RunResult result;
   std::vector<int64_t> todo;
+  std::vector<std::string> stale;
   for (int64_t id_ : plan.worker_shards(cfg.worker_index, cfg.num_workers)) {
     const PlannedShard& s = plan.shards[static_cast<size_t>(id_)];
     result.planned_samples += static_cast<int64_t>(s.samples.size());
@@ -310,9 +325,14 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
         ++result.shards_kept;
         continue;
       }
-      fs::remove(path);
+      stale.push_back(path);
     }
     todo.push_back(s.id);
+  }
+  const std::string complete_manifest = cfg.out_dir + "/" + storage::Manifest::kFileName;
+  if (!todo.empty() && path_exists(complete_manifest)) {
+    fs::remove(complete_manifest);
+    log << "run: removed " << complete_manifest << " (this worker has shards to write; the last worker to finish writes it again)\n";
   }
   int64_t todo_samples = 0;
   for (int64_t t : todo) todo_samples += static_cast<int64_t>(plan.shards[static_cast<size_t>(t)].samples.size());
@@ -321,6 +341,7 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
       << " finished shard(s) kept; teacher " << tj.at("name").get<std::string>() << " on " << grid.describe()
       << ", " << cfg.views << " view(s)\n";
   write.save_manifest();
+  for (const std::string& path : stale) fs::remove(path);
 
   // The pipeline.
   StageClock clock;

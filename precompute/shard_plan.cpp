@@ -105,8 +105,12 @@ WorkerAssignment resolve_worker(std::optional<int> cli_index, std::optional<int>
     const auto count = env_int(getenv, "SLURM_ARRAY_TASK_COUNT");
     const long first = env_int(getenv, "SLURM_ARRAY_TASK_MIN").value_or(0);
     BEVKD_CHECK(count || cli_count, "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: give --num-workers");
+    const long step = env_int(getenv, "SLURM_ARRAY_TASK_STEP").value_or(1);
     BEVKD_CHECK(*id >= first, "SLURM_ARRAY_TASK_ID ", *id, " is below SLURM_ARRAY_TASK_MIN ", first);
-    w.index = static_cast<int>(*id - first);
+    BEVKD_CHECK(step >= 1 && (*id - first) % step == 0, "SLURM_ARRAY_TASK_ID ", *id, " is not SLURM_ARRAY_TASK_MIN ",
+                first, " + k * SLURM_ARRAY_TASK_STEP ", step,
+                " (a sparse array such as --array=1,5,9 has no worker order: give --worker-index/--num-workers)");
+    w.index = static_cast<int>((*id - first) / step);
     w.count = static_cast<int>(cli_count ? *cli_count : *count);
     BEVKD_CHECK(!(cli_count && count && *cli_count != *count), "--num-workers ", *cli_count,
                 " contradicts SLURM_ARRAY_TASK_COUNT=", *count);

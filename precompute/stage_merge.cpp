@@ -94,6 +94,9 @@ MergeReport merge_worker_manifests(const std::string& out_dir, std::optional<int
                   " does not plan");
       listed.insert(s.path);
     }
+    for (const auto& k : m.skipped())
+      BEVKD_CHECK(order.count(k.shard) != 0, "merge: ", path, " lists skipped sample ", k.sample_token, " in shard ",
+                  k.shard, ", which ", plan_path, " does not plan");
     bool all_own = true;
     for (size_t i = static_cast<size_t>(w); i < planned.size(); i += static_cast<size_t>(r.num_workers))
       all_own = all_own && std::any_of(m.shards().begin(), m.shards().end(),

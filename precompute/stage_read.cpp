@@ -33,7 +33,14 @@ void ReadStage::run(SampleWork& s) const {
   try {
     s.frame = loader_->load(s.sample);
   } catch (const Error& e) {
-    BEVKD_FAIL(e.what(), "; bevkd-precompute run --skip-missing-files skips and records such samples");
+    // The hint only where it helps: the sample's files are missing (not, e.g., truncated).
+    bool missing = false;
+    try {
+      missing = !checker_->load(s.sample).has_value();
+    } catch (const Error&) {
+    }
+    if (missing) BEVKD_FAIL(e.what(), "; bevkd-precompute run --skip-missing-files skips and records such samples");
+    throw;
   }
   if (!s.frame) {
     s.missing_files = skipped_files(*loader_, s.token);

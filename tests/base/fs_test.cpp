@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "base/error.h"
 
@@ -50,6 +53,28 @@ TEST(Fs, AtomicWriteIntoMissingDirectoryFailsClearly) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/bevkd/out.json.tmp."), std::string::npos) << e.what();
   }
+}
+
+TEST(Fs, ExclusiveCreateHasOneWinnerAndLeavesNoTemporary) {
+  const std::string dir = temp_dir() + "/excl";
+  make_dirs(dir);
+  const std::string p = dir + "/precompute_config.json";
+  std::vector<std::thread> racers;
+  std::atomic<int> wins{0};
+  for (int i = 0; i < 8; ++i)
+    racers.emplace_back([&, i] {
+      if (create_file_exclusive(p, "writer " + std::to_string(i))) ++wins;
+    });
+  for (auto& t : racers) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(read_file(p).rfind("writer ", 0), 0u);
+  EXPECT_FALSE(create_file_exclusive(p, "late"));
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1) << "no temporary file is left";
 }
 
 TEST(Fs, MakeDirsCreatesParents) {

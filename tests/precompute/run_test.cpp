@@ -311,6 +311,24 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
   EXPECT_NE(log.find("7 samples in 4 shard(s) written, 1 kept"), std::string::npos) << log;
   EXPECT_FALSE(path_exists(out + "/mini_train/shard-00001.h5.partial"));
   expect_same_output(out);
+
+  // A finished output whose shard 1 got damaged: the rerun that rewrites it first stops claiming
+  // completeness — killed right after, neither manifest names the damaged or a missing shard.
+  const std::string damaged = out + "/mini_train/shard-00001.h5";
+  std::filesystem::resize_file(damaged, file_size(damaged) / 2);
+  ASSERT_EQ(t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=1 " + t::binary("precompute/bevkd-precompute") +
+                               " run " + cli_args(out),
+                           &log),
+            128 + 9)
+      << log;
+  EXPECT_FALSE(path_exists(out + "/manifest.json")) << log;
+  const auto worker = storage::Manifest::load(out + "/manifest.worker-000-of-001.json");
+  for (const auto& s : worker.shards()) {
+    EXPECT_NE(s.path, "mini_train/shard-00001.h5");
+    EXPECT_TRUE(path_exists(out + "/" + s.path)) << s.path;
+  }
+  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
+  expect_same_output(out);
 }
 
 TEST(RunResume, RerunIsDeterministic) {
