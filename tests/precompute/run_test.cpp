@@ -10,6 +10,7 @@
 //  * RunEval: export-results + bevkd-eval --shards score the stored teacher against the stored GT.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -491,6 +492,60 @@ TEST(RunEval, BevkdEvalScoresExportedTeacherOnShards) {
   const json res = json::parse(read_file(results));
   EXPECT_EQ(res.at("results").size(), 3u);
   EXPECT_TRUE(res.at("meta").at("use_lidar").get<bool>());
+
+  // Each exported box, moved back from the global frame through the stored ego pose, is one of
+  // the view-0 teacher boxes of its sample (centre, l/w/h order, yaw, velocity): an independent
+  // inverse of export's ego -> global conversion.
+  const auto manifest = storage::Manifest::load(out + "/manifest.json");
+  int64_t checked = 0;
+  for (const auto& entry : manifest.shards()) {
+    if (entry.split != "mini_val") continue;
+    const storage::ShardReader r(manifest.shard_path(entry));
+    for (int64_t i = 0; i < r.num_samples(); ++i) {
+      const auto smp = r.read(i);
+      const std::string token = smp.get("sample_token").string_at(0);
+      const json& boxes = res.at("results").at(token);
+      const Array& tb = smp.get("teacher/boxes");
+      const int64_t m0 = tb.segments.at(0);  // view 0's rows come first
+      ASSERT_EQ(static_cast<int64_t>(boxes.size()), m0) << token;
+      std::array<double, 16> pose{};
+      std::copy_n(smp.get("ego2global").data<double>(), 16, pose.begin());
+      const core::Rigid ego_from_global = core::Rigid::from_mat4(pose).inverse();
+      for (const json& b : boxes) {
+        core::NuscBox nb;
+        const auto tr = b.at("translation").get<std::vector<double>>();
+        const auto sz = b.at("size").get<std::vector<double>>();
+        const auto q = b.at("rotation").get<std::vector<double>>();
+        const auto vel = b.at("velocity").get<std::vector<double>>();
+        nb.translation = {tr[0], tr[1], tr[2]};
+        nb.size = {sz[0], sz[1], sz[2]};
+        nb.rotation = core::Quat{q[0], q[1], q[2], q[3]};
+        nb.velocity = {vel[0], vel[1]};
+        const core::Box back = core::to_box(nb, ego_from_global);
+        double best = 1e9;
+        int64_t best_k = -1;
+        for (int64_t k = 0; k < m0; ++k) {
+          const float* t = tb.data<float>() + 9 * k;
+          const double d = std::hypot(t[0] - back.x, t[1] - back.y);
+          if (d < best) best = d, best_k = k;
+        }
+        ASSERT_GE(best_k, 0);
+        const float* t = tb.data<float>() + 9 * best_k;
+        EXPECT_LT(best, 1e-3) << token;
+        EXPECT_NEAR(back.z, t[2], 1e-3);
+        EXPECT_NEAR(back.l, t[3], 1e-3);
+        EXPECT_NEAR(back.w, t[4], 1e-3);
+        EXPECT_NEAR(back.h, t[5], 1e-3);
+        EXPECT_NEAR(core::wrap_angle(back.yaw - t[6]), 0.0, 1e-3);
+        // Results keep the x-y part of the global velocity; the ego pose's small pitch/roll
+        // make the round trip inexact by ~angle^2 relative.
+        EXPECT_NEAR(back.vx, t[7], 1e-3 + 1e-4 * std::abs(t[7]));
+        EXPECT_NEAR(back.vy, t[8], 1e-3 + 1e-4 * std::abs(t[8]));
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 0) << "the random teacher exported no box to check";
   const std::string eval_dir = fs::path(results).parent_path().string() + "/metrics";
   ASSERT_EQ(t::run_command(t::binary("core/eval/bevkd-eval") + " --shards " + out + " --split mini_val --quiet " +
                                "--no-plots --threads 2 --output-dir " + eval_dir + " " + results,
