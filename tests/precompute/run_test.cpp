@@ -24,6 +24,9 @@
 #include "precompute/run_pipeline.h"
 #include "precompute/shard_plan.h"
 #include "precompute/stage_postprocess.h"
+#include "precompute/teacher.h"
+#include "precompute/stage_voxelize.h"
+#include "precompute/stage_read.h"
 #include "storage/half.h"
 #include "storage/manifest.h"
 #include "storage/shard_reader.h"
@@ -273,6 +276,53 @@ TEST(RunShards, VerifyAndFieldsAgree) {
   EXPECT_GT(depth_total, 100);
   EXPECT_GT(in_box_total, 0);
   EXPECT_GT(peaks_checked, 20);
+}
+
+// View 1's stored heat map and boxes are the teacher run on the view-1-transformed cloud (and
+// not on the untransformed one): rerun the teacher here and compare.
+TEST(RunShards, StoredViewIsTheTeacherOnTheTransformedCloud) {
+  const RunConfig cfg = base_config(reference_run());
+  auto teacher = open_teacher(cfg.teacher);
+  const auto db = core::nusc::NuScenes::load(cfg.dataroot, cfg.version);
+  core::nusc::KeyFrameOptions ko;
+  ko.nsweeps = cfg.nsweeps;
+  const core::nusc::KeyFrameLoader loader(db, ko);
+  const storage::ShardReader r(reference_run() + "/mini_val/shard-00000.h5");
+  const auto smp = r.read(0);
+  const std::string token = smp.get("sample_token").string_at(0);
+  const auto kf = loader.load(db.at(core::nusc::Table::kSample, token));
+  ASSERT_TRUE(kf.has_value());
+  const auto views = sample_views(cfg, token);
+  ASSERT_EQ(views.size(), 2u);
+  const torch::Tensor points = key_frame_points(*kf);
+  const TeacherOutput on_view = teacher->infer({views[1].apply_points(points)});
+  const TeacherOutput on_raw = teacher->infer({points});
+
+  const Array& hm = smp.get("teacher/heatmap");  // [V, K, H, W] float16
+  const int64_t n = hm.numel() / 2;
+  std::vector<float> stored(static_cast<size_t>(n));
+  storage::half_to_float(hm.data<std::uint16_t>() + n, stored.data(), stored.size());  // view 1
+  const auto want = on_view.heatmap[0].contiguous();
+  const auto raw = on_raw.heatmap[0].contiguous();
+  ASSERT_EQ(want.numel(), n);
+  double err_view = 0, err_raw = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    err_view = std::max(err_view, std::abs(double(stored[size_t(i)]) - want.data_ptr<float>()[i]));
+    err_raw = std::max(err_raw, std::abs(double(stored[size_t(i)]) - raw.data_ptr<float>()[i]));
+  }
+  EXPECT_LT(err_view, 2e-3) << "float16 rounding of sigmoid values only";
+  EXPECT_GT(err_raw, 1e-2) << "the transformed and the raw cloud must give different heat maps";
+
+  const Array& tb = smp.get("teacher/boxes");
+  const int64_t m0 = tb.segments.at(0), m1 = tb.segments.at(1);
+  const auto& det = on_view.detections.at(0);
+  ASSERT_EQ(det.size(), m1);
+  const auto boxes = det.boxes.contiguous();
+  // The random teacher's sizes are exp(large logits): compare relative to the magnitude.
+  for (int64_t k = 0; k < m1 * 9; ++k) {
+    const double a = tb.data<float>()[m0 * 9 + k], b = boxes.data_ptr<float>()[k];
+    EXPECT_LE(std::abs(a - b), 1e-3 + 1e-4 * std::abs(b)) << "row " << k / 9 << ": " << a << " vs " << b;
+  }
 }
 
 TEST(RunShards, QualityByHand) {
