@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <vector>
@@ -223,6 +224,10 @@ int main(int argc, char** argv) {
       c.worker_index = w.index;
       c.num_workers = w.count;
       c.worker_source = w.source;
+      // Input paths are part of the output configuration: make them absolute, so that a rerun or
+      // another worker started from another directory with relative paths is not refused.
+      for (std::string* p : {&c.dataroot, &c.teacher.checkpoint, &c.teacher.torchscript})
+        if (!p->empty()) *p = std::filesystem::weakly_canonical(*p).string();
       // Testing hook (the kill-and-resume tests): SIGKILL this process after that many samples.
       if (const char* kill = std::getenv("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES"); kill != nullptr && *kill != '\0') {
         const long long n = std::atoll(kill);
