@@ -129,4 +129,6 @@ void make_dirs(const std::string& path) {
   BEVKD_CHECK(!ec, path, ": cannot create directory (", ec.message(), ")");
 }
 
+void copy_file_atomic(const std::string& from, const std::string& to) { write_file_atomic(to, read_file(from)); }
+
 }  // namespace bevkd

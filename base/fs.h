@@ -14,6 +14,8 @@ std::string read_file(const std::string& path);
 // ("<path>.tmp.<host>.<pid>.<n>", unique even across machines sharing a file system), are flushed to disk (fsync), and the file is renamed over `path`, so a
 // reader sees either the old or the new complete file, never a torn one — also after a crash.
 void write_file_atomic(const std::string& path, std::string_view content);
+// Copies `from` to `to` atomically (write_file_atomic of its bytes).
+void copy_file_atomic(const std::string& from, const std::string& to);
 // Creates `path` with `content` only if it does not exist yet, atomically (a complete file or
 // none; of several processes racing, exactly one wins). Returns false if `path` existed.
 bool create_file_exclusive(const std::string& path, std::string_view content);

@@ -25,9 +25,9 @@
 #include "base/error.h"
 #include "core/synth/synth.h"
 #include "precompute/checkpoint.h"
-#include "precompute/pointpillars.h"
-#include "precompute/run_pipeline.h"
-#include "precompute/teacher_config.h"
+#include "precompute/teacher/pointpillars.h"
+#include "precompute/run/run_pipeline.h"
+#include "precompute/teacher/teacher_config.h"
 
 namespace {
 

@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
     if (dir.empty()) dir = (std::filesystem::temp_directory_path() / ("bevkd-bench-" + std::to_string(getpid()))).string();
     testing::FixtureSpec spec;
     const double cell = 102.4 / grid;
-    spec.grid = ShardGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, cell, cell);
+    spec.grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, cell, cell);
     spec.taps = {{"neck", channels, DType::kFloat16}};
     const std::string shard = dir + "/train/shard-00000.h5";
 

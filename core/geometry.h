@@ -10,13 +10,14 @@
 //  * nuScenes boxes store size as [w, l, h] and the orientation as a full quaternion (real
 //    annotations carry small pitch/roll). The yaw of such a box is the heading of its rotated
 //    x axis, atan2(R[1][0], R[0][0]) — not 2*atan2(qz, qw), which is wrong for tilted boxes.
-//  * BEV grid: tensors [C, H, W], row i <-> y, column j <-> x; cell (i, j) has centre
-//    x = x_min + (j + 1/2) dx, y = y_min + (i + 1/2) dy.
+//  * BEV grid: base/bev_grid.h (bevkd::BevGrid), re-exported here.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
+
+#include "base/bev_grid.h"
 
 namespace bevkd::core {
 
@@ -114,33 +115,5 @@ std::array<Vec3, 8> box_corners(const Box& b);
 // True if point p (same frame as b) lies inside b, faces included (the devkit's
 // points_in_box test: 0 <= projections <= extents, inclusive).
 bool point_in_box(const Box& b, const Vec3& p);
-
-// The BEV grid of DESIGN.md. Immutable after make(); stored in every shard and compared on
-// read, never retyped.
-struct BevGrid {
-  std::array<double, 6> range{-51.2, -51.2, -5.0, 51.2, 51.2, 3.0};  // x_min, y_min, z_min, x_max, y_max, z_max (m)
-  double dx = 0.8, dy = 0.8;  // cell size (m)
-  int64_t H = 128, W = 128;   // rows (y), columns (x)
-
-  // Validates (finite, min < max, positive cells, the extent an integer number of cells
-  // within 1e-6 relative) and derives H, W. Throws bevkd::Error naming the bad value.
-  static BevGrid make(const std::array<double, 6>& range, double dx, double dy);
-  static BevGrid make(const std::array<double, 6>& range, double cell) { return make(range, cell, cell); }
-
-  double x_center(int64_t j) const { return range[0] + (static_cast<double>(j) + 0.5) * dx; }
-  double y_center(int64_t i) const { return range[1] + (static_cast<double>(i) + 0.5) * dy; }
-  // Continuous cell coordinates (column, row) of a point: (x - x_min)/dx, (y - y_min)/dy.
-  double col_of(double x) const { return (x - range[0]) / dx; }
-  double row_of(double y) const { return (y - range[1]) / dy; }
-  // The cell containing (x, y), floor-based; false if outside the grid.
-  bool cell_of(double x, double y, int64_t* row, int64_t* col) const;
-  // The same grid downsampled by an integer stride (dx*stride, H/stride); throws if H or W
-  // is not divisible.
-  BevGrid coarsened(int64_t stride) const;
-
-  // Equal range, cells and shape within `tol` metres.
-  bool same_as(const BevGrid& o, double tol = 1e-6) const;
-  std::string describe() const;  // "range [-51.2, -51.2, -5, 51.2, 51.2, 3], cell 0.8x0.8 m, 128x128 (HxW)"
-};
 
 }  // namespace bevkd::core

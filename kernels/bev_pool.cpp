@@ -17,30 +17,17 @@ namespace {
 
 constexpr const char* kOp = "bev_pool";
 
-int64_t cells_along(float lo, float hi, float size, const char* axis) {
-  BEVKD_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, kOp, ": grid range on axis ", axis,
-              " must be finite with min < max, found [", lo, ", ", hi, "]");
-  BEVKD_CHECK(std::isfinite(size) && size > 0, kOp, ": grid cell size on axis ", axis, " must be positive, found ",
-              size);
-  const double cells = (static_cast<double>(hi) - lo) / size;
-  const int64_t n = std::llround(cells);
-  BEVKD_CHECK(n >= 1 && std::abs(cells - static_cast<double>(n)) <= 1e-3, kOp, ": the grid range on axis ", axis, " (",
-              static_cast<double>(hi) - lo, " m) is not a whole number of ", size, " m cells (", cells, ")");
-  return n;
-}
-
-detail::Grid3 make_grid3(const BevPoolGrid& g) {
-  BEVKD_CHECK(std::isfinite(g.range[2]) && std::isfinite(g.range[5]) && g.range[2] < g.range[5], kOp,
-              ": grid range on axis z must be finite with min < max, found [", g.range[2], ", ", g.range[5], "]");
+detail::Grid3 make_grid3(const BevGrid& g) {
+  BEVKD_CHECK(g.valid(), kOp, ": no grid given (an empty BevGrid)");
   detail::Grid3 out{};
-  out.lo[0] = g.range[0];
-  out.lo[1] = g.range[1];
-  out.lo[2] = g.range[2];
-  out.size[0] = g.dx;
-  out.size[1] = g.dy;
-  out.size[2] = g.range[5] - g.range[2];
-  out.n[0] = static_cast<int32_t>(g.width());
-  out.n[1] = static_cast<int32_t>(g.height());
+  out.lo[0] = static_cast<float>(g.x_min());
+  out.lo[1] = static_cast<float>(g.y_min());
+  out.lo[2] = static_cast<float>(g.z_min());
+  out.size[0] = static_cast<float>(g.dx);
+  out.size[1] = static_cast<float>(g.dy);
+  out.size[2] = static_cast<float>(g.z_max() - g.z_min());
+  out.n[0] = static_cast<int32_t>(g.W);
+  out.n[1] = static_cast<int32_t>(g.H);
   out.n[2] = 1;
   return out;
 }
@@ -292,8 +279,6 @@ class BevPoolFunction : public torch::autograd::Function<BevPoolFunction> {
 
 }  // namespace
 
-int64_t BevPoolGrid::width() const { return cells_along(range[0], range[3], dx, "x"); }
-int64_t BevPoolGrid::height() const { return cells_along(range[1], range[4], dy, "y"); }
 
 BevPoolGeometry BevPoolGeometry::to(const torch::Device& device) const {
   BevPoolGeometry g = *this;
@@ -304,7 +289,7 @@ BevPoolGeometry BevPoolGeometry::to(const torch::Device& device) const {
   return g;
 }
 
-BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevPoolGrid& grid) {
+BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevGrid& grid) {
   detail::check_arg(
       points.defined() && points.dim() == 6 && points.size(5) == 3 && points.scalar_type() == torch::kFloat32,
       "bev_pool_prepare", "points", "[B, N, D, Hf, Wf, 3] float32 (ego-frame xyz)", points);

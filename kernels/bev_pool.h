@@ -19,18 +19,9 @@
 #include <array>
 #include <cstdint>
 
+#include "base/bev_grid.h"
+
 namespace bevkd::kernels {
-
-struct BevPoolGrid {
-  // x_min, y_min, z_min, x_max, y_max, z_max (m, ego frame)
-  std::array<float, 6> range{-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f};
-  float dx = 0.8f, dy = 0.8f;  // cell size (m)
-
-  // W = round((x_max - x_min) / dx), H likewise. Throw bevkd::Error on an invalid grid
-  // (non-finite, empty, extent not a whole number of cells within 1e-3 of a cell).
-  int64_t width() const;
-  int64_t height() const;
-};
 
 // The precomputed mapping. K = kept points, I = occupied BEV cells, J = feature pixels with at
 // least one kept point. All index tensors are int32 on the device of the frustum points.
@@ -63,7 +54,7 @@ struct BevPoolGeometry {
 // points: [B, N, D, Hf, Wf, 3] float32 — the ego-frame position (m) of every frustum point
 // (batch, camera, depth bin, feature row, feature column), as the student's geometry step
 // computes it. CPU or CUDA; the geometry lives on the same device.
-BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevPoolGrid& grid);
+BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevGrid& grid);
 
 // depth: [B, N, D, Hf, Wf] float32 or float64 (the depth distribution per feature pixel);
 // feat:  [B, N, Hf, Wf, C] same dtype (image features, channel-last);

@@ -16,34 +16,21 @@ namespace {
 
 constexpr const char* kOp = "gaussian_heatmaps";
 
-int64_t map_cells(float lo, float hi, float voxel, int64_t osf, const char* axis) {
-  BEVKD_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, kOp, ": range on axis ", axis,
-              " must be finite with min < max, found [", lo, ", ", hi, "]");
-  BEVKD_CHECK(std::isfinite(voxel) && voxel > 0, kOp, ": voxel size on axis ", axis, " must be positive, found ",
-              voxel);
-  BEVKD_CHECK(osf >= 1, kOp, ": out_size_factor must be >= 1, found ", osf);
-  const double voxels = (static_cast<double>(hi) - lo) / voxel;
-  const int64_t n = std::llround(voxels);
-  BEVKD_CHECK(std::abs(voxels - static_cast<double>(n)) <= 1e-3, kOp, ": the range on axis ", axis, " (",
-              static_cast<double>(hi) - lo, " m) is not a whole number of ", voxel, " m voxels (", voxels, ")");
-  BEVKD_CHECK(n / osf >= 1, kOp, ": the heat map has no cell along ", axis, " (", n, " voxels / out_size_factor ", osf,
-              ")");
-  return n / osf;
-}
-
 detail::GaussianGrid make_grid(const GaussianOptions& o) {
   BEVKD_CHECK(std::isfinite(o.min_overlap) && o.min_overlap > 0 && o.min_overlap < 1, kOp,
               ": min_overlap must be in (0, 1), found ", o.min_overlap);
   BEVKD_CHECK(o.min_radius >= 0 && o.min_radius <= 10000, kOp, ": min_radius must be in [0, 10000], found ",
               o.min_radius);
+  BEVKD_CHECK(o.grid.valid(), kOp, ": no grid given (GaussianOptions::grid is empty)");
+  BEVKD_CHECK(o.out_size_factor >= 1, kOp, ": out_size_factor must be >= 1, found ", o.out_size_factor);
   detail::GaussianGrid g{};
-  g.x_min = o.range[0];
-  g.y_min = o.range[1];
-  g.voxel_x = o.voxel_x;
-  g.voxel_y = o.voxel_y;
+  g.x_min = static_cast<float>(o.grid.x_min());
+  g.y_min = static_cast<float>(o.grid.y_min());
+  g.voxel_x = static_cast<float>(o.grid.dx / static_cast<double>(o.out_size_factor));
+  g.voxel_y = static_cast<float>(o.grid.dy / static_cast<double>(o.out_size_factor));
   g.out_size_factor = static_cast<float>(o.out_size_factor);
-  g.width = static_cast<int32_t>(o.width());
-  g.height = static_cast<int32_t>(o.height());
+  g.width = static_cast<int32_t>(o.grid.W);
+  g.height = static_cast<int32_t>(o.grid.H);
   g.min_radius = static_cast<int32_t>(o.min_radius);
   g.consts = detail::make_radius_consts(o.min_overlap);
   return g;
@@ -108,9 +95,6 @@ torch::Tensor draw_any(const torch::Tensor& boxes, const torch::Tensor& labels, 
 }
 
 }  // namespace
-
-int64_t GaussianOptions::width() const { return map_cells(range[0], range[3], voxel_x, out_size_factor, "x"); }
-int64_t GaussianOptions::height() const { return map_cells(range[1], range[4], voxel_y, out_size_factor, "y"); }
 
 float gaussian_radius(float height, float width, double min_overlap) {
   return detail::gaussian_radius_f32(height, width, detail::make_radius_consts(min_overlap));

@@ -20,21 +20,21 @@
 #include <array>
 #include <cstdint>
 
+#include "base/bev_grid.h"
+
 namespace bevkd::kernels {
 
 struct GaussianOptions {
-  // x_min, y_min, z_min, x_max, y_max, z_max (m, ego frame); only x and y are used
-  std::array<float, 6> range{-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f};
-  float voxel_x = 0.1f, voxel_y = 0.1f;  // the detector's voxel size (m)
-  int64_t out_size_factor = 8;           // heat-map stride in voxels
-  double min_overlap = 0.1;              // gaussian_overlap of the train config
-  int64_t min_radius = 2;                // 2 for CenterPoint and FD3D, 1 for BEVDistill's mask
-
-  // Heat-map size: W = round((x_max - x_min) / voxel_x) / out_size_factor (integer division,
-  // as upstream's grid_size // out_size_factor), H likewise. Throw bevkd::Error on invalid
-  // options (naming the field).
-  int64_t width() const;
-  int64_t height() const;
+  // The heat map's grid (ego frame; only x and y are used): [grid.H, grid.W] cells of
+  // grid.dx x grid.dy m.
+  BevGrid grid;
+  // Heat-map stride in detector voxels: upstream divides by the voxel size and then by this
+  // factor, in float32, with voxel = grid.dx / out_size_factor (e.g. BEVDistill: 0.8 m cells =
+  // 0.1 m voxels x 8). Any factor gives the same cells; the factor only reproduces upstream's
+  // float32 rounding at borderline truncations.
+  int64_t out_size_factor = 1;
+  double min_overlap = 0.1;  // gaussian_overlap of the train config
+  int64_t min_radius = 2;    // 2 for CenterPoint and FD3D, 1 for BEVDistill's mask
 };
 
 // gaussian_radius((height, width), min_overlap) of mmdet3d, evaluated in float32 (sizes in

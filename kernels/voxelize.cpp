@@ -20,9 +20,10 @@ constexpr int64_t kDenseTableMaxCells = int64_t{1} << 24;  // 64 MiB of int32 at
 detail::Grid3 make_grid(const VoxelizeOptions& o) {
   const auto n = o.grid_size();
   detail::Grid3 g{};
+  const double size[3] = {o.grid.dx, o.grid.dy, o.voxel_z > 0 ? o.voxel_z : o.grid.z_max() - o.grid.z_min()};
   for (int a = 0; a < 3; ++a) {
-    g.lo[a] = o.range[a];
-    g.size[a] = o.voxel_size[a];
+    g.lo[a] = static_cast<float>(o.grid.range[a]);
+    g.size[a] = static_cast<float>(size[a]);
     g.n[a] = static_cast<int32_t>(n[a]);
   }
   return g;
@@ -105,29 +106,26 @@ Voxels voxelize_cpu(const torch::Tensor& points, const VoxelizeOptions& opts, co
 
 }  // namespace
 
-VoxelizeOptions VoxelizeOptions::pillars(const std::array<float, 6>& range, float dx, float dy,
-                                         int64_t max_points_per_voxel, int64_t max_voxels) {
+VoxelizeOptions VoxelizeOptions::pillars(const BevGrid& grid, int64_t max_points_per_voxel, int64_t max_voxels) {
   VoxelizeOptions o;
-  o.range = range;
-  o.voxel_size = {dx, dy, range[5] - range[2]};
+  o.grid = grid;
+  o.voxel_z = 0;
   o.max_points_per_voxel = max_points_per_voxel;
   o.max_voxels = max_voxels;
   return o;
 }
 
 std::array<int64_t, 3> VoxelizeOptions::grid_size() const {
-  static const char* kAxis[3] = {"x", "y", "z"};
-  std::array<int64_t, 3> n{};
-  for (int a = 0; a < 3; ++a) {
-    const double lo = range[a], hi = range[a + 3], size = voxel_size[a];
-    BEVKD_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, kOp, ": range on axis ", kAxis[a],
-                " must be finite with min < max, found [", lo, ", ", hi, "]");
-    BEVKD_CHECK(std::isfinite(size) && size > 0, kOp, ": voxel_size on axis ", kAxis[a], " must be positive, found ",
-                size);
-    const double cells = (hi - lo) / size;
-    n[a] = std::llround(cells);
-    BEVKD_CHECK(n[a] >= 1 && std::abs(cells - static_cast<double>(n[a])) <= 1e-3, kOp, ": the range on axis ", kAxis[a],
-                " (", hi - lo, " m) is not a whole number of ", size, " m voxels (", cells, ")");
+  BEVKD_CHECK(grid.valid(), kOp, ": no grid given (VoxelizeOptions::grid is empty)");
+  BEVKD_CHECK(std::isfinite(voxel_z) && voxel_z >= 0, kOp, ": voxel_z must be >= 0 (0 = pillars), found ", voxel_z);
+  std::array<int64_t, 3> n{grid.W, grid.H, 1};
+  if (voxel_z > 0) {
+    const double cells = (grid.z_max() - grid.z_min()) / voxel_z;
+    n[2] = std::llround(cells);
+    BEVKD_CHECK(n[2] >= 1 && std::abs(cells - static_cast<double>(n[2])) <=
+                                 BevGrid::kCellTolerance * std::max<double>(1, static_cast<double>(n[2])),
+                kOp, ": the z range (", grid.z_max() - grid.z_min(), " m) is not a whole number of ", voxel_z,
+                " m voxels (", cells, ")");
   }
   BEVKD_CHECK(n[0] * n[1] * n[2] < (int64_t{1} << 31), kOp, ": the grid has ", n[0], " x ", n[1], " x ", n[2],
               " cells, more than 2^31 - 1");

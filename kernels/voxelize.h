@@ -16,25 +16,27 @@
 #include <torch/types.h>
 
 #include <array>
+
+#include "base/bev_grid.h"
 #include <cstdint>
 #include <vector>
 
 namespace bevkd::kernels {
 
 struct VoxelizeOptions {
-  // x_min, y_min, z_min, x_max, y_max, z_max (m, ego frame)
-  std::array<float, 6> range{-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f};
-  std::array<float, 3> voxel_size{0.2f, 0.2f, 8.0f};  // dx, dy, dz (m)
+  // The voxels' x-y cells and the z range (m, ego frame); evaluated in float32.
+  BevGrid grid;
+  // Voxel height (m); 0 = one voxel over the whole z range (pillars).
+  double voxel_z = 0;
   int64_t max_points_per_voxel = 20;
   int64_t max_voxels = 30000;
 
-  // One voxel per BEV cell: dz = the whole z extent.
-  static VoxelizeOptions pillars(const std::array<float, 6>& range, float dx, float dy, int64_t max_points_per_voxel,
-                                 int64_t max_voxels);
+  // One voxel per BEV cell of `grid` (voxel_z = 0).
+  static VoxelizeOptions pillars(const BevGrid& grid, int64_t max_points_per_voxel, int64_t max_voxels);
 
   // (n_x, n_y, n_z) cells. Throws bevkd::Error naming the bad field when the options are
-  // invalid (non-finite, empty range, non-positive sizes or limits, extent not a whole number
-  // of cells within 1e-4 of a cell, more than 2^31 - 1 cells).
+  // invalid (an empty grid, a z range that is not a whole number of voxel_z, non-positive
+  // limits, more than 2^31 - 1 cells).
   std::array<int64_t, 3> grid_size() const;
 };
 

@@ -15,12 +15,15 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "schemas/shard_names.h"
 #include "base/fs.h"
 #include "base/progress.h"
 #include "storage/codec.h"
 #include "storage/manifest.h"
 
 namespace bevkd::storage::inspect {
+
+namespace ds = schemas::ds;
 namespace {
 
 using nlohmann::json;
@@ -66,7 +69,7 @@ std::string pad(std::string s, std::size_t n) {
 
 std::string sample_token(const ShardReader& r, std::int64_t i) {
   try {
-    return r.read_field(i, "sample_token").string_at(0);
+    return r.read_field(i, ds::kSampleToken).string_at(0);
   } catch (const std::exception&) {
     return "";
   }

@@ -11,14 +11,17 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "schemas/shard_names.h"
 #include "storage/half.h"
 #include "storage/inspect.h"
 
 namespace bevkd::storage::inspect {
+
+namespace ds = schemas::ds;
 namespace {
 
 struct Mapper {
-  ShardGrid g;
+  BevGrid g;
   int px;
   int x0, y0;  // top-left of the map panel
   double col(double x) const { return x0 + (x - g.range[0]) / g.dx * px; }
@@ -71,7 +74,7 @@ std::string short_number(double v) {
 
 Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOptions& opts) {
   const ShardHeader& h = r.header();
-  const ShardGrid& g = h.meta.grid;
+  const BevGrid& g = h.meta.grid;
   BEVKD_CHECK(opts.view >= 0 && opts.view < h.meta.num_views, "render: view ", opts.view, " out of range (the shard has ",
               h.meta.num_views, " views)");
   BEVKD_CHECK(opts.cell_px >= 1 && opts.cell_px <= 32, "render: cell_px ", opts.cell_px, " outside [1, 32]");
@@ -82,12 +85,12 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
 
   ReadOptions one_view;
   one_view.view = opts.view;
-  const std::string feat_name = "teacher/features/" + tap;
+  const std::string feat_name = std::string(ds::kTeacherFeaturesPrefix) + tap;
   const Array feat = r.read_field(sample, feat_name, one_view);  // [1, C, H, W]
   const std::int64_t C = tspec->channels, H = g.H, W = g.W, HW = H * W;
   std::vector<float> scale(static_cast<std::size_t>(C), 1.f);
   if (tspec->dtype == DType::kInt8) {
-    const Array s = r.read_field(sample, "teacher/feature_scales/" + tap, one_view);  // [1, C]
+    const Array s = r.read_field(sample, std::string(ds::kTeacherFeatureScalesPrefix) + tap, one_view);  // [1, C]
     std::copy(s.data<float>(), s.data<float>() + C, scale.begin());
   }
   std::vector<double> energy(static_cast<std::size_t>(HW), 0.0);
@@ -105,16 +108,16 @@ Canvas render_sample(const ShardReader& r, std::int64_t sample, const RenderOpti
   if (vmax <= 0) vmax = *std::max_element(energy.begin(), energy.end());
   if (vmax <= 0) vmax = 1;
 
-  const Array mask = r.read_field(sample, "fg_mask", one_view);            // [1, H, W]
-  const Array bda = r.read_field(sample, "view/bda", one_view);            // [1, 3, 3]
-  const Array gt_boxes = r.read_field(sample, "gt/boxes");                 // [G, 9]
-  const Array gt_labels = r.read_field(sample, "gt/labels");               // [G]
-  const Array t_boxes = r.read_field(sample, "teacher/boxes", one_view);   // [M, 9]
-  const Array t_labels = r.read_field(sample, "teacher/labels", one_view);
-  const Array t_scores = r.read_field(sample, "teacher/scores", one_view);
+  const Array mask = r.read_field(sample, ds::kFgMask, one_view);            // [1, H, W]
+  const Array bda = r.read_field(sample, ds::kViewBda, one_view);            // [1, 3, 3]
+  const Array gt_boxes = r.read_field(sample, ds::kGtBoxes);                 // [G, 9]
+  const Array gt_labels = r.read_field(sample, ds::kGtLabels);               // [G]
+  const Array t_boxes = r.read_field(sample, ds::kTeacherBoxes, one_view);   // [M, 9]
+  const Array t_labels = r.read_field(sample, ds::kTeacherLabels, one_view);
+  const Array t_scores = r.read_field(sample, ds::kTeacherScores, one_view);
   std::string token;
   try {
-    token = r.read_field(sample, "sample_token").string_at(0);
+    token = r.read_field(sample, ds::kSampleToken).string_at(0);
   } catch (const Error&) {
   }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "base/config.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "storage/codec.h"
@@ -23,17 +24,6 @@ constexpr int kFormatVersion = 1;
 constexpr const char* kIdentityKeys[] = {"bev_grid",    "num_views", "taps",    "fd3d_points", "camera_names",
                                          "class_names", "teacher",   "producer", "config"};
 
-// The first identity key on which a and b differ, or "".
-std::string first_difference(const json& a, const json& b) {
-  for (const char* k : kIdentityKeys) {
-    const json va = a.contains(k) ? a.at(k) : json();
-    const json vb = b.contains(k) ? b.at(k) : json();
-    if (va != vb) return k;
-  }
-  return "";
-}
-
-std::string clip(const std::string& s, std::size_t n = 300) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
 
 }  // namespace
 
@@ -73,9 +63,9 @@ std::int64_t Manifest::num_samples(std::string_view split) const {
   return n;
 }
 
-ShardGrid Manifest::grid() const {
+BevGrid Manifest::grid() const {
   BEVKD_CHECK(identity_.contains("bev_grid"), "manifest has no bev_grid");
-  return ShardGrid::from_json(identity_.at("bev_grid"), "manifest bev_grid");
+  return BevGrid::from_json(identity_.at("bev_grid"), "manifest bev_grid");
 }
 
 std::int64_t Manifest::num_views() const { return identity_.value("num_views", std::int64_t{1}); }
@@ -95,9 +85,8 @@ void Manifest::check_shard(const ShardHeader& h, const ManifestShard& entry, std
   BEVKD_CHECK(h.version.major == schema_version_.major, where, ": schema version ", h.version.str(),
               ", the manifest says ", schema_version_.str());
   const json id = h.meta.identity_json();
-  const std::string key = first_difference(identity_, id);
-  BEVKD_CHECK(key.empty(), where, ": ", key, " differs from the manifest's (shard: ", clip(id.value(key, json()).dump()),
-              "; manifest: ", clip(identity_.value(key, json()).dump()), ")");
+  const std::string diff = config::first_difference(identity_, id, "manifest", "shard");
+  BEVKD_CHECK(diff.empty(), where, ": differs from the manifest at ", diff);
   BEVKD_CHECK(h.num_samples == entry.num_samples, where, ": has ", h.num_samples, " samples, the manifest says ",
               entry.num_samples);
   BEVKD_CHECK(h.meta.split == entry.split, where, ": split is ", h.meta.split, ", the manifest says ", entry.split);
@@ -149,7 +138,7 @@ Manifest Manifest::from_json(const json& j, std::string_view source) {
     BEVKD_CHECK(j.contains(k), source, ": missing \"", k, "\"");
     m.identity_[k] = j.at(k);
   }
-  ShardGrid::from_json(j.at("bev_grid"), cat(source, ": bev_grid"));
+  BevGrid::from_json(j.at("bev_grid"), cat(source, ": bev_grid"));
   BEVKD_CHECK(j.contains("shards") && j.at("shards").is_array(), source, ": \"shards\" must be an array");
   std::size_t idx = 0;
   for (const json& s : j.at("shards")) {
@@ -218,10 +207,8 @@ Manifest Manifest::merge(const std::vector<std::pair<std::string, Manifest>>& pa
                     m.schema_version_.minor == out.schema_version_.minor,
                 "manifest merge: ", name, " has schema version ", m.schema_version_.str(), ", ", parts[0].first,
                 " has ", out.schema_version_.str());
-    const std::string key = first_difference(out.identity_, m.identity_);
-    BEVKD_CHECK(key.empty(), "manifest merge: ", key, " differs between ", parts[0].first, " (",
-                clip(out.identity_.value(key, json()).dump()), ") and ", name, " (",
-                clip(m.identity_.value(key, json()).dump()), ")");
+    const std::string diff = config::first_difference(out.identity_, m.identity_, parts[0].first.c_str(), name.c_str());
+    BEVKD_CHECK(diff.empty(), "manifest merge: ", parts[0].first, " and ", name, " differ at ", diff);
     for (const auto& s : m.shards_) {
       auto [it, inserted] = owner.emplace(s.path, name);
       BEVKD_CHECK(inserted, "manifest merge: shard ", s.path, " is listed by both ", it->second, " and ", name);

@@ -92,7 +92,7 @@ class Manifest {
 
   const nlohmann::json& identity() const { return identity_; }
   SchemaVersion schema_version() const { return schema_version_; }
-  ShardGrid grid() const;
+  BevGrid grid() const;
   std::int64_t num_views() const;
   std::vector<TapSpec> taps() const;
 

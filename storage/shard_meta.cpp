@@ -18,71 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t cells(double lo, double hi, double d, std::string_view axis, std::string_view where) {
-  BEVKD_CHECK(std::isfinite(lo) && std::isfinite(hi) && std::isfinite(d), where, ": BEV grid ", axis,
-              " has a non-finite value");
-  BEVKD_CHECK(hi > lo, where, ": BEV grid ", axis, "_max ", hi, " is not above ", axis, "_min ", lo);
-  BEVKD_CHECK(d > 0, where, ": BEV grid cell size d", axis, " is ", d, ", expected > 0");
-  const double n = (hi - lo) / d;
-  const double r = std::round(n);
-  BEVKD_CHECK(r >= 1 && std::fabs(n - r) <= 1e-6 * std::max(1.0, r), where, ": BEV grid ", axis, " extent ",
-              hi - lo, " m is not a whole number of ", d, " m cells (", n, ")");
-  return static_cast<std::int64_t>(r);
-}
-
 }  // namespace
-
-ShardGrid ShardGrid::make(const std::array<double, 6>& range, double dx, double dy) {
-  ShardGrid g;
-  g.range = range;
-  g.dx = dx;
-  g.dy = dy;
-  g.W = cells(range[0], range[3], dx, "x", "ShardGrid");
-  g.H = cells(range[1], range[4], dy, "y", "ShardGrid");
-  BEVKD_CHECK(range[5] > range[2], "ShardGrid: z_max ", range[5], " is not above z_min ", range[2]);
-  return g;
-}
-
-void ShardGrid::validate(std::string_view where) const {
-  const std::int64_t w = cells(range[0], range[3], dx, "x", where);
-  const std::int64_t h = cells(range[1], range[4], dy, "y", where);
-  BEVKD_CHECK(range[5] > range[2], where, ": BEV grid z_max ", range[5], " is not above z_min ", range[2]);
-  BEVKD_CHECK(h == H && w == W, where, ": BEV grid shape is ", H, "x", W, " (HxW) but range and cell size give ",
-              h, "x", w);
-}
-
-bool ShardGrid::same_as(const ShardGrid& o, double tol) const {
-  for (int i = 0; i < 6; ++i)
-    if (std::fabs(range[i] - o.range[i]) > tol) return false;
-  return std::fabs(dx - o.dx) <= tol && std::fabs(dy - o.dy) <= tol && H == o.H && W == o.W;
-}
-
-std::string ShardGrid::describe() const {
-  return cat("range [", range[0], ", ", range[1], ", ", range[2], ", ", range[3], ", ", range[4], ", ",
-             range[5], "], cell ", dx, "x", dy, " m, ", H, "x", W, " (HxW)");
-}
-
-json ShardGrid::to_json() const {
-  return json{{"range", range}, {"cell_size", {dx, dy}}, {"shape", {H, W}}};
-}
-
-ShardGrid ShardGrid::from_json(const json& j, std::string_view where) {
-  try {
-    ShardGrid g;
-    g.range = j.at("range").get<std::array<double, 6>>();
-    const auto cell = j.at("cell_size").get<std::array<double, 2>>();
-    const auto shape = j.at("shape").get<std::array<std::int64_t, 2>>();
-    g.dx = cell[0];
-    g.dy = cell[1];
-    g.H = shape[0];
-    g.W = shape[1];
-    g.validate(where);
-    return g;
-  } catch (const json::exception& e) {
-    BEVKD_FAIL(where, ": BEV grid must be {\"range\": [6 numbers], \"cell_size\": [dx, dy], \"shape\": [H, W]} (",
-               e.what(), "), found ", j.dump());
-  }
-}
 
 void ShardMeta::validate(std::string_view where, const Schema& schema) const {
   grid.validate(where);

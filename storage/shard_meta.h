@@ -14,29 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/bev_grid.h"
 #include "storage/array.h"
 #include "storage/schema.h"
 
 namespace bevkd::storage {
-
-// The BEV grid as stored (DESIGN.md "BEV grid"): tensors [.., H, W], row i <-> y, column j <-> x,
-// cell (i, j) centred at x = x_min + (j + 1/2) dx, y = y_min + (i + 1/2) dy; ego frame, metres.
-// (core::BevGrid is the same grid for compute code; storage may not use core/.)
-struct ShardGrid {
-  std::array<double, 6> range{-51.2, -51.2, -5.0, 51.2, 51.2, 3.0};  // x_min, y_min, z_min, x_max, y_max, z_max
-  double dx = 0.8, dy = 0.8;
-  std::int64_t H = 128, W = 128;
-
-  // Derives H and W; throws bevkd::Error unless the extent is a whole number of cells.
-  static ShardGrid make(const std::array<double, 6>& range, double dx, double dy);
-  // Throws bevkd::Error naming `where` if the values are not a consistent grid.
-  void validate(std::string_view where) const;
-  bool same_as(const ShardGrid& o, double tol = 1e-9) const;
-  std::string describe() const;  // "range [...], cell 0.8x0.8 m, 128x128 (HxW)"
-  // {"range": [6], "cell_size": [dx, dy], "shape": [H, W]}
-  nlohmann::json to_json() const;
-  static ShardGrid from_json(const nlohmann::json& j, std::string_view where);
-};
 
 // One teacher feature tap: teacher/features/<name> [N, V, channels, H, W] of dtype float16, or
 // int8 with teacher/feature_scales/<name> [N, V, channels] float32.
@@ -51,7 +33,7 @@ struct TapSpec {
 
 struct ShardMeta {
   std::string split;                       // train, val, mini_train, ...
-  ShardGrid grid;
+  BevGrid grid;                            // the teacher's output grid (base/bev_grid.h)
   std::int64_t num_views = 1;              // V
   std::vector<TapSpec> taps;               // at least one; stored (and read back) in name order
   std::int64_t fd3d_points = 0;            // Q of fd3d/sampling_points; 0: no fd3d group

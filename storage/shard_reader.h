@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,10 @@ class ShardReader {
   // Reads the selected fields of sample i. Throws bevkd::Error naming the shard, dataset and
   // sample when a chunk is missing, cannot be decoded, or (opts.verify) fails its checksum.
   Sample read(std::int64_t i, const std::vector<std::string>& selectors = {}, const ReadOptions& opts = {}) const;
+  // The same with names as views (e.g. the schemas/shard_names.h constants).
+  Sample read(std::int64_t i, std::initializer_list<std::string_view> selectors, const ReadOptions& opts = {}) const {
+    return read(i, std::vector<std::string>(selectors.begin(), selectors.end()), opts);
+  }
   Sample read_fields(std::int64_t i, const std::vector<int>& fields, const ReadOptions& opts = {}) const;
   Array read_field(std::int64_t i, std::string_view field, const ReadOptions& opts = {}) const;
 

@@ -5,50 +5,18 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
 #include <exception>
 #include <list>
 #include <mutex>
 
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/prefetch_queue.h"
+#include "base/rng.h"
 #include "storage/shard_reader.h"
 
 namespace bevkd::storage {
 namespace {
-
-// SplitMix64: a small, fully specified generator, so epoch orders are identical on every
-// platform and standard library (std::shuffle's algorithm is implementation-defined).
-struct SplitMix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) without modulo bias (rejection sampling).
-  std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
-    std::uint64_t x;
-    do x = next();
-    while (x >= limit);
-    return x % n;
-  }
-};
-
-template <typename It>
-void fisher_yates(It first, It last, SplitMix64& rng) {
-  const auto n = static_cast<std::uint64_t>(last - first);
-  for (std::uint64_t i = n; i > 1; --i) std::iter_swap(first + (i - 1), first + rng.below(i));
-}
-
-struct Slot {
-  bool ready = false;
-  std::optional<StreamItem> item;
-  std::exception_ptr error;
-};
 
 struct OpenShard {
   std::shared_ptr<const ShardReader> reader;
@@ -69,20 +37,17 @@ struct ShardStream::Impl {
   std::mutex readers_mu;
   std::list<std::pair<int, OpenShard>> readers;  // most recently used first
 
-  std::mutex mu;
-  std::condition_variable cv;
+  // The consumer's state: position and this epoch's order (only the consumer thread touches
+  // them, under mu for position()); decoding tasks deliver into `queue` in any order.
+  mutable std::mutex mu;
   StreamPosition pos;
   std::vector<SampleRef> order;  // this rank's order of pos.epoch
-  std::deque<std::shared_ptr<Slot>> queue;
   std::int64_t next_submit = 0;
-  int outstanding = 0;
+  std::unique_ptr<PrefetchQueue<StreamItem>> queue;
 
   OpenShard open_shard(int shard);
-  void decode(const std::shared_ptr<Slot>& slot, std::int64_t epoch, std::int64_t k, SampleRef ref);
-  void fill();  // with mu held
-  void wait_idle(std::unique_lock<std::mutex>& lock) {
-    cv.wait(lock, [&] { return outstanding == 0; });
-  }
+  void decode(PrefetchQueue<StreamItem>::Ticket t, std::int64_t epoch, std::int64_t k, SampleRef ref);
+  void fill();
   std::vector<SampleRef> epoch_order(std::int64_t epoch) const;
   std::vector<SampleRef> rank_order(std::int64_t epoch) const;
 };
@@ -98,8 +63,8 @@ std::vector<SampleRef> ShardStream::Impl::epoch_order(std::int64_t epoch) const 
     const std::int64_t n = manifest.shards()[s].num_samples;
     for (std::int64_t b = 0; b < n; b += B) blocks.push_back(Block{s, b, std::min(n, b + B)});
   }
-  SplitMix64 rng{opts.seed ^ (0xD1B54A32D192ED03ull * static_cast<std::uint64_t>(epoch + 1))};
-  if (opts.shuffle) fisher_yates(blocks.begin(), blocks.end(), rng);
+  Rng rng(mix_keys(opts.seed, static_cast<std::uint64_t>(epoch), 0x5EED0DE5ull));  // base/rng.h: the same order everywhere
+  if (opts.shuffle) rng.shuffle(blocks.begin(), blocks.end());
   std::vector<SampleRef> out;
   out.reserve(static_cast<std::size_t>(total));
   for (std::size_t w = 0; w < blocks.size(); w += static_cast<std::size_t>(opts.window_blocks)) {
@@ -107,7 +72,7 @@ std::vector<SampleRef> ShardStream::Impl::epoch_order(std::int64_t epoch) const 
     const std::size_t wend = std::min(blocks.size(), w + static_cast<std::size_t>(opts.window_blocks));
     for (std::size_t b = w; b < wend; ++b)
       for (std::int64_t i = blocks[b].begin; i < blocks[b].end; ++i) out.push_back(SampleRef{blocks[b].shard, i});
-    if (opts.shuffle) fisher_yates(out.begin() + static_cast<std::ptrdiff_t>(start), out.end(), rng);
+    if (opts.shuffle) rng.shuffle(out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
   }
   return out;
 }
@@ -145,42 +110,35 @@ OpenShard ShardStream::Impl::open_shard(int shard) {
   return o;
 }
 
-void ShardStream::Impl::decode(const std::shared_ptr<Slot>& slot, std::int64_t epoch, std::int64_t k, SampleRef ref) {
-  std::optional<StreamItem> item;
-  std::exception_ptr error;
+void ShardStream::Impl::decode(PrefetchQueue<StreamItem>::Ticket t, std::int64_t epoch, std::int64_t k,
+                               SampleRef ref) {
   const ManifestShard& entry = manifest.shards()[ref.shard];
   try {
     const OpenShard o = open_shard(ref.shard);
     ReadOptions ro;
     ro.verify = opts.verify;
     ro.view = opts.view;
-    item.emplace();
-    item->sample = o.reader->read_fields(ref.sample, o.fields, ro);
-    item->shard = entry.path;
-    item->sample_index = ref.sample;
-    item->position = StreamPosition{epoch, k};
+    StreamItem item;
+    item.sample = o.reader->read_fields(ref.sample, o.fields, ro);
+    item.shard = entry.path;
+    item.sample_index = ref.sample;
+    item.position = StreamPosition{epoch, k};
+    queue->put(t, std::move(item));
   } catch (const std::exception& e) {
-    item.reset();
-    error = std::make_exception_ptr(Error(cat("ShardStream (epoch ", epoch, ", item ", k, " of rank ", opts.rank,
-                                              "): shard ", entry.path, ", sample ", ref.sample, ": ", e.what())));
+    queue->put_error(t, std::make_exception_ptr(Error(cat("ShardStream (epoch ", epoch, ", item ", k, " of rank ",
+                                                          opts.rank, "): shard ", entry.path, ", sample ", ref.sample,
+                                                          ": ", e.what()))));
   }
-  std::lock_guard<std::mutex> lock(mu);
-  slot->item = std::move(item);
-  slot->error = error;
-  slot->ready = true;
-  --outstanding;
-  cv.notify_all();
 }
 
 void ShardStream::Impl::fill() {
-  while (static_cast<int>(queue.size()) < std::max(1, opts.prefetch) && next_submit < per_rank) {
-    auto slot = std::make_shared<Slot>();
-    queue.push_back(slot);
+  while (next_submit < per_rank) {
+    const auto t = queue->try_reserve();
+    if (!t) return;
     const std::int64_t k = next_submit++;
     const SampleRef ref = order[static_cast<std::size_t>(k)];
     const std::int64_t epoch = pos.epoch;
-    ++outstanding;
-    arena->enqueue([this, slot, epoch, k, ref] { decode(slot, epoch, k, ref); });
+    arena->enqueue([this, t = *t, epoch, k, ref] { decode(t, epoch, k, ref); });
   }
 }
 
@@ -211,21 +169,19 @@ ShardStream::ShardStream(Manifest manifest, StreamOptions opts) : impl_(std::mak
     m.parallelism = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                           static_cast<std::size_t>(want));
   m.arena = std::make_unique<tbb::task_arena>(o.num_threads, 0);
+  m.queue = std::make_unique<PrefetchQueue<StreamItem>>(static_cast<std::size_t>(m.opts.prefetch));
   seek(StreamPosition{});
 }
 
-ShardStream::~ShardStream() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->wait_idle(lock);
-}
+ShardStream::~ShardStream() { impl_->queue->wait_filled(); }
 
 void ShardStream::seek(StreamPosition pos) {
   Impl& m = *impl_;
   BEVKD_CHECK(pos.epoch >= 0 && pos.index >= 0 && pos.index <= m.per_rank, "ShardStream: position {epoch ",
               pos.epoch, ", index ", pos.index, "} is outside an epoch of ", m.per_rank, " items");
-  std::unique_lock<std::mutex> lock(m.mu);
-  m.wait_idle(lock);
-  m.queue.clear();
+  m.queue->wait_filled();
+  m.queue->clear();
+  std::lock_guard<std::mutex> lock(m.mu);
   if (m.order.empty() || m.pos.epoch != pos.epoch) m.order = m.rank_order(pos.epoch);
   m.pos = pos;
   m.next_submit = pos.index;
@@ -234,17 +190,23 @@ void ShardStream::seek(StreamPosition pos) {
 
 std::optional<StreamItem> ShardStream::next() {
   Impl& m = *impl_;
-  std::unique_lock<std::mutex> lock(m.mu);
   if (m.pos.index >= m.per_rank) return std::nullopt;
   m.fill();
-  std::shared_ptr<Slot> slot = m.queue.front();
-  m.cv.wait(lock, [&] { return slot->ready; });
-  m.queue.pop_front();
-  ++m.pos.index;
+  std::optional<StreamItem> item;
+  std::exception_ptr error;  // a decoding error, re-thrown at its position after moving past it
+  try {
+    item = m.queue->pop();
+    BEVKD_ASSERT(item.has_value(), "ShardStream: nothing reserved at item ", m.pos.index);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    ++m.pos.index;
+  }
   m.fill();
-  lock.unlock();
-  if (slot->error) std::rethrow_exception(slot->error);
-  return std::move(slot->item);
+  if (error) std::rethrow_exception(error);
+  return item;
 }
 
 StreamPosition ShardStream::position() const {

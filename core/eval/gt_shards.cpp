@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "schemas/shard_names.h"
 #include "base/fs.h"
 #include "core/geometry.h"
 #include "core/nuscenes/splits.h"
@@ -12,6 +13,8 @@
 #include "storage/shard_reader.h"
 
 namespace bevkd::core::eval {
+
+namespace ds = schemas::ds;
 namespace {
 
 std::string manifest_file(const std::string& path) {
@@ -48,11 +51,11 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
                   "\", not one of the 10 nuScenes detection classes");
     }
     for (std::int64_t i = 0; i < reader.num_samples(); ++i) {
-      const storage::Sample s = reader.read(i, {"sample_token", "ego2global", "gt/*"});
+      const storage::Sample s = reader.read(i, {ds::kSampleToken, ds::kEgo2global, "gt/*"});
       const std::string where = cat(reader.path(), " sample ", i);
       const std::array<double, 16> m = [&] {
         std::array<double, 16> out{};
-        const double* p = s.get("ego2global").data<double>();
+        const double* p = s.get(ds::kEgo2global).data<double>();
         std::copy(p, p + 16, out.begin());
         return out;
       }();
@@ -60,12 +63,12 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
       SampleContext ctx;
       ctx.ego_translation = ego2global.t;
 
-      const storage::Array& boxes = s.get("gt/boxes");
-      const storage::Array& labels = s.get("gt/labels");
-      const storage::Array& attrs = s.get("gt/attributes");
-      const storage::Array& lidar = s.get("gt/num_lidar_pts");
-      const storage::Array& radar = s.get("gt/num_radar_pts");
-      const storage::Array& vel_ok = s.get("gt/velocity_valid");
+      const storage::Array& boxes = s.get(ds::kGtBoxes);
+      const storage::Array& labels = s.get(ds::kGtLabels);
+      const storage::Array& attrs = s.get(ds::kGtAttributes);
+      const storage::Array& lidar = s.get(ds::kGtNumLidarPts);
+      const storage::Array& radar = s.get(ds::kGtNumRadarPts);
+      const storage::Array& vel_ok = s.get(ds::kGtVelocityValid);
       const std::int64_t n = boxes.shape()[0];
       std::vector<EvalBox> out;
       out.reserve(static_cast<std::size_t>(n));
@@ -88,10 +91,10 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
         b.score = -1.0;
         out.push_back(b);
       }
-      const storage::Array& racks = s.get("gt/rack_boxes");
+      const storage::Array& racks = s.get(ds::kGtRackBoxes);
       for (std::int64_t r = 0; r < racks.shape()[0]; ++r)
         ctx.bicycle_racks.push_back(global_box(racks.data<float>() + 9 * r, ego2global, true));
-      gt.boxes.add_sample(s.get("sample_token").string_at(0), std::move(out));
+      gt.boxes.add_sample(s.get(ds::kSampleToken).string_at(0), std::move(out));
       gt.context.push_back(std::move(ctx));
     }
   }

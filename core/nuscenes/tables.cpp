@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <map>
@@ -19,7 +18,12 @@
 #include <sstream>
 #include <unordered_set>
 
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
 #include "base/error.h"
+#include "base/prefetch_queue.h"
 #include "base/fs.h"
 #include "base/progress.h"
 #include "core/nuscenes/splits.h"
@@ -560,90 +564,46 @@ void TablesLoader::load_table(Table t, const FieldSet& fields, bool (*optional)(
       append(part, chunk);
     }
   } else {
-    // Producer (this thread): read + cut chunks; workers: parse; this thread appends in order.
-    struct Slot {
-      RawChunk chunk;
+    // This thread reads and cuts chunks in order; TBB workers parse them; parsed chunks come back
+    // in order through the bounded prefetch queue (base/prefetch_queue.h) and are appended here.
+    struct Parsed {
       Part<Record> part;
-      std::exception_ptr error;
-      bool parsed = false;
+      RawChunk info;  // without its JSON bytes
     };
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<Slot*> todo;
-    std::map<std::size_t, std::unique_ptr<Slot>> slots;  // by chunk index
-    bool no_more = false;
-    const std::size_t max_in_flight = static_cast<std::size_t>(2 * threads);
-    std::vector<std::thread> pool;
-    for (int k = 0; k < threads; ++k)
-      pool.emplace_back([&] {
-        od::parser parser;
-        while (true) {
-          Slot* slot = nullptr;
-          {
-            std::unique_lock<std::mutex> lock(mu);
-            cv.wait(lock, [&] { return !todo.empty() || no_more; });
-            if (todo.empty()) return;
-            slot = todo.front();
-            todo.pop_front();
-          }
-          try {
-            slot->part = parse(slot->chunk, parser);
-          } catch (...) {
-            slot->error = std::current_exception();
-          }
-          slot->chunk.json = std::vector<char>();
-          {
-            std::lock_guard<std::mutex> lock(mu);
-            slot->parsed = true;
-          }
-          cv.notify_all();
-        }
-      });
-    std::size_t next_to_append = 0;
+    PrefetchQueue<Parsed> queue(static_cast<std::size_t>(2 * threads));
+    tbb::task_arena arena(threads, 0);
+    tbb::task_group group;
+    tbb::enumerable_thread_specific<od::parser> parsers;
     std::exception_ptr failure;
-    auto drain = [&](bool all) {  // append finished chunks in order (waits while too many are in flight)
-      while (true) {
-        std::unique_ptr<Slot> slot;
-        {
-          std::unique_lock<std::mutex> lock(mu);
-          auto ready = [&] {
-            auto it = slots.find(next_to_append);
-            return it != slots.end() && it->second->parsed;
-          };
-          const bool must_wait = all ? !slots.empty() : slots.size() >= max_in_flight;
-          if (must_wait) cv.wait(lock, ready);
-          if (!ready()) return;
-          slot = std::move(slots[next_to_append]);
-          slots.erase(next_to_append);
-        }
-        ++next_to_append;
-        if (slot->error) std::rethrow_exception(slot->error);
-        append(slot->part, slot->chunk);
-      }
-    };
     try {
       while (true) {
-        auto slot = std::make_unique<Slot>();
-        if (!source.next(&slot->chunk)) break;
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          todo.push_back(slot.get());
-          slots[slot->chunk.index] = std::move(slot);
+        auto chunk = std::make_shared<RawChunk>();
+        if (!source.next(chunk.get())) break;
+        std::optional<typename PrefetchQueue<Parsed>::Ticket> ticket;
+        while (!(ticket = queue.try_reserve())) {  // full: append the oldest chunk first
+          auto done = queue.pop();
+          append(done->part, done->info);
         }
-        cv.notify_all();
-        drain(false);
+        arena.execute([&, chunk, slot = *ticket] {
+          group.run([&, chunk, slot] {
+            try {
+              Parsed p;
+              p.part = parse(*chunk, parsers.local());
+              chunk->json = std::vector<char>();
+              p.info = std::move(*chunk);
+              queue.put(slot, std::move(p));
+            } catch (...) {
+              queue.put_error(slot, std::current_exception());
+            }
+          });
+        });
       }
-      drain(true);
+      queue.close();
+      while (auto done = queue.pop()) append(done->part, done->info);
     } catch (...) {
       failure = std::current_exception();
     }
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      no_more = true;
-      todo.clear();
-    }
-    cv.notify_all();
-    for (std::thread& th : pool) th.join();
+    arena.execute([&] { group.wait(); });
     if (failure) std::rethrow_exception(failure);
   }
   std::uint32_t first = kNone;

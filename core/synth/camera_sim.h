@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/geometry.h"
-#include "core/synth/rng.h"
+#include "base/rng.h"
 #include "core/synth/world.h"
 
 namespace bevkd::core::synth {

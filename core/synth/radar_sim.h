@@ -8,7 +8,7 @@
 
 #include "core/geometry.h"
 #include "core/nuscenes/sensor_files.h"
-#include "core/synth/rng.h"
+#include "base/rng.h"
 #include "core/synth/world.h"
 
 namespace bevkd::core::synth {

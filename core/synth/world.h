@@ -10,7 +10,7 @@
 
 #include "base/canvas.h"
 #include "core/geometry.h"
-#include "core/synth/rng.h"
+#include "base/rng.h"
 
 namespace bevkd::core::synth {
 

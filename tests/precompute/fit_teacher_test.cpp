@@ -13,8 +13,8 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "precompute/checkpoint.h"
-#include "precompute/fit_teacher.h"
-#include "precompute/pointpillars.h"
+#include "precompute/fit/fit_teacher.h"
+#include "precompute/teacher/pointpillars.h"
 #include "tests/precompute/precompute_fixtures.h"
 
 namespace bevkd::precompute {

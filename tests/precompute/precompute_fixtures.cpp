@@ -11,7 +11,7 @@
 #include "base/fs.h"
 #include "core/synth/synth.h"
 #include "precompute/checkpoint.h"
-#include "precompute/teacher_config.h"
+#include "precompute/teacher/teacher_config.h"
 
 namespace bevkd::precompute::testing {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "precompute/pointpillars.h"
+#include "precompute/teacher/pointpillars.h"
 
 namespace bevkd::precompute::testing {
 

@@ -18,15 +18,15 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "core/bev_augment.h"
+#include "core/nn/bev_augment.h"
 #include "core/nuscenes/key_frame.h"
 #include "core/nuscenes/tables.h"
-#include "precompute/run_pipeline.h"
-#include "precompute/shard_plan.h"
-#include "precompute/stage_postprocess.h"
-#include "precompute/teacher.h"
-#include "precompute/stage_voxelize.h"
-#include "precompute/stage_read.h"
+#include "precompute/run/run_pipeline.h"
+#include "precompute/run/shard_plan.h"
+#include "precompute/run/stage_postprocess.h"
+#include "precompute/teacher/teacher.h"
+#include "precompute/run/stage_voxelize.h"
+#include "precompute/run/stage_read.h"
 #include "storage/half.h"
 #include "storage/manifest.h"
 #include "storage/shard_reader.h"
@@ -129,7 +129,7 @@ TEST(RunShards, VerifyAndFieldsAgree) {
   for (const auto& entry : manifest.shards()) {
     const storage::ShardReader r(manifest.shard_path(entry));
     const auto& meta = r.header().meta;
-    const core::BevGrid grid = core::BevGrid::make(meta.grid.range, meta.grid.dx, meta.grid.dy);
+    const BevGrid grid = BevGrid::make(meta.grid.range, meta.grid.dx, meta.grid.dy);
     const auto pcr = meta.teacher.at("config").at("decode").at("post_center_range").get<std::vector<double>>();
     for (int64_t i = 0; i < r.num_samples(); ++i) {
       const auto s = r.read(i, {}, storage::ReadOptions{true, -1});

@@ -9,10 +9,10 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "precompute/builtin_teacher.h"
+#include "precompute/teacher/builtin_teacher.h"
 #include "precompute/checkpoint.h"
-#include "precompute/pointpillars.h"
-#include "precompute/teacher_config.h"
+#include "precompute/teacher/pointpillars.h"
+#include "precompute/teacher/teacher_config.h"
 #include "tests/precompute/precompute_fixtures.h"
 
 namespace bevkd::precompute {

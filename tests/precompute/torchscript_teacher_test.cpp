@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "base/error.h"
-#include "precompute/torchscript_teacher.h"
+#include "precompute/teacher/torchscript_teacher.h"
 
 namespace bevkd::precompute {
 namespace {
@@ -92,8 +92,8 @@ std::string save_module(const std::string& dir, bool v017, const std::string& dr
 TorchScriptTeacherOptions options(const std::string& path) {
   TorchScriptTeacherOptions o;
   o.path = path;
-  o.grid = core::BevGrid::make({-20, -20, -5, 20, 20, 3}, 0.8);
-  o.decode.tasks = core::detection::nuscenes_tasks();
+  o.grid = BevGrid::make({-20, -20, -5, 20, 20, 3}, 0.8);
+  o.decode.tasks = core::nn::nuscenes_tasks();
   o.decode.score_threshold = 0.1;
   return o;
 }
@@ -105,7 +105,7 @@ torch::Tensor object_cloud(double x, double y) {
   return torch::tensor(v).view({20, 5});
 }
 
-void expect_car_at_cell(const TeacherOutput& out, int64_t b, int64_t row, int64_t col, const core::BevGrid& g) {
+void expect_car_at_cell(const TeacherOutput& out, int64_t b, int64_t row, int64_t col, const BevGrid& g) {
   const auto& d = out.detections.at(b);
   ASSERT_EQ(d.size(), 1) << "sample " << b;
   const auto box = d.boxes[0];

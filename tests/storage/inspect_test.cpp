@@ -125,7 +125,7 @@ TEST_F(Inspect, RenderDrawsBoxesWithXRightAndYUp) {
   const Canvas c = load_png(png);
   // Layout of inspect_render.cpp: map panel at (10, 30), 16 x 8 px per side, legend to the right.
   EXPECT_EQ(c.width(), 10 + 128 + 10 + 260);
-  const ShardGrid& g = spec.grid;
+  const BevGrid& g = spec.grid;
   auto col = [&](double x) { return 10 + (x - g.range[0]) / g.dx * 8; };
   auto row = [&](double y) { return 30 + (g.range[4] - y) / g.dy * 8; };
   const Sample s = testing::make_sample(spec, 0);

@@ -55,11 +55,11 @@ TEST(Manifest, CheckShardNamesTheDifference) {
   TempDir dir;
   testing::FixtureSpec spec = testing::small_spec();
   const ShardInfo info = testing::write_fixture_shard(dir / "s.h5", spec, 2);
-  spec.grid = ShardGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 0.8, 0.8);
+  spec.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 0.8, 0.8);
   Manifest m(testing::make_meta(spec));
   m.add(info, dir.path());
   const ShardReader r(dir / "s.h5");
-  EXPECT_ERROR_WITH(m.check_shard(r.header(), m.shards()[0], "shard s.h5"), "shard s.h5", "bev_grid differs",
+  EXPECT_ERROR_WITH(m.check_shard(r.header(), m.shards()[0], "shard s.h5"), "shard s.h5", "differs from the manifest at bev_grid",
                     "[32,32]", "[16,16]");
 }
 
@@ -82,14 +82,14 @@ TEST(Manifest, MergeJoinsWorkersAndRefusesConflicts) {
 
   ShardMeta other = meta;
   other.config["gamma"] = 0.7;
-  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "config differs between w0.json",
+  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "manifest merge: w0.json and w1.json differ at config",
                     "\"gamma\":0.5", "w1.json", "\"gamma\":0.7");
   other = meta;
   other.teacher["name"] = "another-teacher";
-  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "teacher differs");
+  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "differ at teacher");
   other = meta;
-  other.grid = ShardGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 0.8, 0.8);
-  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "bev_grid differs");
+  other.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 0.8, 0.8);
+  EXPECT_ERROR_WITH(Manifest::merge({{"w0.json", a}, {"w1.json", Manifest(other)}}), "differ at bev_grid");
   EXPECT_ERROR_WITH(a.add(ManifestShard{"train/shard-00000.h5", "train", 1, 1, 1}), "already listed");
   EXPECT_ERROR_WITH(a.add(ManifestShard{"../x.h5", "train", 1, 1, 1}), "must be relative");
 }

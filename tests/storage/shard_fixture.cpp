@@ -78,7 +78,7 @@ std::array<float, 9> transform_box(const float* b, const std::array<float, 9>& m
 }
 
 // Sum of unit-peak Gaussians of the objects of each class on the grid: [K, H, W].
-std::vector<float> class_blobs(const std::vector<Object>& objs, const ShardGrid& g, double sigma_scale) {
+std::vector<float> class_blobs(const std::vector<Object>& objs, const BevGrid& g, double sigma_scale) {
   const std::int64_t H = g.H, W = g.W;
   std::vector<float> out(static_cast<std::size_t>(10 * H * W), 0.f);
   for (const Object& o : objs) {
@@ -98,7 +98,7 @@ std::vector<float> class_blobs(const std::vector<Object>& objs, const ShardGrid&
 // A ReLU'd BEV feature map [C, H, W] (float): per-channel mixes of the class blobs, a
 // low-frequency "road structure" term and noise, minus a bias, through a ReLU. About 70-85% of
 // the cells end up exactly zero, like a real CenterPoint neck.
-std::vector<float> relu_features(const std::vector<float>& blobs, const ShardGrid& g, std::int64_t C,
+std::vector<float> relu_features(const std::vector<float>& blobs, const BevGrid& g, std::int64_t C,
                                  std::uint64_t seed) {
   const std::int64_t H = g.H, W = g.W, HW = H * W;
   Rng rng(seed);
@@ -154,7 +154,7 @@ Array ragged(const std::vector<T>& v, std::vector<std::int64_t> segments) {
 
 FixtureSpec small_spec() {
   FixtureSpec s;
-  s.grid = ShardGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 1.6, 1.6);  // 16 x 16
+  s.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 1.6, 1.6);  // 16 x 16
   s.num_views = 2;
   s.taps = {{"neck", 8, DType::kFloat16}, {"head_shared", 4, DType::kInt8}};
   s.fd3d_points = 4;
@@ -188,7 +188,7 @@ ShardMeta make_meta(const FixtureSpec& spec) {
 }
 
 Sample make_sample(const FixtureSpec& spec, std::int64_t index) {
-  const ShardGrid& g = spec.grid;
+  const BevGrid& g = spec.grid;
   const std::int64_t H = g.H, W = g.W, V = spec.num_views;
   Rng rng(mix(spec.seed, static_cast<std::uint64_t>(index)));
   const bool empty = index % 5 == 3;

@@ -19,7 +19,7 @@
 namespace bevkd::storage::testing {
 
 struct FixtureSpec {
-  ShardGrid grid = ShardGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8, 0.8);  // 128 x 128
+  BevGrid grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8, 0.8);  // 128 x 128
   std::int64_t num_views = 1;
   std::vector<TapSpec> taps{{"neck", 384, DType::kFloat16}, {"head_shared", 256, DType::kFloat16}};
   std::int64_t fd3d_points = 0;     // Q; 0 = no fd3d group

@@ -121,7 +121,7 @@ TEST(ShardIO, SelectedFieldsViewsAndCallerMemory) {
 
 TEST(ShardIO, RealisticTeacherTensorsRoundTripAtEveryCodecSetting) {
   FixtureSpec spec;
-  spec.grid = ShardGrid::make({-25.6, -25.6, -5, 25.6, 25.6, 3}, 0.8, 0.8);  // 64 x 64
+  spec.grid = BevGrid::make({-25.6, -25.6, -5, 25.6, 25.6, 3}, 0.8, 0.8);  // 64 x 64
   spec.taps = {{"neck", 48, DType::kFloat16}};
   spec.depth_points = 300;
   const Sample want = testing::make_sample(spec, 0);
