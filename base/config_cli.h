@@ -108,7 +108,7 @@ class BindCli {
       auto* o = app_->add_option(names, value, text);
       if constexpr (std::is_same_v<typename T::value_type, std::string>) o->delimiter(',');
     } else if constexpr (detail::is_std_array<T>::value) {
-      app_->add_option(names, value, text)->expected(static_cast<int>(std::tuple_size<T>::value))->capture_default_str();
+      app_->add_option(names, value, text)->capture_default_str();  // CLI11 takes N values for std::array<T, N>
     } else {
       app_->add_option(names, value, text)->capture_default_str();
     }
@@ -118,13 +118,18 @@ class BindCli {
   std::string prefix_;
 };
 
-// Registers `--config FILE` and every flagged field of `cfg` on `cmd`.
-template <typename T>
-void bind(CLI::App* cmd, T& cfg) {
+// Registers only `--config FILE` on `cmd` (for commands whose flags are bound by hand).
+inline void bind_config_option(CLI::App* cmd) {
   static std::string ignored;  // --config is consumed by preload(); CLI11 only has to accept it
   cmd->add_option("--config", ignored,
                   "JSON configuration file (e.g. a run's saved resolved configuration); flags given on the "
                   "command line override it; unknown keys are refused");
+}
+
+// Registers `--config FILE` and every flagged field of `cfg` on `cmd`.
+template <typename T>
+void bind(CLI::App* cmd, T& cfg) {
+  bind_config_option(cmd);
   BindCli b(cmd);
   cfg.fields(b);
 }

@@ -26,7 +26,6 @@ namespace bevkd {
 namespace {
 
 using kernels::BevPoolGeometry;
-using kernels::BevPoolGrid;
 
 struct Timer {
   torch::Device device;
@@ -120,17 +119,20 @@ std::pair<torch::Tensor, torch::Tensor> scene_boxes() {
 // Naive heat maps: mmdet3d's per-box loop with LibTorch slicing and torch::max.
 torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels,
                              const kernels::GaussianOptions& o) {
-  const int64_t W = o.width(), H = o.height();
+  const int64_t W = o.grid.W, H = o.grid.H;
+  const float voxel_x = static_cast<float>(o.grid.dx / o.out_size_factor),
+              voxel_y = static_cast<float>(o.grid.dy / o.out_size_factor);
+  const float x_min = static_cast<float>(o.grid.x_min()), y_min = static_cast<float>(o.grid.y_min());
   torch::Tensor heat = torch::zeros({10, H, W}, boxes.options());
   const torch::Tensor bc = boxes.cpu(), lc = labels.cpu();
   for (int64_t i = 0; i < bc.size(0); ++i) {
     const float* b = bc.data_ptr<float>() + i * bc.size(1);
-    const float width = b[4] / o.voxel_x / o.out_size_factor, length = b[3] / o.voxel_y / o.out_size_factor;
+    const float width = b[4] / voxel_x / o.out_size_factor, length = b[3] / voxel_y / o.out_size_factor;
     if (!(width > 0 && length > 0)) continue;
     const int64_t r =
         std::max<int64_t>(o.min_radius, static_cast<int64_t>(kernels::gaussian_radius(length, width, o.min_overlap)));
-    const int64_t x = static_cast<int64_t>((b[0] - o.range[0]) / o.voxel_x / o.out_size_factor);
-    const int64_t y = static_cast<int64_t>((b[1] - o.range[1]) / o.voxel_y / o.out_size_factor);
+    const int64_t x = static_cast<int64_t>((b[0] - x_min) / voxel_x / o.out_size_factor);
+    const int64_t y = static_cast<int64_t>((b[1] - y_min) / voxel_y / o.out_size_factor);
     if (x < 0 || x >= W || y < 0 || y >= H) continue;
     const double sigma = (2.0 * r + 1) / 6;
     const torch::Tensor g1 = torch::arange(-r, r + 1, torch::kFloat64);
@@ -153,16 +155,17 @@ void run_device(const torch::Device& dev, int reps) {
 
   // ---- BEV pooling at BEVDepth R50 size ----
   const int64_t B = 1, N = 6, D = 112, Hf = 16, Wf = 44, C = 80;
-  const BevPoolGrid grid;  // [-51.2, 51.2]² x [-5, 3], 0.8 m: 128 x 128
+  const BevGrid grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8);  // 128 x 128
   const torch::Tensor pts = bevdepth_frustum().to(dev);
   BevPoolGeometry geom = kernels::bev_pool_prepare(pts, grid);
   // the naive pipeline's geometry step: cells with LibTorch ops, no sorting
   auto naive_geometry = [&] {
     const torch::Tensor p = pts.view({-1, 3});
-    const torch::Tensor col = ((p.select(1, 0) - grid.range[0]) / grid.dx).floor();
-    const torch::Tensor rowc = ((p.select(1, 1) - grid.range[1]) / grid.dy).floor();
+    const torch::Tensor col = ((p.select(1, 0) - static_cast<float>(grid.range[0])) / static_cast<float>(grid.dx)).floor();
+    const torch::Tensor rowc = ((p.select(1, 1) - static_cast<float>(grid.range[1])) / static_cast<float>(grid.dy)).floor();
     const torch::Tensor keep = (col >= 0) & (col < 128) & (rowc >= 0) & (rowc < 128) &
-                               (p.select(1, 2) >= grid.range[2]) & (p.select(1, 2) < grid.range[5]);
+                               (p.select(1, 2) >= static_cast<float>(grid.range[2])) &
+                               (p.select(1, 2) < static_cast<float>(grid.range[5]));
     const torch::Tensor kept = keep.nonzero().squeeze(1);
     return std::make_pair(kept, (rowc * 128 + col).index_select(0, kept).to(torch::kInt64));
   };
@@ -190,7 +193,7 @@ void run_device(const torch::Device& dev, int reps) {
   // ---- voxelization of a 10-sweep cloud ----
   const torch::Tensor cloud = lidar_cloud().to(dev);
   const auto vopt =
-      kernels::VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
+      kernels::VoxelizeOptions::pillars(BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.2), 20, 30000);
   const auto vox = kernels::voxelize(cloud, vopt);
   row(cat("voxelize 250k pts (10 sweeps), 0.2 m pillars -> ", vox.coords.size(0)),
       timer.ms([&] { kernels::voxelize(cloud, vopt); }), -1);
@@ -198,7 +201,9 @@ void run_device(const torch::Device& dev, int reps) {
   // ---- Gaussian heat maps for 100 boxes ----
   const auto [boxes_cpu, labels_cpu] = scene_boxes();
   const torch::Tensor boxes = boxes_cpu.to(dev), labels = labels_cpu.to(dev);
-  const kernels::GaussianOptions gopt;  // CenterPoint nuScenes: 128 x 128, voxel 0.1, stride 8
+  kernels::GaussianOptions gopt;  // CenterPoint nuScenes: 128 x 128, voxel 0.1, stride 8
+  gopt.grid = grid;
+  gopt.out_size_factor = 8;
   const torch::Tensor heat = kernels::gaussian_heatmaps(boxes, labels, 10, gopt);
   BEVKD_CHECK(torch::allclose(heat.cpu(), naive_heatmaps(boxes, labels, gopt).cpu()),
               "bench: gaussian_heatmaps and the naive drawing disagree");

@@ -24,7 +24,7 @@
 
 #include "base/error.h"
 #include "core/synth/synth.h"
-#include "precompute/checkpoint.h"
+#include "precompute/teacher/builtin_teacher.h"
 #include "precompute/teacher/pointpillars.h"
 #include "precompute/run/run_pipeline.h"
 #include "precompute/teacher/teacher_config.h"
@@ -71,11 +71,8 @@ int main(int argc, char** argv) {
       for (auto& p : model->named_parameters())
         if (p.key().find(".dim.") != std::string::npos) p.value().zero_();
     }
-    bevkd::precompute::TeacherCheckpoint ck;
-    ck.config_json = model->config().to_json();
-    ck.model = bevkd::precompute::module_state(*model);
     const std::string ckpt = dir + "/nuscenes-pillar02-random.ckpt";
-    bevkd::precompute::save_checkpoint(ckpt, ck);
+    bevkd::precompute::save_teacher_model(model, ckpt);
 
     std::cout << "precompute benchmark: " << stats.samples << " synthetic samples (" << scenes << " scenes), "
               << sweeps << " LiDAR frames per sample, " << views

@@ -38,7 +38,7 @@
 #include "storage/shard_reader.h"
 #include "storage/shard_stream.h"
 #include "storage/shard_writer.h"
-#include "tests/storage/shard_fixture.h"
+#include "tests/support/shard_fixture.h"
 
 namespace {
 

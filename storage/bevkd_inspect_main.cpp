@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "base/config_cli.h"
 #include "base/error.h"
 #include "storage/inspect.h"
 
@@ -14,29 +15,33 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* summary = app.add_subcommand("summary", "schema, producer, teacher, grid, samples and per-field sizes");
-  summary->add_option("path", cfg.path, "shard (.h5), manifest.json, or a directory with manifest.json")->required();
+  summary->add_option("path", cfg.path, "shard (.h5), manifest.json, or a directory with manifest.json");
   summary->add_flag("--json", cfg.json, "machine-readable output");
 
   auto* verify = app.add_subcommand("verify", "check the schema and every sample's checksums (exit 2 on bad data)");
-  verify->add_option("path", cfg.path, "shard (.h5), manifest.json, or a directory with manifest.json")->required();
+  verify->add_option("path", cfg.path, "shard (.h5), manifest.json, or a directory with manifest.json");
   verify->add_flag("--json", cfg.json, "machine-readable output");
   verify->add_option("--threads", cfg.threads, "decoding threads")->check(CLI::Range(1, 256));
 
   auto* dump = app.add_subcommand("dump", "one sample as JSON (small arrays in full, large ones as statistics)");
-  dump->add_option("shard", cfg.path, "shard (.h5)")->required();
-  dump->add_option("--sample", cfg.sample, "sample index")->required();
-  dump->add_option("--fields", cfg.fields, "field selectors, e.g. gt/* teacher/features/neck (default: all)");
+  dump->add_option("shard", cfg.path, "shard (.h5)");
+  dump->add_option("--sample", cfg.sample, "sample index (default 0)");
+  dump->add_option("--fields", cfg.selectors, "field selectors, e.g. gt/* teacher/features/neck (default: all)");
   dump->add_option("--full-max", cfg.full_max, "print arrays with at most this many elements in full");
 
   auto* render = app.add_subcommand("render", "PNG of one sample: feature energy, fg mask, GT and teacher boxes");
-  render->add_option("shard", cfg.path, "shard (.h5)")->required();
-  render->add_option("--sample", cfg.sample, "sample index")->required();
-  render->add_option("-o,--out", cfg.out, "output PNG")->required();
+  render->add_option("shard", cfg.path, "shard (.h5)");
+  render->add_option("--sample", cfg.sample, "sample index (default 0)");
+  render->add_option("-o,--out", cfg.out, "output PNG");
   render->add_option("--tap", cfg.render.tap, "teacher tap (default: neck, else the first)");
   render->add_option("--view", cfg.render.view, "stored view");
   render->add_option("--cell-px", cfg.render.cell_px, "pixels per BEV cell")->check(CLI::Range(1, 32));
   render->add_option("--score-min", cfg.render.score_min, "draw teacher boxes with at least this score");
 
+  for (CLI::App* sub : {summary, verify, dump, render}) {
+    bevkd::config::bind_config_option(sub);
+    bevkd::config::preload(sub, cfg, argc, argv);
+  }
   CLI11_PARSE(app, argc, argv);
   cfg.command = app.get_subcommands().front()->get_name();
   return bevkd::run_main("bevkd-inspect", [&] { return insp::run(cfg, std::cout); });

@@ -421,6 +421,9 @@ json dump_sample(const ShardReader& r, std::int64_t sample, const std::vector<st
 }
 
 int run(const Config& cfg, std::ostream& out) {
+  BEVKD_CHECK(!cfg.path.empty(), "bevkd-inspect ", cfg.command,
+              ": no shard or manifest given (the positional argument, or config key path)");
+  BEVKD_CHECK(cfg.command != "render" || !cfg.out.empty(), "bevkd-inspect render: no output PNG given (-o/--out)");
   if (cfg.command == "summary") {
     const std::string mpath = manifest_path_of(cfg.path);
     const json j = mpath.empty() ? summarize_shard(ShardReader(cfg.path)) : summarize_manifest(mpath);
@@ -436,7 +439,7 @@ int run(const Config& cfg, std::ostream& out) {
   }
   if (cfg.command == "dump") {
     const ShardReader r(cfg.path);
-    print_json(dump_sample(r, cfg.sample, cfg.fields, cfg.full_max), out);
+    print_json(dump_sample(r, cfg.sample, cfg.selectors, cfg.full_max), out);
     out << "\n";
     return kExitOk;
   }

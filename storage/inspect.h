@@ -36,6 +36,14 @@ struct RenderOptions {
   int view = 0;
   int cell_px = 4;          // pixels per BEV cell
   double score_min = 0.3;   // teacher boxes below this score are not drawn
+
+  template <class V>
+  void fields(V& v) {
+    v("tap", tap);
+    v("view", view);
+    v("cell_px", cell_px);
+    v("score_min", score_min);
+  }
 };
 
 struct Config {
@@ -44,10 +52,23 @@ struct Config {
   bool json = false;                   // summary / verify
   int threads = 2;                     // verify
   std::int64_t sample = 0;             // dump / render
-  std::vector<std::string> fields;     // dump: selectors (empty = all)
+  std::vector<std::string> selectors;  // dump: field selectors (empty = all)
   std::int64_t full_max = 1024;        // dump: arrays up to this many elements are printed in full
   std::string out;                     // render: PNG path
   RenderOptions render;
+
+  // Configuration as data (base/config.h): every subcommand takes --config FILE with these keys.
+  template <class V>
+  void fields(V& v) {
+    v("path", path);
+    v("json", json);
+    v("threads", threads);
+    v("sample", sample);
+    v("fields", selectors);
+    v("full_max", full_max);
+    v("out", out);
+    v.nested("render", render);
+  }
 };
 
 // Runs one command, printing to `out`; returns the exit code. Throws bevkd::Error when the

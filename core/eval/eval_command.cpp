@@ -3,11 +3,11 @@
 #include <chrono>
 #include <iostream>
 
+#include "base/config.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/eval/gt_nuscenes.h"
 #include "core/eval/gt_shards.h"
-#include "base/json_writer.h"
 #include "core/eval/report.h"
 #include "core/eval/results_io.h"
 #include "core/nuscenes/tables.h"
@@ -30,44 +30,24 @@ std::string EvalCommandConfig::resolved_output_dir() const {
   return slash == std::string::npos ? std::string(".") : results_path.substr(0, slash == 0 ? 1 : slash);
 }
 
-std::string eval_command_json(const EvalCommandConfig& cfg, const DetectionConfig& det) {
-  JsonWriter w(JsonFormat::python(2));
-  w.begin_object();
-  w.key("results").value(cfg.results_path);
-  w.key("ground_truth").begin_object();
-  if (!cfg.shards.empty()) {
-    w.key("shards").value(cfg.shards);
-    w.key("split").value(cfg.split);
-  } else {
-    w.key("dataroot").value(cfg.dataroot);
-    w.key("version").value(cfg.version);
-    if (cfg.scenes.empty()) {
-      w.key("split").value(cfg.split);
-    } else {
-      w.key("scenes").begin_array();
-      for (const std::string& s : cfg.scenes) w.value(s);
-      w.end_array();
-    }
-  }
-  w.end_object();
-  w.key("config_file").value(cfg.config_path.empty() ? std::string("(built-in detection_cvpr_2019)") : cfg.config_path);
-  w.key("output_dir").value(cfg.resolved_output_dir());
-  w.key("plots").value(cfg.plots);
-  w.key("threads").value(cfg.threads);
-  w.key("detection_config");
-  write_detection_config(w, det);
-  w.end_object();
-  return w.take() + "\n";
+void write_eval_config(const EvalCommandConfig& cfg, const DetectionConfig& det, const std::string& out_dir) {
+  make_dirs(out_dir);
+  const std::string det_path = out_dir + "/detection_config.json";
+  write_file_atomic(det_path, detection_config_json(det));
+  EvalCommandConfig resolved = cfg;
+  resolved.output_dir = out_dir;
+  resolved.detection_config = det_path;
+  write_file_atomic(out_dir + "/eval_config.json", config::to_json(resolved).dump(2) + "\n");
 }
 
 EvalResult run_eval_command(const EvalCommandConfig& cfg, std::ostream& out) {
   cfg.validate();
-  const DetectionConfig det = cfg.config_path.empty() ? DetectionConfig::cvpr_2019() : load_detection_config(cfg.config_path);
+  const DetectionConfig det =
+      cfg.detection_config.empty() ? DetectionConfig::cvpr_2019() : load_detection_config(cfg.detection_config);
   const std::string out_dir = cfg.resolved_output_dir();
-  const std::string resolved = eval_command_json(cfg, det);
-  if (!cfg.quiet) std::cerr << "bevkd-eval configuration:\n" << resolved;
-  make_dirs(out_dir);
-  write_file_atomic(out_dir + "/eval_config.json", resolved);
+  write_eval_config(cfg, det, out_dir);
+  if (!cfg.quiet) std::cerr << "bevkd-eval configuration (" << out_dir << "/eval_config.json):\n"
+                            << config::to_json(cfg).dump(2) << "\n";
 
   const auto t0 = std::chrono::steady_clock::now();
   const GroundTruth gt = [&] {

@@ -2,63 +2,74 @@
 //
 //   bevkd-synth --out data/synth                       # 10 scenes x 10 samples, v1.0-mini
 //   bevkd-synth --out /tmp/tv --trainval-tables        # trainval-sized tables only (benchmarks)
+//   bevkd-synth --config data/synth/synth_config.json  # the saved configuration of a dataset again
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <sstream>
 
+#include "base/config_cli.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "core/synth/synth.h"
+
+namespace {
+
+struct SynthArgs {
+  bevkd::core::synth::SynthConfig synth;
+  std::string image_size;  // WxH, sets synth.image_width / image_height
+  bool trainval_tables = false;
+  bool quiet = false;
+  template <class V>
+  void fields(V& v) {
+    v.nested("synth", synth, "");
+    v("image_size", image_size, "--image-size", "camera image size WxH (default 640x360)");
+    v("trainval_tables", trainval_tables, "--trainval-tables",
+      "table-only trainval-sized dataset (850 scenes x 40 samples, real sweep rates) for loader benchmarks; "
+      "other size options are ignored");
+    v("quiet", quiet, "-q,--quiet", "no progress line");
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return bevkd::run_main("bevkd-synth", [&]() {
+    namespace config = bevkd::config;
     using bevkd::core::synth::SynthConfig;
-    SynthConfig cfg;
-    bool trainval_tables = false, quiet = false;
-    std::string image_size;
+    SynthArgs args;
     CLI::App app{"Writes a synthetic dataset in the exact nuScenes v1.0 format (tables, LiDAR, cameras, radars)."};
-    app.add_option("-o,--out", cfg.out_dir, "output dataroot")->required();
-    app.add_option("--version", cfg.version, "version directory (ending in mini, trainval or test)")->capture_default_str();
-    app.add_option("--seed", cfg.seed, "random seed (same seed: byte-identical dataset)")->capture_default_str();
-    app.add_option("--scenes", cfg.scenes, "number of scenes")->capture_default_str();
-    app.add_option("--samples", cfg.samples_per_scene, "key frames (samples) per scene, 2 Hz")->capture_default_str();
-    app.add_option("--lidar-sweeps", cfg.lidar_sweeps, "LIDAR_TOP sweeps between key frames (9 = 20 Hz)")->capture_default_str();
-    app.add_option("--camera-sweeps", cfg.camera_sweeps, "camera sweeps between key frames")->capture_default_str();
-    app.add_option("--radar-sweeps", cfg.radar_sweeps, "radar sweeps between key frames")->capture_default_str();
-    app.add_option("--image-size", image_size, "camera image size WxH (default 640x360)");
-    app.add_option("--beams", cfg.beams, "LiDAR beams")->capture_default_str();
-    app.add_option("--azimuth-steps", cfg.azimuth_steps, "LiDAR rays per beam and revolution")->capture_default_str();
-    app.add_option("--objects", cfg.objects_per_scene, "annotated instances per scene")->capture_default_str();
-    app.add_option("--jpeg-quality", cfg.jpeg_quality, "JPEG quality 1..100")->capture_default_str();
-    app.add_option("--threads", cfg.threads, "worker threads (0: all cores)")->capture_default_str();
-    app.add_flag("--tables-only", cfg.tables_only, "write the 13 tables only, no sensor files");
-    app.add_flag("--trainval-tables", trainval_tables,
-                 "table-only trainval-sized dataset (850 scenes x 40 samples, real sweep rates) for loader benchmarks; "
-                 "other size options are ignored");
-    app.add_flag("-q,--quiet", quiet, "no progress line");
+    config::bind(&app, args);
+    config::preload(&app, args, argc, argv);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       return app.exit(e);
     }
-    if (trainval_tables) {
+    SynthConfig& cfg = args.synth;
+    BEVKD_CHECK(!cfg.out_dir.empty(), "--out (config key synth.out_dir) is required");
+    if (args.trainval_tables) {
       SynthConfig tv = bevkd::core::synth::trainval_tables_config(cfg.out_dir);
       tv.seed = cfg.seed;
       tv.threads = cfg.threads;
       cfg = tv;
     }
-    if (!image_size.empty()) {
+    if (!args.image_size.empty()) {
       int w = 0, h = 0;
       char x = 0;
-      std::istringstream is(image_size);
+      std::istringstream is(args.image_size);
       BEVKD_CHECK((is >> w >> x >> h) && x == 'x' && is.eof(), "--image-size: expected WxH such as 640x360, found '",
-                  image_size, "'");
+                  args.image_size, "'");
       cfg.image_width = w;
       cfg.image_height = h;
+      args.image_size.clear();  // resolved into synth.image_width / image_height
     }
-    cfg.show_progress = !quiet;
+    cfg.show_progress = !args.quiet;
     cfg.validate();
     std::cout << "bevkd-synth configuration:\n" << cfg.describe() << std::flush;
     const auto summary = bevkd::core::synth::generate(cfg);
+    args.trainval_tables = false;  // resolved into the synth fields
+    bevkd::write_file_atomic(cfg.out_dir + "/synth_config.json", config::to_json(args).dump(2) + "\n");
     std::cout << "wrote " << cfg.out_dir << ": " << summary.describe() << "\n";
     return 0;
   });

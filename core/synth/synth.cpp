@@ -74,6 +74,20 @@ std::string SynthConfig::describe() const {
   return os.str();
 }
 
+SynthConfig SynthConfig::tiny() {
+  SynthConfig c;
+  c.scenes = 3;
+  c.samples_per_scene = 3;
+  c.lidar_sweeps = 1;
+  c.image_width = 64;
+  c.image_height = 36;
+  c.azimuth_steps = 540;
+  c.objects_per_scene = 30;
+  c.seed = 5;
+  c.show_progress = false;
+  return c;
+}
+
 SynthConfig trainval_tables_config(const std::string& out_dir) {
   SynthConfig c;
   c.out_dir = out_dir;

@@ -63,6 +63,31 @@ struct SynthConfig {
   void validate() const;
   // One line per option (printed by bevkd-synth and written to <out>/synth_config.txt).
   std::string describe() const;
+
+  // A dataset for tests: 3 scenes (scene-0061 and scene-0553 fall in mini_train, scene-0103 in
+  // mini_val) x 3 samples, one LiDAR sweep between key frames, 64x36 images, 30 objects a scene.
+  static SynthConfig tiny();
+
+  template <class V>
+  void fields(V& v) {
+    v("out_dir", out_dir, "-o,--out", "output dataroot");
+    v("version", version, "--version", "version directory (ending in mini, trainval or test)");
+    v("seed", seed, "--seed", "random seed (same seed: byte-identical dataset)");
+    v("scenes", scenes, "--scenes", "number of scenes");
+    v("samples_per_scene", samples_per_scene, "--samples", "key frames (samples) per scene, 2 Hz");
+    v("lidar_sweeps", lidar_sweeps, "--lidar-sweeps", "LIDAR_TOP sweeps between key frames (9 = 20 Hz)");
+    v("camera_sweeps", camera_sweeps, "--camera-sweeps", "camera sweeps between key frames");
+    v("radar_sweeps", radar_sweeps, "--radar-sweeps", "radar sweeps between key frames");
+    v("image_width", image_width);
+    v("image_height", image_height);
+    v("beams", beams, "--beams", "LiDAR beams");
+    v("azimuth_steps", azimuth_steps, "--azimuth-steps", "LiDAR rays per beam and revolution");
+    v("objects_per_scene", objects_per_scene, "--objects", "annotated instances per scene");
+    v("jpeg_quality", jpeg_quality, "--jpeg-quality", "JPEG quality 1..100");
+    v("tables_only", tables_only, "--tables-only", "write the 13 tables only, no sensor files");
+    v("threads", threads, "--threads", "worker threads (0: all cores)");
+    v("show_progress", show_progress);
+  }
 };
 
 // The table-only configuration of a trainval-sized dataset: 850 scenes (the 700 train and

@@ -84,6 +84,14 @@ class BuiltinTeacher final : public Teacher {
 
 }  // namespace
 
+void save_teacher_model(PointPillarsCenterPoint& model, const std::string& path) {
+  core::nn::Checkpoint ck;
+  ck.kind = kTeacherCheckpointKind;
+  ck.meta_json = nlohmann::json{{"config", config::to_json(model->config())}}.dump();
+  ck.modules["model"] = core::nn::module_state(*model);
+  core::nn::save_checkpoint(path, ck);
+}
+
 TeacherModelConfig teacher_config_of(const core::nn::Checkpoint& ckpt, const std::string& path) {
   const auto meta = config::parse(ckpt.meta_json, "checkpoint " + path + " meta");
   BEVKD_CHECK(meta.is_object() && meta.contains("config"), "checkpoint ", path,

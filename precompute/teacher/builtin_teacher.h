@@ -14,6 +14,10 @@ namespace bevkd::precompute {
 // state "model" and meta {"config": TeacherModelConfig, ...} (fit-teacher adds its training state).
 inline constexpr const char* kTeacherCheckpointKind = "teacher";
 
+// Writes a model-only teacher checkpoint (meta {"config": ...}, module "model"): what
+// load_builtin_teacher() reads; fit-teacher's checkpoints add the training state.
+void save_teacher_model(PointPillarsCenterPoint& model, const std::string& path);
+
 // The model configuration stored in a teacher checkpoint's meta; throws naming `path`.
 TeacherModelConfig teacher_config_of(const core::nn::Checkpoint& ckpt, const std::string& path);
 

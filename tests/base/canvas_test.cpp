@@ -1,3 +1,4 @@
+#include "tests/support/expect_error.h"
 #include "base/canvas.h"
 
 #include <gtest/gtest.h>
@@ -77,7 +78,7 @@ TEST(Canvas, ColorMapsAreOrderedAndHandleNan) {
 }
 
 TEST(Canvas, BadSizeAndUnreadablePngAreErrors) {
-  EXPECT_THROW(Canvas(0, 5), Error);
+  EXPECT_ERROR_WITH(Canvas(0, 5), "canvas size must be 1..32768 pixels per side, found 0x5");
   const std::string path =
       (std::filesystem::temp_directory_path() / ("bevkd_notpng_" + std::to_string(::getpid()) + ".png")).string();
   {

@@ -1,3 +1,4 @@
+#include "tests/support/expect_error.h"
 #include "base/fs.h"
 
 #include <gtest/gtest.h>
@@ -42,7 +43,7 @@ TEST(Fs, MissingFileErrorNamesThePath) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/bevkd/x.json: cannot open"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(file_size("/nonexistent/bevkd/x.json"), Error);
+  EXPECT_ERROR_WITH(file_size("/nonexistent/bevkd/x.json"), "/nonexistent/bevkd/x.json: cannot stat");
   EXPECT_FALSE(path_exists("/nonexistent/bevkd/x.json"));
 }
 

@@ -1,3 +1,4 @@
+#include "tests/support/expect_error.h"
 #include "base/plot.h"
 
 #include <gtest/gtest.h>
@@ -141,7 +142,7 @@ TEST(Plot, ErrorsNameTheSeries) {
   o.y.min = -1.0;
   LinePlot neg(o);
   neg.add_series({"a", {0, 1}, {1, 2}, std::nullopt});
-  EXPECT_THROW(neg.render(), Error);
+  EXPECT_ERROR_WITH(neg.render(), "a log axis needs positive bounds, found [-1");
 }
 
 TEST(Plot, WritesAPng) {

@@ -1,4 +1,5 @@
 #include "core/geometry.h"
+#include "tests/support/expect_error.h"
 
 #include <gtest/gtest.h>
 
@@ -165,41 +166,9 @@ TEST(Geometry, CornersAndPointInBox) {
   EXPECT_FALSE(point_in_box(b, {1, 2, 1.01}));
 }
 
-TEST(Geometry, BevGridCellsFollowDesignConvention) {
-  const BevGrid g = BevGrid::make({-51.2, -51.2, -5, 51.2, 51.2, 3}, 0.8);
-  EXPECT_EQ(g.H, 128);
-  EXPECT_EQ(g.W, 128);
-  EXPECT_NEAR(g.x_center(0), -50.8, 1e-9);
-  EXPECT_NEAR(g.y_center(127), 50.8, 1e-9);
-  int64_t r = -1, c = -1;
-  ASSERT_TRUE(g.cell_of(-51.2, 51.1, &r, &c));
-  EXPECT_EQ(c, 0);
-  EXPECT_EQ(r, 127);
-  EXPECT_FALSE(g.cell_of(51.2, 0, &r, &c));   // x_max is outside (half-open)
-  EXPECT_FALSE(g.cell_of(-51.21, 0, &r, &c));
-  const BevGrid a = BevGrid::make({-51.2, -51.2, -5, 51.2, 51.2, 3}, 0.2);
-  EXPECT_EQ(a.W, 512);
-  EXPECT_TRUE(a.coarsened(4).same_as(g));
-  EXPECT_FALSE(a.same_as(g));
-  const BevGrid rect = BevGrid::make({0, -10, -2, 40, 10, 2}, 0.5, 0.25);
-  EXPECT_EQ(rect.W, 80);
-  EXPECT_EQ(rect.H, 80);
+TEST(Geometry, ZeroQuaternionIsAnError) {
+  EXPECT_ERROR_WITH(Quat({0, 0, 0, 0}).normalized(), "quaternion");
 }
-
-TEST(Geometry, BevGridRejectsBadValuesWithMessage) {
-  try {
-    BevGrid::make({-51.2, -51.2, -5, 51.2, 51.2, 3}, 0.7);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("is not a whole number of 0.7 m cells"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(BevGrid::make({1, 0, 0, 0, 1, 1}, 0.5), Error);
-  EXPECT_THROW(BevGrid::make({0, 0, 0, 1, 1, 1}, -0.5), Error);
-  EXPECT_THROW(BevGrid::make({0, 0, 0, NAN, 1, 1}, 0.5), Error);
-  EXPECT_THROW(BevGrid::make({-51.2, -51.2, -5, 51.2, 51.2, 3}, 0.8).coarsened(3), Error);
-}
-
-TEST(Geometry, ZeroQuaternionIsAnError) { EXPECT_THROW(Quat({0, 0, 0, 0}).normalized(), Error); }
 
 }  // namespace
 }  // namespace bevkd::core

@@ -15,18 +15,16 @@
 #include "core/nuscenes/jpeg.h"
 #include "core/nuscenes/sensor_files.h"
 #include "core/synth/rig.h"
+#include "base/rng.h"
 #include "core/synth/synth.h"
+#include "tests/support/synth_data.h"
 
 namespace bevkd::core::nusc::testing {
 namespace {
 
 // A 32-hex token in the style of the real tables, derived from a label (FNV-1a + mixing).
 std::string hex_of(const std::string& label) {
-  std::uint64_t h = 1469598103934665603ull, g = 0x9E3779B97F4A7C15ull;
-  for (char c : label) {
-    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-    g = (g ^ h) * 0xBF58476D1CE4E5B9ull;
-  }
+  const std::uint64_t h = key_of(label), g = mix_keys(h, 0x70CE);
   char buf[33];
   std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(h), static_cast<unsigned long long>(g));
   return buf;
@@ -43,12 +41,6 @@ void write_json(const std::string& path, const Json& j) {
 
 }  // namespace
 
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = cat(BEVKD_BINARY_DIR, "/test_tmp/", name, ".", ::getpid());
-  std::filesystem::remove_all(dir);
-  make_dirs(dir);
-  return dir;
-}
 
 Json read_table(const std::string& root, const std::string& version, const std::string& table) {
   std::ifstream f(root + "/" + version + "/" + table + ".json");
@@ -258,29 +250,18 @@ std::string write_mini_like_dataset(const std::string& root) {
 }
 
 const std::string& tiny_synth_dataset() {
-  // Removed when the test process exits.
-  struct Dir {
-    std::string path;
-    ~Dir() { std::filesystem::remove_all(path); }
-  };
-  static const Dir dir{[] {
-    const std::string dir = fresh_dir("tiny_synth");
-    synth::SynthConfig cfg;
-    cfg.out_dir = dir;
-    cfg.scenes = 2;
-    cfg.samples_per_scene = 3;
-    cfg.lidar_sweeps = 2;
-    cfg.camera_sweeps = 1;
-    cfg.radar_sweeps = 1;
-    cfg.image_width = 192;
-    cfg.image_height = 108;
-    cfg.azimuth_steps = 720;
-    cfg.objects_per_scene = 40;
-    cfg.show_progress = false;
-    synth::generate(cfg);
-    return dir;
-  }()};
-  return dir.path;
+  synth::SynthConfig cfg = synth::SynthConfig::tiny();
+  cfg.scenes = 2;
+  cfg.samples_per_scene = 3;
+  cfg.lidar_sweeps = 2;
+  cfg.camera_sweeps = 1;
+  cfg.radar_sweeps = 1;
+  cfg.image_width = 192;
+  cfg.image_height = 108;
+  cfg.azimuth_steps = 720;
+  cfg.objects_per_scene = 40;
+  cfg.seed = 0;
+  return bevkd::testing::synth_dataset("core-tiny", cfg);
 }
 
 }  // namespace bevkd::core::nusc::testing

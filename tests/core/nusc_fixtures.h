@@ -14,13 +14,15 @@
 #include <string>
 
 #include "base/error.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/temp_dir.h"
 
 namespace bevkd::core::nusc::testing {
 
 using Json = nlohmann::ordered_json;
 
-// A fresh empty directory under the build tree: <build>/test_tmp/<name>.<pid>.
-std::string fresh_dir(const std::string& name);
+using bevkd::testing::error_of;
+using bevkd::testing::fresh_dir;
 
 // Real-data facts used by the mini-like dataset (and asserted by the tests).
 struct MiniFacts {
@@ -47,18 +49,6 @@ void write_table(const std::string& root, const std::string& version, const std:
 
 // The synthetic tiny dataset (v1.0-mini): generated on first use in this process.
 const std::string& tiny_synth_dataset();
-
-// Runs `fn`, expects a bevkd::Error and returns its message (a test failure if none is thrown).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a bevkd::Error";
-  return "";
-}
 
 }  // namespace bevkd::core::nusc::testing
 

@@ -16,13 +16,7 @@ using test::same;
 
 constexpr int64_t B = 2, N = 2, D = 4, Hf = 3, Wf = 5, C = 3;
 
-BevPoolGrid small_grid() {
-  BevPoolGrid g;
-  g.range = {-4.0f, -3.0f, -2.0f, 4.0f, 3.0f, 2.0f};
-  g.dx = 1.0f;
-  g.dy = 1.0f;  // 8 x 6 cells
-  return g;
-}
+BevGrid small_grid() { return BevGrid::make({-4.0, -3.0, -2.0, 4.0, 3.0, 2.0}, 1.0); }  // 8 x 6 cells
 
 // Frustum points spread over a box larger than the grid; point 0 sits 0.3 cells below x_min
 // (the reference implementations' truncation would keep it in column 0; bevkd drops it).
@@ -37,16 +31,17 @@ torch::Tensor random_frustum(uint64_t seed) {
 }
 
 // The cell of point q or -1, computed directly from the definition in bev_pool.h.
-int64_t cell_of(const float* q, const BevPoolGrid& g, int64_t b) {
-  const float col = std::floor((q[0] - g.range[0]) / g.dx), row = std::floor((q[1] - g.range[1]) / g.dy);
-  const bool inside =
-      col >= 0 && col < g.width() && row >= 0 && row < g.height() && q[2] >= g.range[2] && q[2] < g.range[5];
-  return inside ? (b * g.height() + static_cast<int64_t>(row)) * g.width() + static_cast<int64_t>(col) : -1;
+int64_t cell_of(const float* q, const BevGrid& g, int64_t b) {
+  const float col = std::floor((q[0] - static_cast<float>(g.range[0])) / static_cast<float>(g.dx)),
+              row = std::floor((q[1] - static_cast<float>(g.range[1])) / static_cast<float>(g.dy));
+  const bool inside = col >= 0 && col < g.W && row >= 0 && row < g.H && q[2] >= static_cast<float>(g.range[2]) &&
+                      q[2] < static_cast<float>(g.range[5]);
+  return inside ? (b * g.H + static_cast<int64_t>(row)) * g.W + static_cast<int64_t>(col) : -1;
 }
 
 torch::Tensor reference_pool(const torch::Tensor& pts, const torch::Tensor& depth, const torch::Tensor& feat,
-                             const BevPoolGrid& g) {
-  const int64_t H = g.height(), W = g.width();
+                             const BevGrid& g) {
+  const int64_t H = g.H, W = g.W;
   torch::Tensor out = torch::zeros({B * H * W, C}, torch::kFloat64);
   const torch::Tensor p = pts.contiguous(), d = depth.to(torch::kFloat64).flatten(),
                       f = feat.to(torch::kFloat64).reshape({-1, C});
@@ -59,7 +54,7 @@ torch::Tensor reference_pool(const torch::Tensor& pts, const torch::Tensor& dept
 }
 
 TEST(BevPool, GeometryIsTheSortedPointToCellMapping) {
-  const BevPoolGrid g = small_grid();
+  const BevGrid g = small_grid();
   const torch::Tensor pts = random_frustum(1);
   const BevPoolGeometry geom = bev_pool_prepare(pts, g);
   EXPECT_EQ(geom.grid_h, 6);
@@ -114,7 +109,7 @@ TEST(BevPool, GeometryIsTheSortedPointToCellMapping) {
 }
 
 TEST(BevPool, ForwardMatchesBruteForceAndReusesTheGeometry) {
-  const BevPoolGrid g = small_grid();
+  const BevGrid g = small_grid();
   const torch::Tensor pts = random_frustum(2);
   const BevPoolGeometry geom = bev_pool_prepare(pts, g);
   for (uint64_t seed : {3, 4}) {
@@ -129,7 +124,7 @@ TEST(BevPool, ForwardMatchesBruteForceAndReusesTheGeometry) {
 }
 
 TEST(BevPool, BackwardMatchesFiniteDifferences) {
-  const BevPoolGrid g = small_grid();
+  const BevGrid g = small_grid();
   const BevPoolGeometry geom = bev_pool_prepare(random_frustum(5), g);
   torch::manual_seed(6);
   const torch::Tensor depth = torch::rand({B, N, D, Hf, Wf}, torch::kFloat64).requires_grad_(true);
@@ -173,20 +168,17 @@ TEST(BevPool, OnlyTheRequestedGradientIsComputed) {
 TEST(BevPool, RejectsMismatchedInputs) {
   const BevPoolGeometry geom = bev_pool_prepare(random_frustum(8), small_grid());
   const torch::Tensor feat = torch::randn({B, N, Hf, Wf, C});
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(
       bev_pool(torch::rand({B, N, D + 1, Hf, Wf}), feat, geom),
       "bev_pool: depth must be [2, 2, 4, 3, 5] float32 or float64 (the geometry's shape), found [2, 2, 5, "
       "3, 5] float32 on cpu");
-  EXPECT_BEVKD_ERROR(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat.to(torch::kFloat64), geom),
+  EXPECT_ERROR_WITH(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat.to(torch::kFloat64), geom),
                      "bev_pool: feat must be [2, 2, 3, 5, C] with depth's dtype");
-  EXPECT_BEVKD_ERROR(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat, BevPoolGeometry{}),
+  EXPECT_ERROR_WITH(bev_pool(torch::rand({B, N, D, Hf, Wf}), feat, BevPoolGeometry{}),
                      "bev_pool: the geometry is empty; build it with bev_pool_prepare");
-  EXPECT_BEVKD_ERROR(bev_pool_prepare(torch::rand({B, N, D, Hf, Wf, 2}), small_grid()),
+  EXPECT_ERROR_WITH(bev_pool_prepare(torch::rand({B, N, D, Hf, Wf, 2}), small_grid()),
                      "bev_pool_prepare: points must be [B, N, D, Hf, Wf, 3] float32");
-  BevPoolGrid bad = small_grid();
-  bad.dx = 0.3f;
-  EXPECT_BEVKD_ERROR(bev_pool_prepare(random_frustum(9), bad),
-                     "bev_pool: the grid range on axis x (8 m) is not a whole number of 0.3 m cells");
+  EXPECT_ERROR_WITH(bev_pool_prepare(random_frustum(9), BevGrid{}), "bev_pool: no grid given (an empty BevGrid)");
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed) {
 TEST(CudaTwin, Voxelize) {
   BEVKD_REQUIRE_CUDA();
   const VoxelizeOptions o =
-      VoxelizeOptions::pillars({-51.2f, -51.2f, -5.0f, 51.2f, 51.2f, 3.0f}, 0.2f, 0.2f, 20, 30000);
+      VoxelizeOptions::pillars(BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.2), 20, 30000);
   torch::manual_seed(71);
   torch::Tensor pts = torch::randn({250000, 5}) * 20;  // dense near the centre: both limits hit
   const Voxels cpu = voxelize(pts, o), gpu = voxelize(pts.to(kGpu), o);
@@ -69,7 +69,7 @@ TEST(CudaTwin, BevPoolAtBevDepthSize) {
   pts.select(5, 0).mul_(120).sub_(60);
   pts.select(5, 1).mul_(120).sub_(60);
   pts.select(5, 2).mul_(10).sub_(6);
-  const BevPoolGrid grid;
+  const BevGrid grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8);
   const BevPoolGeometry g = bev_pool_prepare(pts, grid), gg = bev_pool_prepare(pts.to(kGpu), grid);
   for (const auto& [a, b] : {std::pair{&g.ranks_depth, &gg.ranks_depth},
                              {&g.ranks_feat, &gg.ranks_feat},
@@ -101,7 +101,9 @@ TEST(CudaTwin, GaussianHeatmaps) {
   BEVKD_REQUIRE_CUDA();
   const torch::Tensor boxes = random_boxes(400, 56.0, 74);
   const torch::Tensor labels = torch::randint(0, 10, {400}, torch::kInt64);
-  GaussianOptions o;
+  GaussianOptions o;  // CenterPoint nuScenes: 0.1 m voxels, stride 8
+  o.grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8);
+  o.out_size_factor = 8;
   const torch::Tensor cpu = gaussian_heatmaps(boxes, labels, 10, o),
                       gpu = gaussian_heatmaps(boxes.to(kGpu), labels.to(kGpu), 10, o);
   // Radii and centres are bit-identical (float32 without FMA); the float64 exp may differ by an

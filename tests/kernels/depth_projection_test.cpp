@@ -156,22 +156,22 @@ TEST(DepthProjection, RandomCloudMatchesBruteForce) {
 TEST(DepthProjection, RejectsBadInput) {
   const torch::Tensor pts = torch::rand({10, 4});
   DepthProjectionOptions o = options();
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(
       project_depth_sparse(pts, cam2ego().slice(1, 0, 3), intrinsics(), torch::Tensor(), o),
       "project_depth: cam2ego must be [Ncam >= 1, 4, 4] float32/float64, found [2, 3, 4] float32 on cpu");
-  EXPECT_BEVKD_ERROR(project_depth_sparse(pts, cam2ego(), intrinsics().slice(0, 0, 1), torch::Tensor(), o),
+  EXPECT_ERROR_WITH(project_depth_sparse(pts, cam2ego(), intrinsics().slice(0, 0, 1), torch::Tensor(), o),
                      "intrinsics must be [Ncam, 3, 3] float32/float64 with Ncam = cam2ego.size(0), found [1, 3, 3]");
-  EXPECT_BEVKD_ERROR(project_depth_dense(pts.slice(1, 0, 2), cam2ego(), intrinsics(), torch::Tensor(), o),
+  EXPECT_ERROR_WITH(project_depth_dense(pts.slice(1, 0, 2), cam2ego(), intrinsics(), torch::Tensor(), o),
                      "project_depth: points must be [P, >= 3] float32");
-  EXPECT_BEVKD_ERROR(project_depth_dense(pts, cam2ego(), intrinsics(), torch::zeros({3, 8}), o),
+  EXPECT_ERROR_WITH(project_depth_dense(pts, cam2ego(), intrinsics(), torch::zeros({3, 8}), o),
                      "boxes must be undefined or [G, 7|9] float32");
   o.min_depth = 0.0f;
-  EXPECT_BEVKD_ERROR(project_depth_dense(pts, cam2ego(), intrinsics(), torch::Tensor(), o),
+  EXPECT_ERROR_WITH(project_depth_dense(pts, cam2ego(), intrinsics(), torch::Tensor(), o),
                      "project_depth: min_depth must be positive, found 0");
   o = options();
   torch::Tensor e = cam2ego();
   e[1][0][3] = NAN;
-  EXPECT_BEVKD_ERROR(project_depth_dense(pts, e, intrinsics(), torch::Tensor(), o),
+  EXPECT_ERROR_WITH(project_depth_dense(pts, e, intrinsics(), torch::Tensor(), o),
                      "project_depth: cam2ego[1] has a non-finite entry nan");
 }
 

@@ -26,8 +26,7 @@ constexpr double kE576 = 0.0031511115984444414;  // (2, 2)
 // An 8 x 8 map of 1 m cells over [-4, 4]²: voxel 0.5 m, stride 2; coor = (x + 4) / 0.5 / 2.
 GaussianOptions small_options(int64_t min_radius) {
   GaussianOptions o;
-  o.range = {-4.0f, -4.0f, -5.0f, 4.0f, 4.0f, 3.0f};
-  o.voxel_x = o.voxel_y = 0.5f;
+  o.grid = BevGrid::make({-4.0, -4.0, -5.0, 4.0, 4.0, 3.0}, 1.0);
   o.out_size_factor = 2;
   o.min_radius = min_radius;
   return o;
@@ -123,18 +122,21 @@ TEST(GaussianHeatmaps, OverlappingObjectsMaxMerge) {
 // draw_heatmap_gaussian's slicing (left/right/top/bottom) of the full (2r+1)² kernel.
 torch::Tensor reference_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t K,
                                  const GaussianOptions& o) {
-  const int64_t W = o.width(), H = o.height();
+  const int64_t W = o.grid.W, H = o.grid.H;
+  const float voxel_x = static_cast<float>(o.grid.dx / o.out_size_factor),
+              voxel_y = static_cast<float>(o.grid.dy / o.out_size_factor);
+  const float x_min = static_cast<float>(o.grid.x_min()), y_min = static_cast<float>(o.grid.y_min());
   torch::Tensor heat = torch::zeros({K, H, W});
   for (int64_t i = 0; i < boxes.size(0); ++i) {
     const torch::Tensor bi = boxes[i];
     const auto b = bi.accessor<float, 1>();
-    const float width = b[4] / o.voxel_x / static_cast<float>(o.out_size_factor);
-    const float length = b[3] / o.voxel_y / static_cast<float>(o.out_size_factor);
+    const float width = b[4] / voxel_x / static_cast<float>(o.out_size_factor);
+    const float length = b[3] / voxel_y / static_cast<float>(o.out_size_factor);
     if (!(width > 0 && length > 0)) continue;
     const int64_t radius =
         std::max<int64_t>(o.min_radius, static_cast<int64_t>(gaussian_radius(length, width, o.min_overlap)));
-    const float coor_x = (b[0] - o.range[0]) / o.voxel_x / static_cast<float>(o.out_size_factor);
-    const float coor_y = (b[1] - o.range[1]) / o.voxel_y / static_cast<float>(o.out_size_factor);
+    const float coor_x = (b[0] - x_min) / voxel_x / static_cast<float>(o.out_size_factor);
+    const float coor_y = (b[1] - y_min) / voxel_y / static_cast<float>(o.out_size_factor);
     const int64_t x = static_cast<int64_t>(std::trunc(coor_x)), y = static_cast<int64_t>(std::trunc(coor_y));
     if (!(x >= 0 && x < W && y >= 0 && y < H)) continue;
     const int64_t d = 2 * radius + 1;
@@ -158,6 +160,8 @@ torch::Tensor reference_heatmaps(const torch::Tensor& boxes, const torch::Tensor
 
 TEST(GaussianHeatmaps, RandomBoxesMatchTheMmdet3dProcedure) {
   GaussianOptions o;  // CenterPoint nuScenes: voxel 0.1, stride 8, 128 x 128, min_radius 2
+  o.grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8);
+  o.out_size_factor = 8;
   torch::manual_seed(31);
   const int64_t n = 300;
   torch::Tensor boxes = torch::zeros({n, 9});
@@ -179,20 +183,19 @@ TEST(GaussianHeatmaps, RandomBoxesMatchTheMmdet3dProcedure) {
 
 TEST(GaussianHeatmaps, RejectsBadInput) {
   const GaussianOptions o = small_options(2);
-  EXPECT_BEVKD_ERROR(gaussian_heatmaps(tiny_box(0, 0), torch::tensor({10}), 10, o),
+  EXPECT_ERROR_WITH(gaussian_heatmaps(tiny_box(0, 0), torch::tensor({10}), 10, o),
                      "gaussian_heatmaps: labels[0] is 10, outside [0, 10)");
-  EXPECT_BEVKD_ERROR(gaussian_heatmaps(tiny_box(0, 0), torch::tensor({0, 1}), 10, o),
+  EXPECT_ERROR_WITH(gaussian_heatmaps(tiny_box(0, 0), torch::tensor({0, 1}), 10, o),
                      "labels must be [N] integer class ids with N = boxes.size(0), found [2] int64 on cpu");
-  EXPECT_BEVKD_ERROR(gaussian_mask(torch::zeros({3, 8}), o), "gaussian_mask: boxes must be [N, 7] or [N, 9] float32");
+  EXPECT_ERROR_WITH(gaussian_mask(torch::zeros({3, 8}), o), "gaussian_mask: boxes must be [N, 7] or [N, 9] float32");
   GaussianOptions bad = o;
-  bad.voxel_x = 0.3f;
-  EXPECT_BEVKD_ERROR(gaussian_mask(tiny_box(0, 0), bad),
-                     "the range on axis x (8 m) is not a whole number of 0.3 m voxels");
+  bad.grid = BevGrid{};
+  EXPECT_ERROR_WITH(gaussian_mask(tiny_box(0, 0), bad), "gaussian_heatmaps: no grid given (GaussianOptions::grid is empty)");
   bad = o;
   bad.min_overlap = 0.0;
-  EXPECT_BEVKD_ERROR(gaussian_mask(tiny_box(0, 0), bad), "min_overlap must be in (0, 1), found 0");
+  EXPECT_ERROR_WITH(gaussian_mask(tiny_box(0, 0), bad), "min_overlap must be in (0, 1), found 0");
   torch::Tensor map = torch::zeros({8, 8});
-  EXPECT_BEVKD_ERROR(draw_gaussian(map, 8, 0, 1), "draw_gaussian: centre (8, 0) is outside the 8 x 8 map");
+  EXPECT_ERROR_WITH(draw_gaussian(map, 8, 0, 1), "draw_gaussian: centre (8, 0) is outside the 8 x 8 map");
 }
 
 TEST(DrawGaussian, MaxMergesIntoAnExistingMap) {

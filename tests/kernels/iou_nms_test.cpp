@@ -143,13 +143,13 @@ TEST(Iou, AlignedIsTheDiagonal) {
 }
 
 TEST(Iou, RejectsBadInput) {
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(
       bev_iou(torch::zeros({5, 8}), torch::zeros({3, 7})),
       "bev_iou: a must be [N, 7] or [N, 9] float32/float64 (x, y, z, l, w, h, yaw[, vx, vy]), found [5, 8] "
       "float32 on cpu");
-  EXPECT_BEVKD_ERROR(iou_3d(torch::zeros({5, 7}), torch::zeros({3, 7}, torch::kFloat64)),
+  EXPECT_ERROR_WITH(iou_3d(torch::zeros({5, 7}), torch::zeros({3, 7}, torch::kFloat64)),
                      "iou_3d: a is [5, 7] float32 on cpu but b is [3, 7] float64 on cpu; both need the same dtype");
-  EXPECT_BEVKD_ERROR(bev_iou_aligned(torch::zeros({5, 7}), torch::zeros({4, 7})),
+  EXPECT_ERROR_WITH(bev_iou_aligned(torch::zeros({5, 7}), torch::zeros({4, 7})),
                      "bev_iou_aligned: the aligned IoU needs as many boxes in b as in a, found 5 and 4");
 }
 
@@ -240,13 +240,13 @@ TEST(Nms, TiesKeepTheLowerIndexAndGroupsDoNotInteract) {
 
 TEST(Nms, RejectsBadInput) {
   const torch::Tensor b = random_boxes(4, 5.0, 55);
-  EXPECT_BEVKD_ERROR(nms_bev(b, torch::tensor({0.1, 0.2, std::nan(""), 0.3}, torch::kFloat64), 0.5),
+  EXPECT_ERROR_WITH(nms_bev(b, torch::tensor({0.1, 0.2, std::nan(""), 0.3}, torch::kFloat64), 0.5),
                      "nms_bev: scores[2] is NaN");
-  EXPECT_BEVKD_ERROR(nms_bev(b, torch::rand({3}, torch::kFloat64), 0.5),
+  EXPECT_ERROR_WITH(nms_bev(b, torch::rand({3}, torch::kFloat64), 0.5),
                      "nms_bev: scores must be [N] float32/float64 with N = boxes.size(0), found [3] float64 on cpu");
-  EXPECT_BEVKD_ERROR(circle_nms(b, torch::rand({4}), {1.0, 2.0}, {}, torch::tensor({0, 1, 2, 1})),
+  EXPECT_ERROR_WITH(circle_nms(b, torch::rand({4}), {1.0, 2.0}, {}, torch::tensor({0, 1, 2, 1})),
                      "circle_nms: groups[2] is 2 but thresholds are given for groups 0..1");
-  EXPECT_BEVKD_ERROR(circle_nms(b, torch::rand({4}), {-1.0}),
+  EXPECT_ERROR_WITH(circle_nms(b, torch::rand({4}), {-1.0}),
                      "circle_nms: dist2_thresholds[0] must be finite and >= 0, found -1");
 }
 

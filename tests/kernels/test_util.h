@@ -1,5 +1,5 @@
-// Shared helpers of the kernels/ tests: named tolerances, tensor comparison, error-message
-// checks.
+// Helpers of the kernels/ tests: random boxes; named tolerances, tensor comparison and the
+// error matcher come from tests/support/.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,41 +9,16 @@
 #include <string>
 
 #include "base/error.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/tensor_close.h"
 
 namespace bevkd::kernels::test {
 
-// float32 results compared with a double reference (sums of up to ~100 products).
-constexpr double kF32RelTol = 1e-5;
-constexpr double kF32AbsTol = 1e-6;
-// double results compared with a double reference computed another way.
-constexpr double kF64Tol = 1e-10;
-
-// Elementwise |a - b| <= atol + rtol·|b| (compared in double, same shape required).
-inline ::testing::AssertionResult all_close(const torch::Tensor& a, const torch::Tensor& b, double rtol, double atol) {
-  if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure() << "shapes differ: " << a.sizes() << " vs " << b.sizes();
-  const torch::Tensor x = a.to(torch::kCPU, torch::kFloat64), y = b.to(torch::kCPU, torch::kFloat64);
-  const torch::Tensor excess = (x - y).abs() - (atol + rtol * y.abs());
-  if (excess.numel() == 0 || excess.max().item<double>() <= 0) return ::testing::AssertionSuccess();
-  const int64_t i = excess.flatten().argmax().item<int64_t>();
-  return ::testing::AssertionFailure() << "element " << i << " (flat): " << x.flatten()[i].item<double>() << " vs "
-                                       << y.flatten()[i].item<double>() << " (rtol " << rtol << ", atol " << atol
-                                       << ")";
-}
-
-// Exact equality of values, shape and dtype.
-inline ::testing::AssertionResult same(const torch::Tensor& a, const torch::Tensor& b) {
-  if (a.sizes() != b.sizes())
-    return ::testing::AssertionFailure() << "shapes differ: " << a.sizes() << " vs " << b.sizes();
-  if (a.scalar_type() != b.scalar_type())
-    return ::testing::AssertionFailure() << "dtypes differ: " << a.scalar_type() << " vs " << b.scalar_type();
-  const torch::Tensor x = a.cpu(), y = b.cpu();
-  if (torch::equal(x, y)) return ::testing::AssertionSuccess();
-  const torch::Tensor diff = (x != y).flatten().nonzero();
-  const int64_t i = diff[0][0].item<int64_t>();
-  return ::testing::AssertionFailure() << diff.size(0) << " elements differ, first at flat index " << i << ": "
-                                       << x.flatten()[i].item<double>() << " vs " << y.flatten()[i].item<double>();
-}
+using bevkd::testing::all_close;
+using bevkd::testing::kF32AbsTol;
+using bevkd::testing::kF32RelTol;
+using bevkd::testing::kF64Tol;
+using bevkd::testing::same;
 
 // n boxes [n, 9] (x, y, z, l, w, h, yaw, vx, vy): centres uniform in [-spread, spread]²,
 // z in [-0.5, 0.5], l in [0.5, max_length], w in [0.4, 2.5], h in [0.5, 2], any yaw.
@@ -65,13 +40,3 @@ inline torch::Tensor random_boxes(int64_t n, double spread, double max_length, u
 
 }  // namespace bevkd::kernels::test
 
-// Runs `stmt`, expecting a bevkd::Error whose message contains `needle`.
-#define EXPECT_BEVKD_ERROR(stmt, needle)                                                           \
-  do {                                                                                             \
-    try {                                                                                          \
-      stmt;                                                                                        \
-      ADD_FAILURE() << "expected a bevkd::Error containing \"" << (needle) << "\", none thrown";   \
-    } catch (const ::bevkd::Error& e) {                                                            \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what(); \
-    }                                                                                              \
-  } while (0)

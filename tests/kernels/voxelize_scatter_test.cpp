@@ -24,11 +24,15 @@ Voxels reference_voxelize(const torch::Tensor& points, const VoxelizeOptions& o)
   std::map<std::tuple<int64_t, int64_t, int64_t>, int64_t> voxel_of;
   std::vector<std::tuple<int64_t, int64_t, int64_t>> cells;
   std::vector<std::vector<int64_t>> members;
+  const float lo[3] = {static_cast<float>(o.grid.range[0]), static_cast<float>(o.grid.range[1]),
+                       static_cast<float>(o.grid.range[2])};
+  const float size[3] = {static_cast<float>(o.grid.dx), static_cast<float>(o.grid.dy),
+                         static_cast<float>(o.voxel_z > 0 ? o.voxel_z : o.grid.z_max() - o.grid.z_min())};
   for (int64_t i = 0; i < P; ++i) {
     int64_t c[3];
     bool inside = true;
     for (int a = 0; a < 3; ++a) {
-      const float f = std::floor((acc[i][a] - o.range[a]) / o.voxel_size[a]);
+      const float f = std::floor((acc[i][a] - lo[a]) / size[a]);
       inside = inside && f >= 0 && f < static_cast<float>(n[a]);
       c[a] = inside ? static_cast<int64_t>(f) : -1;
     }
@@ -61,19 +65,20 @@ torch::Tensor random_cloud(int64_t P, const VoxelizeOptions& o, uint64_t seed) {
   torch::manual_seed(seed);
   torch::Tensor pts = torch::rand({P, 5});
   for (int a = 0; a < 3; ++a) {
-    const float lo = o.range[a], hi = o.range[a + 3], pad = 0.1f * (hi - lo);
+    const float lo = static_cast<float>(o.grid.range[a]), hi = static_cast<float>(o.grid.range[a + 3]),
+                pad = 0.1f * (hi - lo);
     pts.select(1, a).mul_(hi - lo + 2 * pad).add_(lo - pad);
   }
   pts[0][0] = std::numeric_limits<float>::quiet_NaN();
-  pts[1][0] = o.range[0];  // on the lower x face: inside
-  pts[2][1] = o.range[4];  // on the upper y face: outside
+  pts[1][0] = static_cast<float>(o.grid.range[0]);  // on the lower x face: inside
+  pts[2][1] = static_cast<float>(o.grid.range[4]);  // on the upper y face: outside
   return pts;
 }
 
 VoxelizeOptions small_options() {
   VoxelizeOptions o;
-  o.range = {-4.0f, -4.0f, -2.0f, 4.0f, 4.0f, 2.0f};
-  o.voxel_size = {0.5f, 0.5f, 1.0f};  // 16 x 16 x 4 cells
+  o.grid = BevGrid::make({-4.0, -4.0, -2.0, 4.0, 4.0, 2.0}, 0.5);
+  o.voxel_z = 1.0;  // 16 x 16 x 4 cells
   o.max_points_per_voxel = 3;
   o.max_voxels = 600;
   return o;
@@ -122,7 +127,7 @@ TEST(Voxelize, HandWorkedOrderAndCoords) {
 }
 
 TEST(Voxelize, PillarsSpanTheWholeZRange) {
-  const VoxelizeOptions o = VoxelizeOptions::pillars({-4.0f, -4.0f, -2.0f, 4.0f, 4.0f, 2.0f}, 0.5f, 0.5f, 4, 100000);
+  const VoxelizeOptions o = VoxelizeOptions::pillars(BevGrid::make({-4.0, -4.0, -2.0, 4.0, 4.0, 2.0}, 0.5), 4, 100000);
   EXPECT_EQ(o.grid_size(), (std::array<int64_t, 3>{16, 16, 1}));
   const torch::Tensor pts = random_cloud(3000, o, 9);
   const Voxels got = voxelize(pts, o);
@@ -145,19 +150,22 @@ TEST(Voxelize, BatchPrependsTheCloudIndex) {
 
 TEST(Voxelize, RejectsBadInput) {
   VoxelizeOptions o = small_options();
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(
       voxelize(torch::zeros({4, 2}), o),
       "voxelize: points must be [P, F >= 3] float32 (x, y, z, features...), found [4, 2] float32 on cpu");
-  EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}, torch::kFloat64), o), "found [4, 3] float64 on cpu");
-  o.voxel_size[1] = -0.5f;
-  EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}), o), "voxelize: voxel_size on axis y must be positive, found -0.5");
+  EXPECT_ERROR_WITH(voxelize(torch::zeros({4, 3}, torch::kFloat64), o), "found [4, 3] float64 on cpu");
+  o.voxel_z = -0.5;
+  EXPECT_ERROR_WITH(voxelize(torch::zeros({4, 3}), o), "voxelize: voxel_z must be >= 0 (0 = pillars), found -0.5");
   o = small_options();
-  o.voxel_size[0] = 0.3f;
-  EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}), o), "is not a whole number of 0.3");
+  o.voxel_z = 0.3;
+  EXPECT_ERROR_WITH(voxelize(torch::zeros({4, 3}), o), "voxelize: the z range (4 m) is not a whole number of 0.3 m voxels");
+  o = small_options();
+  o.grid = BevGrid{};
+  EXPECT_ERROR_WITH(voxelize(torch::zeros({4, 3}), o), "voxelize: no grid given (VoxelizeOptions::grid is empty)");
   o = small_options();
   o.max_voxels = 0;
-  EXPECT_BEVKD_ERROR(voxelize(torch::zeros({4, 3}), o), "max_voxels must be >= 1, found 0");
-  EXPECT_BEVKD_ERROR(voxelize_batch({torch::zeros({4, 4}), torch::zeros({4, 5})}, small_options()),
+  EXPECT_ERROR_WITH(voxelize(torch::zeros({4, 3}), o), "max_voxels must be >= 1, found 0");
+  EXPECT_ERROR_WITH(voxelize_batch({torch::zeros({4, 4}), torch::zeros({4, 5})}, small_options()),
                      "voxelize_batch: clouds[1] is [4, 5] float32 on cpu but clouds[0] is [4, 4] float32 on cpu");
 }
 
@@ -206,9 +214,9 @@ TEST(ScatterToBev, GradientIsTheGatheredCanvasGradient) {
 TEST(ScatterToBev, RejectsOutOfRangeCoords) {
   auto [f, coords] = random_pillars(10, 3, 4, 5, torch::kFloat32);
   coords[7][3] = 5;
-  EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords, 2, 4, 5), "scatter_to_bev: coords row 7 is (batch");
-  EXPECT_BEVKD_ERROR(scatter_to_bev(f, coords, 2, 4, 5), "x 5), outside the canvas (batch < 2, z = 0, y < 4, x < 5)");
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(scatter_to_bev(f, coords, 2, 4, 5), "scatter_to_bev: coords row 7 is (batch");
+  EXPECT_ERROR_WITH(scatter_to_bev(f, coords, 2, 4, 5), "x 5), outside the canvas (batch < 2, z = 0, y < 4, x < 5)");
+  EXPECT_ERROR_WITH(
       scatter_to_bev(f, coords.to(torch::kInt64), 2, 4, 5),
       "coords must be [V, 4] int32 (batch, z, y, x) with V = features.size(0), found [11, 4] int64 on cpu");
 }

@@ -12,10 +12,14 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "precompute/checkpoint.h"
+#include "base/config.h"
+#include "core/nn/checkpoint.h"
+#include "core/nn/metrics_log.h"
 #include "precompute/fit/fit_teacher.h"
 #include "precompute/teacher/pointpillars.h"
 #include "tests/precompute/precompute_fixtures.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/run.h"
 
 namespace bevkd::precompute {
 namespace {
@@ -23,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path& test_root() {
-  static const fs::path root = fs::temp_directory_path() / ("bevkd_fit_test_" + std::to_string(::getpid()));
+  static const fs::path root = testing::temp_dir("fit_teacher", "runs");
   return root;
 }
 
@@ -38,7 +42,7 @@ FitTeacherConfig base_config(const std::string& out) {
   c.num_sweeps = 2;
   c.epochs = 2;
   c.batch_size = 2;
-  c.lr = 3e-3;
+  c.schedule.lr = 3e-3;
   c.num_workers = 2;
   c.log_every = 1;
   c.val_split = "";
@@ -48,19 +52,14 @@ FitTeacherConfig base_config(const std::string& out) {
 }
 
 std::vector<nlohmann::json> read_metrics(const std::string& out_dir) {
-  std::vector<nlohmann::json> recs;
-  std::istringstream in(read_file(out_dir + "/metrics.jsonl"));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) recs.push_back(nlohmann::json::parse(line));
-  return recs;
+  return core::nn::MetricsLog::read(out_dir + "/metrics.jsonl");
 }
 
 // Step, first and second moments of every parameter, in parameter order.
-std::vector<torch::Tensor> adam_state(const TrainState& st) {
+std::vector<torch::Tensor> adam_state(const core::nn::Checkpoint& ck) {
   PointPillarsCenterPoint model(teacher_preset("tiny"));
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(1e-3));
-  optimizer_from_bytes(opt, st.optimizer_bytes, "test");
+  core::nn::optimizer_from_bytes(opt, ck.optimizers.at("adamw"), "test");
   std::vector<torch::Tensor> out;
   for (const auto& p : model->parameters()) {
     const auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
@@ -87,14 +86,16 @@ TEST(FitTeacher, StopAndResumeEqualsUninterrupted) {
   const auto rb2 = fit_teacher(b);
   ASSERT_TRUE(rb2.finished);
 
-  const auto ca = read_checkpoint(ra.checkpoint), cb = read_checkpoint(rb2.checkpoint);
-  ASSERT_EQ(ca.model.size(), cb.model.size());
-  for (size_t i = 0; i < ca.model.size(); ++i) {
-    EXPECT_EQ(ca.model[i].first, cb.model[i].first);
-    EXPECT_TRUE(torch::equal(ca.model[i].second, cb.model[i].second)) << ca.model[i].first;
+  const auto ca = core::nn::read_checkpoint(ra.checkpoint), cb = core::nn::read_checkpoint(rb2.checkpoint);
+  const auto& ma_ = ca.module("model", ra.checkpoint);
+  const auto& mb_ = cb.module("model", rb2.checkpoint);
+  ASSERT_EQ(ma_.size(), mb_.size());
+  for (size_t i = 0; i < ma_.size(); ++i) {
+    EXPECT_EQ(ma_[i].first, mb_[i].first);
+    EXPECT_TRUE(torch::equal(ma_[i].second, mb_[i].second)) << ma_[i].first;
   }
   // The AdamW states agree too (the archives' bytes differ: LibTorch keys them by tensor address).
-  const auto sa = adam_state(*ca.train), sb = adam_state(*cb.train);
+  const auto sa = adam_state(ca), sb = adam_state(cb);
   ASSERT_EQ(sa.size(), sb.size());
   ASSERT_FALSE(sa.empty());
   for (size_t i = 0; i < sa.size(); ++i) EXPECT_TRUE(torch::equal(sa[i], sb[i])) << "optimizer state " << i;
@@ -111,17 +112,10 @@ TEST(FitTeacher, ResumeWithAnotherScheduleIsRefused) {
   auto c = base_config("refused");
   c.stop_after = 1;
   fit_teacher(c);
-  c.lr = 1e-3;
-  try {
-    fit_teacher(c);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot resume from " + c.out_dir +
-                                         "/checkpoint-latest.ckpt: it was made with lr = 0.003, this run has lr = "
-                                         "0.001"),
-              std::string::npos)
-        << e.what();
-  }
+  c.schedule.lr = 1e-3;
+  EXPECT_ERROR_WITH(fit_teacher(c), "cannot resume from " + c.out_dir +
+                                        "/checkpoint-latest.ckpt: it was made with another configuration, first "
+                                        "difference at optimisation.schedule.lr (the checkpoint 0.003, this run 0.001)");
 }
 
 TEST(FitTeacher, LossDecreasesAndEvaluationWritesMetrics) {
@@ -153,7 +147,7 @@ TEST(FitTeacher, LossDecreasesAndEvaluationWritesMetrics) {
 TEST(FitTeacher, CliRunsAndReportsMetrics) {
   const auto out = (test_root() / "cli").string();
   fs::remove_all(out);
-  const std::string cmd = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute fit-teacher --dataroot " +
+  const std::string cmd = bevkd::testing::binary("bevkd-precompute") + " fit-teacher --dataroot " +
                           dataset() + " --out " + out +
                           " --epochs 1 --batch-size 2 --sweeps 2 --log-every 2 > " + out + ".log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(out + ".log");
@@ -163,7 +157,7 @@ TEST(FitTeacher, CliRunsAndReportsMetrics) {
   EXPECT_TRUE(path_exists(out + "/teacher.ckpt"));
   EXPECT_TRUE(path_exists(out + "/config.json"));
   // eval-teacher scores the checkpoint the same way fit-teacher's final evaluation did.
-  const std::string ev = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+  const std::string ev = bevkd::testing::binary("bevkd-precompute") + " eval-teacher --dataroot " +
                          dataset() + " --checkpoint " + out + "/teacher.ckpt --sweeps 2 --out " + out +
                          "/eval2 > " + out + ".eval.log 2>&1";
   ASSERT_EQ(std::system(ev.c_str()), 0) << read_file(out + ".eval.log");
@@ -172,7 +166,7 @@ TEST(FitTeacher, CliRunsAndReportsMetrics) {
   EXPECT_NE(ev_log.find("eval-teacher: mini_val mAP "), std::string::npos) << ev_log;
   const auto mean_ap = [](const std::string& text) { return text.substr(text.find("\"mean_ap\""), 40); };
   EXPECT_EQ(mean_ap(read_file(out + "/eval2/metrics_summary.json")), mean_ap(fit_summary));
-  const std::string both = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute eval-teacher --dataroot " +
+  const std::string both = bevkd::testing::binary("bevkd-precompute") + " eval-teacher --dataroot " +
                            dataset() + " --checkpoint a.ckpt --teacher b.pt --out " + out + "/eval3 > " + out +
                            ".both.log 2>&1";
   EXPECT_NE(std::system(both.c_str()), 0);
@@ -181,12 +175,31 @@ TEST(FitTeacher, CliRunsAndReportsMetrics) {
             std::string::npos)
       << read_file(out + ".both.log");
   // A bad option is refused with a message.
-  const std::string bad = std::string(BEVKD_BINARY_DIR) + "/precompute/bevkd-precompute fit-teacher --dataroot " +
+  const std::string bad = bevkd::testing::binary("bevkd-precompute") + " fit-teacher --dataroot " +
                           dataset() + " --out " + out + " --schedule linear > " + out + ".bad.log 2>&1";
   EXPECT_NE(std::system(bad.c_str()), 0);
-  EXPECT_NE(read_file(out + ".bad.log").find("error: fit-teacher: --schedule is 'linear', expected onecycle or cosine"),
+  EXPECT_NE(read_file(out + ".bad.log")
+                .find("error: fit-teacher schedule: schedule kind is 'linear', expected onecycle, cosine or constant"),
             std::string::npos)
       << read_file(out + ".bad.log");
+  // The saved resolved configuration reproduces the run: passed back with --config (a new --out),
+  // the resolved configuration written there is the same but for the output directory.
+  const std::string again = bevkd::testing::binary("bevkd-precompute") + " fit-teacher --config " + out +
+                            "/config.json --out " + out + "_again --val-split '' > " + out + ".again.log 2>&1";
+  ASSERT_EQ(std::system(again.c_str()), 0) << read_file(out + ".again.log");
+  auto first_cfg = config::parse(read_file(out + "/config.json"), "first");
+  auto second_cfg = config::parse(read_file(out + "_again/config.json"), "second");
+  EXPECT_EQ(config::first_difference(first_cfg, second_cfg), "evaluation.val_split (stored \"mini_val\", given \"\")");
+  first_cfg["runtime"].erase("out_dir");
+  second_cfg["runtime"].erase("out_dir");
+  first_cfg.erase("evaluation");
+  second_cfg.erase("evaluation");
+  EXPECT_EQ(first_cfg, second_cfg);
+  // Both trained the same model: identical weights.
+  const auto w1 = core::nn::read_checkpoint(out + "/teacher.ckpt").module("model", "1");
+  const auto w2 = core::nn::read_checkpoint(out + "_again/teacher.ckpt").module("model", "2");
+  ASSERT_EQ(w1.size(), w2.size());
+  for (size_t i = 0; i < w1.size(); ++i) EXPECT_TRUE(torch::equal(w1[i].second, w2[i].second)) << w1[i].first;
 }
 
 }  // namespace

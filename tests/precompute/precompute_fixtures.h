@@ -10,12 +10,11 @@
 
 namespace bevkd::precompute::testing {
 
-// <tmp>/bevkd_<suite>_<pid>/<name>, emptied.
+// <build>/test-out/<suite>/<name>.<pid>, emptied (tests/support/temp_dir.h).
 std::string temp_dir(const std::string& suite, const std::string& name);
 
-// Three scenes of `samples_per_scene` samples (scene-0061 and scene-0553 fall in mini_train,
-// scene-0103 in mini_val), one LiDAR sweep between key frames, 64x36 images; generated on first
-// use, once per size.
+// SynthConfig::tiny() with `samples_per_scene` samples (tests/support/synth_data.h): scene-0061
+// and scene-0553 fall in mini_train, scene-0103 in mini_val.
 const std::string& tiny_synth_dataset(int samples_per_scene = 3);
 
 // Writes a model-only checkpoint of `model` (what load_builtin_teacher reads).
@@ -28,7 +27,7 @@ std::string random_teacher_checkpoint(const std::string& path, const std::string
 // Runs a shell command; returns its exit status and puts stdout + stderr into *output.
 int run_command(const std::string& command, std::string* output);
 
-// The path of a built binary, e.g. binary("precompute/bevkd-precompute").
-std::string binary(const std::string& relative);
+// The path of a built binary target, e.g. binary("bevkd-precompute") (tests/support/run.h).
+std::string binary(const std::string& target);
 
 }  // namespace bevkd::precompute::testing

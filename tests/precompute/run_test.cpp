@@ -107,7 +107,7 @@ float f16(const Array& a, int64_t i) { return storage::half_to_float(a.data<std:
 TEST(RunShards, VerifyAndFieldsAgree) {
   const std::string& out = reference_run();
   std::string log;
-  ASSERT_EQ(t::run_command(t::binary("storage/bevkd-inspect") + " verify " + out, &log), 0) << log;
+  ASSERT_EQ(t::run_command(t::binary("bevkd-inspect") + " verify " + out, &log), 0) << log;
   EXPECT_NE(log.find("5 shard(s), 9 samples, every checksum matches"), std::string::npos) << log;
 
   const auto manifest = storage::Manifest::load(out + "/manifest.json");
@@ -347,7 +347,7 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
   const std::string out = t::temp_dir("precompute_run", "killed");
   std::string log;
   // Killed after its 3rd sample: shard 0 of mini_train is complete, shard 1 half written.
-  const int rc = t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=3 " + t::binary("precompute/bevkd-precompute") +
+  const int rc = t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=3 " + t::binary("bevkd-precompute") +
                                     " run " + cli_args(out),
                                 &log);
   ASSERT_EQ(rc, 128 + 9) << log;
@@ -358,7 +358,7 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
   const auto partial_manifest = storage::Manifest::load(out + "/manifest.worker-000-of-001.json");
   ASSERT_EQ(partial_manifest.shards().size(), 1u);
 
-  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
+  ASSERT_EQ(t::run_command(t::binary("bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
   EXPECT_NE(log.find("7 samples in 4 shard(s) written, 1 kept"), std::string::npos) << log;
   EXPECT_FALSE(path_exists(out + "/mini_train/shard-00001.h5.partial"));
   expect_same_output(out);
@@ -367,7 +367,7 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
   // completeness — killed right after, neither manifest names the damaged or a missing shard.
   const std::string damaged = out + "/mini_train/shard-00001.h5";
   std::filesystem::resize_file(damaged, file_size(damaged) / 2);
-  ASSERT_EQ(t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=1 " + t::binary("precompute/bevkd-precompute") +
+  ASSERT_EQ(t::run_command("BEVKD_PRECOMPUTE_KILL_AFTER_SAMPLES=1 " + t::binary("bevkd-precompute") +
                                " run " + cli_args(out),
                            &log),
             128 + 9)
@@ -378,7 +378,7 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
     EXPECT_NE(s.path, "mini_train/shard-00001.h5");
     EXPECT_TRUE(path_exists(out + "/" + s.path)) << s.path;
   }
-  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
+  ASSERT_EQ(t::run_command(t::binary("bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
   expect_same_output(out);
 }
 
@@ -418,7 +418,7 @@ TEST(RunResume, TwoWorkersMergeToTheSingleWorkerOutput) {
   // `bevkd-precompute merge` rewrites the same manifest.
   fs::remove(out + "/manifest.json");
   std::string text;
-  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " merge --out " + out, &text), 0) << text;
+  ASSERT_EQ(t::run_command(t::binary("bevkd-precompute") + " merge --out " + out, &text), 0) << text;
   EXPECT_NE(text.find("merged 2 worker manifests"), std::string::npos) << text;
   expect_same_output(out);
 }
@@ -533,7 +533,7 @@ TEST(RunEval, BevkdEvalScoresExportedTeacherOnShards) {
   const std::string& out = reference_run();
   const std::string results = t::temp_dir("precompute_run", "eval") + "/teacher_results.json";
   std::string log;
-  ASSERT_EQ(t::run_command(t::binary("precompute/bevkd-precompute") + " export-results --shards " + out +
+  ASSERT_EQ(t::run_command(t::binary("bevkd-precompute") + " export-results --shards " + out +
                                " --split mini_val -o " + results,
                            &log),
             0)
@@ -597,7 +597,7 @@ TEST(RunEval, BevkdEvalScoresExportedTeacherOnShards) {
   }
   EXPECT_GT(checked, 0) << "the random teacher exported no box to check";
   const std::string eval_dir = fs::path(results).parent_path().string() + "/metrics";
-  ASSERT_EQ(t::run_command(t::binary("core/eval/bevkd-eval") + " --shards " + out + " --split mini_val --quiet " +
+  ASSERT_EQ(t::run_command(t::binary("bevkd-eval") + " --shards " + out + " --split mini_val --quiet " +
                                "--no-plots --threads 2 --output-dir " + eval_dir + " " + results,
                            &log),
             0)

@@ -10,7 +10,8 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "precompute/teacher/builtin_teacher.h"
-#include "precompute/checkpoint.h"
+#include "core/nn/checkpoint.h"
+#include "tests/support/expect_error.h"
 #include "precompute/teacher/pointpillars.h"
 #include "precompute/teacher/teacher_config.h"
 #include "tests/precompute/precompute_fixtures.h"
@@ -208,21 +209,21 @@ TEST(Checkpoint, MismatchedPresetNamesParameterAndShapes) {
                   "nuscenes-pillar02 expects [64, 11]");
   }
   // A missing entry and an extra one are named too.
-  auto state = module_state(*a);
+  auto state = core::nn::module_state(*a);
   state.erase(state.begin() + 3);
   PointPillarsCenterPoint b(teacher_preset("tiny"));
   try {
-    load_module_state(*b, state, "checkpoint x", "preset tiny");
+    core::nn::load_module_state(*b, state, "checkpoint x", "preset tiny");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint x does not match preset tiny: it has no entry for"),
               std::string::npos)
         << e.what();
   }
-  state = module_state(*a);
+  state = core::nn::module_state(*a);
   state.emplace_back("extra.weight", torch::zeros({3}));
   try {
-    load_module_state(*b, state, "checkpoint x", "preset tiny");
+    core::nn::load_module_state(*b, state, "checkpoint x", "preset tiny");
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "checkpoint x does not match preset tiny: it holds extra.weight with shape [3], which "
@@ -230,24 +231,31 @@ TEST(Checkpoint, MismatchedPresetNamesParameterAndShapes) {
   }
 }
 
-TEST(Checkpoint, CorruptFilesAreNamed) {
+TEST(Checkpoint, TheBuiltinTeacherRefusesADamagedCheckpointByName) {
   const auto dir = temp_dir("corrupt");
   write_file_atomic(dir + "/junk.ckpt", "this is not a checkpoint");
-  try {
-    read_checkpoint(dir + "/junk.ckpt");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("checkpoint " + dir + "/junk.ckpt: not a readable bevkd teacher checkpoint"),
-              std::string::npos)
-        << e.what();
-  }
-  EXPECT_THROW(read_checkpoint(dir + "/missing.ckpt"), Error);
-  // A truncated checkpoint.
+  BuiltinTeacherOptions o;
+  o.checkpoint = dir + "/junk.ckpt";
+  EXPECT_ERROR_WITH(load_builtin_teacher(o), "checkpoint " + dir + "/junk.ckpt: not a readable bevkd checkpoint");
+  o.checkpoint = dir + "/missing.ckpt";
+  EXPECT_ERROR_WITH(load_builtin_teacher(o), "checkpoint " + dir + "/missing.ckpt does not exist");
+  // A flipped byte inside a weight (core/nn/checkpoint.h verifies every tensor's checksum).
+  torch::manual_seed(3);
   PointPillarsCenterPoint a(teacher_preset("tiny"));
+  {
+    torch::NoGradGuard g;
+    a->named_parameters()["pts_bbox_head.shared_conv.conv.weight"].fill_(0.125f);
+  }
   save_model(a, dir + "/full.ckpt");
-  const auto bytes = read_file(dir + "/full.ckpt");
-  write_file_atomic(dir + "/cut.ckpt", bytes.substr(0, bytes.size() / 2));
-  EXPECT_THROW(read_checkpoint(dir + "/cut.ckpt"), Error);
+  std::string bytes = read_file(dir + "/full.ckpt");
+  const float v = 0.125f;
+  const std::string run(reinterpret_cast<const char*>(&v), 4);
+  const auto pos = bytes.find(run + run + run + run);
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos + 6] = static_cast<char>(bytes[pos + 6] ^ 0x04);
+  write_file_atomic(dir + "/flipped.ckpt", bytes);
+  o.checkpoint = dir + "/flipped.ckpt";
+  EXPECT_ERROR_WITH(load_builtin_teacher(o), "checkpoint " + dir + "/flipped.ckpt: modules/model/pts_bbox_head.shared_conv.conv.weight fails its checksum");
 }
 
 }  // namespace

@@ -15,7 +15,6 @@
 
 namespace bevkd::storage::testing {
 namespace {
-std::atomic<int> g_counter{0};
 
 hid_t open_rw(const std::string& path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -25,42 +24,11 @@ hid_t open_rw(const std::string& path) {
 }
 }  // namespace
 
-TempDir::TempDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = info ? cat(info->test_suite_name(), ".", info->name()) : "storage";
-  for (char& c : name)
-    if (c == '/') c = '_';
-  path_ = cat(BEVKD_BINARY_DIR, "/test-out/storage/", name, "-", ::getpid(), "-", g_counter++);
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  if (std::getenv("BEVKD_KEEP_TEST_FILES") == nullptr) {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-}
-
 ShardInfo write_fixture_shard(const std::string& path, const FixtureSpec& spec, std::int64_t n, WriterOptions opts) {
   ShardWriter w(path, make_meta(spec), opts);
   for (std::int64_t i = 0; i < n; ++i) w.append(make_sample(spec, i));
   return w.close();
 }
-
-CommandResult run_command(const std::string& command, bool stdout_only) {
-  CommandResult r;
-  FILE* p = ::popen((command + (stdout_only ? " 2>/dev/null" : " 2>&1")).c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string inspect_binary() { return cat(BEVKD_BINARY_DIR, "/storage/bevkd-inspect"); }
 
 void flip_bytes(const std::string& path, std::uint64_t offset, int count) {
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);

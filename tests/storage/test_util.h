@@ -1,5 +1,5 @@
-// Shared helpers of the storage tests: temporary directories, writing fixture shards, running
-// programs, expecting bevkd::Error messages, and editing HDF5 files to make them bad.
+// Helpers of the storage tests: writing fixture shards and editing HDF5 files to make them bad.
+// Temporary directories, running programs and the error matcher come from tests/support/.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,34 +10,22 @@
 
 #include "base/error.h"
 #include "storage/shard_writer.h"
-#include "tests/storage/shard_fixture.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/run.h"
+#include "tests/support/shard_fixture.h"
+#include "tests/support/temp_dir.h"
 
 namespace bevkd::storage::testing {
 
-// A fresh directory under the build tree for one test, removed when the object dies (unless
-// BEVKD_KEEP_TEST_FILES is set).
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using bevkd::testing::CommandResult;
+using bevkd::testing::run_command;
+using bevkd::testing::TempDir;
 
 // Writes samples 0..n-1 of `spec` into `path`.
 ShardInfo write_fixture_shard(const std::string& path, const FixtureSpec& spec, std::int64_t n,
                               WriterOptions opts = {});
 
-// Runs a shell command; returns its exit status and stdout (+ stderr unless stdout_only).
-struct CommandResult {
-  int status = -1;
-  std::string output;
-};
-CommandResult run_command(const std::string& command, bool stdout_only = false);
-std::string inspect_binary();
+inline std::string inspect_binary() { return bevkd::testing::binary("bevkd-inspect"); }
 
 // Flips `count` bytes at `offset` of a file (XOR 0xFF).
 void flip_bytes(const std::string& path, std::uint64_t offset, int count);
@@ -58,15 +46,3 @@ void create_dataset(const std::string& path, const std::string& dataset, const s
 
 }  // namespace bevkd::storage::testing
 
-// Expects `stmt` to throw bevkd::Error whose message contains every one of the given strings.
-#define EXPECT_ERROR_WITH(stmt, ...)                                                      \
-  do {                                                                                    \
-    try {                                                                                 \
-      stmt;                                                                               \
-      ADD_FAILURE() << "expected bevkd::Error from: " #stmt;                              \
-    } catch (const ::bevkd::Error& e) {                                                   \
-      for (const std::string& part : std::vector<std::string>{__VA_ARGS__})               \
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)                    \
-            << "message lacks \"" << part << "\": " << e.what();                          \
-    }                                                                                     \
-  } while (0)

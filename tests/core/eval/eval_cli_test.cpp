@@ -19,6 +19,7 @@
 #include "core/nuscenes/tables.h"
 #include "core/synth/synth.h"
 #include "tests/core/nusc_fixtures.h"
+#include "tests/support/run.h"
 
 namespace bevkd::core::eval {
 namespace {
@@ -55,7 +56,7 @@ struct CliRun {
 CliRun run_cli(const std::string& args) {
   static int calls = 0;
   const std::string base = dataset() + "/cli." + std::to_string(++calls);
-  const std::string cmd = std::string(BEVKD_BINARY_DIR) + "/core/eval/bevkd-eval " + args + " > " + base + ".out 2> " +
+  const std::string cmd = bevkd::testing::binary("bevkd-eval") + " " + args + " > " + base + ".out 2> " +
                           base + ".err";
   const int rc = std::system(cmd.c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(base + ".out"), read_file(base + ".err")};

@@ -10,7 +10,7 @@
 #include "core/eval/evaluate.h"
 #include "core/geometry.h"
 #include "storage/manifest.h"
-#include "tests/storage/shard_fixture.h"
+#include "tests/support/shard_fixture.h"
 #include "tests/storage/test_util.h"
 
 namespace bevkd::core::eval {

@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/support/expect_error.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/eval/config.h"
@@ -219,7 +220,7 @@ TEST(EvalResultsIo, WriterRoundTripsAndConvertsEgoToGlobal) {
   }
   d.label = 12;
   s.detections = {d};
-  EXPECT_THROW(to_eval_boxes({s}), Error);
+  EXPECT_ERROR_WITH(to_eval_boxes({s}), "detection 0: label 12");
 }
 
 TEST(EvalConfig, DevkitFileParsesToTheDefaults) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "tests/support/expect_error.h"
 #include "base/error.h"
 #include "core/nn/center_head.h"
 
@@ -82,7 +83,7 @@ TEST(CenterHead, ValidatesTasks) {
         << e.what();
   }
   c.tasks = {{0, 12}};
-  EXPECT_THROW(c.validate(), Error);
+  EXPECT_ERROR_WITH(c.validate(), "task 0 lists label 12");
   CenterHead head(small_config());
   EXPECT_THROW(head->forward(torch::zeros({1, 5, 4, 4})), Error);
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tests/support/expect_error.h"
 #include "base/error.h"
 #include "core/nn/center_loss.h"
 
@@ -120,7 +121,7 @@ TEST(CenterLoss, ShapeMismatchIsNamed) {
   }
   CenterLossConfig bad;
   bad.code_weights = {1, 1};
-  EXPECT_THROW(bad.validate(), Error);
+  EXPECT_ERROR_WITH(bad.validate(), "code_weights has 2 entries, expected 10");
 }
 
 }  // namespace

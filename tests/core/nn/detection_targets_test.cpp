@@ -17,8 +17,7 @@ constexpr float kPi = 3.14159265358979f;
 // A 0.2 m voxel grid over [-12.8, 12.8) with out_size_factor 4: 32x32 cells of 0.8 m.
 CenterTargetConfig small_targets(std::vector<TaskClasses> tasks = nuscenes_tasks()) {
   CenterTargetConfig c;
-  c.geometry.point_cloud_range = {-12.8, -12.8, -5, 12.8, 12.8, 3};
-  c.geometry.voxel_size = {0.2, 0.2};
+  c.geometry.grid = BevGrid::make({-12.8, -12.8, -5, 12.8, 12.8, 3}, 0.8);
   c.geometry.out_size_factor = 4;
   c.max_objs = 8;
   c.tasks = std::move(tasks);

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "tests/support/expect_error.h"
 #include "base/error.h"
 #include "base/fs.h"
 #include "core/nuscenes/jpeg.h"
@@ -350,7 +351,7 @@ TEST(Synth, ConfigurationIsValidated) {
   }
   cfg.scenes = 1;
   cfg.image_width = 8;
-  EXPECT_THROW(cfg.validate(), Error);
+  EXPECT_ERROR_WITH(cfg.validate(), "bevkd-synth: image size 8x");
   // More scenes than real mini + train names would not fit a mini version.
   cfg.image_width = 64;
   cfg.scenes = 1000;

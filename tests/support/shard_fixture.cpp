@@ -1,4 +1,4 @@
-#include "tests/storage/shard_fixture.h"
+#include "tests/support/shard_fixture.h"
 
 #include <algorithm>
 #include <array>
@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 
+#include "base/rng.h"
 #include "storage/codec.h"
 #include "storage/half.h"
 #include "storage/quantize.h"
@@ -26,26 +27,10 @@ const char* const kCameras[6] = {"CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT
                                  "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT"};
 constexpr double kCameraYawDeg[6] = {0, -55, 55, 180, 110, -110};
 
-// Uniform doubles from the standard-specified mt19937_64 sequence (std distributions are
-// implementation-defined, these are not).
-struct Rng {
-  std::mt19937_64 gen;
-  explicit Rng(std::uint64_t seed) : gen(seed) {}
-  double uniform() { return static_cast<double>(gen() >> 11) * (1.0 / 9007199254740992.0); }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  int below(int n) { return static_cast<int>(uniform() * n) % n; }
-  double normal() {  // Box-Muller
-    const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * kPi * u2);
-  }
-};
+// The project's seeded generator (base/rng.h): the same fixture on every platform.
+using bevkd::Rng;
 
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+std::uint64_t mix(std::uint64_t a, std::uint64_t b) { return mix_keys(a, b); }
 
 struct Object {
   int label;
