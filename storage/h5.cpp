@@ -49,18 +49,19 @@ void visit_group(hid_t group, const std::string& prefix, int depth, std::set<had
   std::vector<std::string> names;
   hsize_t idx = 0;
   if (H5Literate(group, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, &collect_link, &names) < 0)
-    BEVKD_FAIL(where, ": HDF5 cannot list group ", prefix.empty() ? "/" : prefix, " (", take_errors(), ")");
+    BEVKD_FAIL(where, ": HDF5 cannot list group ", prefix.empty() ? "/" : prefix, ": the file is corrupt: HDF5 says: ",
+               take_errors());
   for (const std::string& n : names) {
     const std::string path = prefix.empty() ? n : prefix + "/" + n;
     Handle obj(H5Oopen(group, n.c_str(), H5P_DEFAULT), &H5Oclose);
-    BEVKD_CHECK(obj.valid(), where, ": HDF5 cannot open ", path, " (", take_errors(), ")");
+    BEVKD_CHECK(obj.valid(), where, ": HDF5 cannot open ", path, ": the file is corrupt: HDF5 says: ", take_errors());
     const H5I_type_t type = H5Iget_type(obj.get());
     if (type == H5I_DATASET) {
       out.push_back(path);
     } else if (type == H5I_GROUP) {
       H5O_info_t info;
       BEVKD_CHECK(H5Oget_info2(obj.get(), &info, H5O_INFO_BASIC) >= 0, where, ": HDF5 cannot describe group ", path,
-                  " (", take_errors(), ")");
+                  ": the file is corrupt: HDF5 says: ", take_errors());
       BEVKD_CHECK(seen.insert(info.addr).second, where, ": group ", path,
                   " is linked twice in the file (a damaged link points back at a group)");
       visit_group(obj.get(), path, depth + 1, seen, out, where);

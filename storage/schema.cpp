@@ -401,12 +401,12 @@ std::string Schema::missing_field_message(std::string_view field, SchemaVersion 
   const DatasetSpec* d = find_dataset(field, &tap);
   if (d == nullptr || d->versions.contains(found)) return "";
   if (found < d->versions.since)
-    return cat(where, ": field ", field, " is not in this shard: its schema version is ", found.str(), ", ", field,
-               " came with schema ", d->versions.since.str(),
-               d->written_by.empty() ? std::string() : cat(" (written by ", d->written_by, " from ", d->versions.since.str(), " on)"),
+    return cat(where, ": field ", field, " is not in shards of schema version ", found.str(), ": it came with schema ",
+               d->versions.since.str(),
+               d->written_by.empty() ? std::string() : cat(" (", d->written_by, " writes it from ", d->versions.since.str(), " on)"),
                "; rewrite the shards with this bevkd to have it");
-  return cat(where, ": field ", field, " is not in this shard: its schema version is ", found.str(), " and ", field,
-             " exists only in schema ", d->versions.str());
+  return cat(where, ": field ", field, " is not in shards of schema version ", found.str(), ": it exists only in schema ",
+             d->versions.str());
 }
 
 void Schema::check_readable(SchemaVersion found, std::string_view where) const {

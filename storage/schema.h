@@ -156,9 +156,9 @@ class Schema {
 
   // For a field a reader asked for that a shard of version `found` does not have: "" when
   // `field` is not a dataset of this schema or exists in `found`, else the complete message
-  // ("<where>: field teacher/class_probs is not in this shard: its schema version is 1.0,
-  // teacher/class_probs came with schema 1.1 (written by bevkd-precompute run from 1.1 on);
-  // rewrite the shards with this bevkd to have it").
+  // ("<where>: field teacher/class_probs is not in shards of schema version 1.0: it came with
+  // schema 1.1 (bevkd-precompute run writes it from 1.1 on); rewrite the shards with this bevkd
+  // to have it").
   std::string missing_field_message(std::string_view field, SchemaVersion found, std::string_view where) const;
 
  private:

@@ -67,6 +67,12 @@ ChunkCache& thread_cache() {
   return cache;
 }
 
+// HDF5's error stack as the reason a read failed. In a file that opened, a failing HDF5 call
+// means damage HDF5 noticed (a metadata checksum, a wrong signature, an impossible size).
+std::string corrupt_because(const std::string& hdf5_errors) {
+  return cat("the file is corrupt: HDF5 says: ", hdf5_errors.empty() ? std::string("(no details)") : hdf5_errors);
+}
+
 }  // namespace
 
 struct ReaderField {
@@ -148,8 +154,9 @@ void ShardReader::Impl::check_file() {
   BEVKD_CHECK(size > 0, where(), ": the file is empty");
   if (open_opts.expected_bytes > 0)
     BEVKD_CHECK(size == open_opts.expected_bytes, where(), ": the file has ", size, " bytes, the manifest says ",
-                open_opts.expected_bytes, " (truncated, or replaced after the manifest was written)");
-  if (open_opts.check_hash && open_opts.expected_xxh64) {
+                open_opts.expected_bytes, " (replaced or truncated after the manifest was written)");
+  if (open_opts.hash_verified_by_caller) hash_checked = true;
+  if (open_opts.check_hash && open_opts.expected_xxh64 && !hash_checked) {
     const std::uint64_t h = xxh64_file(path);
     BEVKD_CHECK(h == *open_opts.expected_xxh64, where(), ": the file's XXH64 is ", hex64(h), ", the manifest says ",
                 hex64(*open_opts.expected_xxh64), ": the file is corrupt (it changed after it was written)");
@@ -245,7 +252,7 @@ void ShardReader::Impl::read_vlen_attributes() {
         for (const auto& [k, v] : values) out->append(cat(k.size(), ":", k, v.size(), ":", v));
         return true;
       },
-      &payload, &why);
+      &payload, &why, open_opts.legacy_attribute_timeout_s);
   BEVKD_CHECK(ok, where(), ": the file is corrupt: reading its variable-length string attributes (",
               [&] {
                 std::string n;
@@ -305,7 +312,12 @@ void ShardReader::Impl::read_header() {
 
   // Schema name and version first: a file of another major version may have other attributes.
   std::string why, name, version;
-  BEVKD_CHECK(h5::has_attr(root, "schema_name") && read_string(root, "schema_name", "schema_name", &name, &why),
+  const auto exists = [&](const char* n) {
+    const htri_t e = H5Aexists(root, n);
+    BEVKD_CHECK(e >= 0, where(), ": HDF5 cannot look up attribute ", n, ": ", corrupt_because(h5::take_errors()));
+    return e > 0;
+  };
+  BEVKD_CHECK(exists("schema_name") && read_string(root, "schema_name", "schema_name", &name, &why),
               where(), ": not a bevkd shard (no readable schema_name attribute", why.empty() ? "" : cat(": ", why), ")");
   BEVKD_CHECK(name == schema.name(), where(), ": schema_name is \"", name, "\", expected \"", schema.name(), "\"");
   BEVKD_CHECK(read_string(root, "schema_version", "schema_version", &version, &why), where(),
@@ -313,12 +325,12 @@ void ShardReader::Impl::read_header() {
   header.version = SchemaVersion::parse(version, where());
   schema.check_readable(header.version, where());
 
-  BEVKD_CHECK(h5::has_attr(root, "num_samples"), where(),
+  BEVKD_CHECK(exists("num_samples"), where(),
               ": the shard is incomplete: attribute num_samples is missing (close() writes it last; the writer "
               "was stopped) — rewrite the shard");
   for (const AttributeSpec& a : schema.attributes()) {
     const char* n = a.name.c_str();
-    if (!h5::has_attr(root, n)) {
+    if (!exists(n)) {
       BEVKD_CHECK(!a.required, where(), ": required attribute ", a.name, " is missing (", a.doc, ")");
       continue;
     }
@@ -369,7 +381,7 @@ void ShardReader::Impl::discover_meta(const std::vector<std::string>& datasets) 
     std::string tap;
     if (features.matches(d, &tap)) {
       h5::Handle ds = h5::dataset(H5Dopen2(file.get(), d.c_str(), H5P_DEFAULT));
-      BEVKD_CHECK(ds.valid(), where(), ": cannot open dataset ", d, " (", h5::take_errors(), ")");
+      BEVKD_CHECK(ds.valid(), where(), ": cannot open dataset ", d, ": ", corrupt_because(h5::take_errors()));
       const auto dims = h5::dims(ds.get());
       BEVKD_CHECK(dims.size() == 5, where(), ": dataset ", d, " has shape ", shape_str(dims),
                   ", expected [N, V, C_tap, H, W]");
@@ -422,7 +434,7 @@ void ShardReader::Impl::validate_fields(const std::vector<std::string>& datasets
     h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS));
     H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);
     rf.dset = h5::dataset(H5Dopen2(file.get(), f.name.c_str(), dapl.get()));
-    BEVKD_CHECK(rf.dset.valid(), where(), ": cannot open dataset ", f.name, " (", h5::take_errors(), ")");
+    BEVKD_CHECK(rf.dset.valid(), where(), ": cannot open dataset ", f.name, ": ", corrupt_because(h5::take_errors()));
     h5::Handle t = h5::type(H5Dget_type(rf.dset.get()));
     DType dt;
     std::size_t itemsize = 0;
@@ -514,7 +526,7 @@ void ShardReader::Impl::read_offsets() {
     auto& off = offsets[g];
     off.resize(static_cast<std::size_t>(want));
     BEVKD_CHECK(H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, off.data()) >= 0, where(),
-                ": cannot read dataset ", name, " (", h5::take_errors(), ")");
+                ": cannot read dataset ", name, ": ", corrupt_because(h5::take_errors()));
     BEVKD_CHECK(off[0] == 0, where(), ": dataset ", name, "[0] is ", off[0], ", expected 0");
     for (std::size_t k = 1; k < off.size(); ++k)
       BEVKD_CHECK(off[k] >= off[k - 1], where(), ": dataset ", name, " decreases at entry ", k, " (", off[k - 1],
@@ -551,7 +563,7 @@ void ShardReader::Impl::read_checksums() {
   checksums.resize(static_cast<std::size_t>(dims[0] * dims[1]));
   if (!checksums.empty())
     BEVKD_CHECK(H5Dread(d.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, checksums.data()) >= 0, where(),
-                ": cannot read dataset ", name, " (", h5::take_errors(), ")");
+                ": cannot read dataset ", name, ": ", corrupt_because(h5::take_errors()));
 }
 
 bool ShardReader::Impl::per_view(const FieldLayout& f) const {
@@ -603,11 +615,13 @@ void ShardReader::Impl::read_chunk(int fi, const std::vector<hsize_t>& offset, s
     const h5::SerialGuard guard;
     // Both calls take HDF5's global lock; decoding below runs without it.
     if (H5Dget_chunk_storage_size(rf.dset.get(), offset.data(), &size) < 0)
-      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot locate the chunk at row ", offset[0], " (", h5::take_errors(), ")");
+      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot locate the chunk at row ", offset[0], ": ",
+                 corrupt_because(h5::take_errors()));
     BEVKD_CHECK(size > 0, where(i, f.name), ": the chunk at row ", offset[0], " is missing from the file");
     stored.resize(size);
     if (H5Dread_chunk(rf.dset.get(), H5P_DEFAULT, offset.data(), &mask, stored.data()) < 0)
-      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot read the chunk at row ", offset[0], " (", h5::take_errors(), ")");
+      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot read the chunk at row ", offset[0], ": ",
+                 corrupt_because(h5::take_errors()));
   }
   try {
     decode_chunk(stored.data(), size, mask, rf.shuffle, f.itemsize, dst, nbytes);

@@ -75,9 +75,13 @@ struct OpenOptions {
   std::uint64_t expected_bytes = 0;             // file size from the manifest; 0 = unknown
   std::optional<std::uint64_t> expected_xxh64;  // XXH64 of the whole file from the manifest
   bool check_hash = false;                      // hash the whole file (one read of it) and compare
+  // The caller has just compared the whole file's size and XXH64 with the manifest itself
+  // (bevkd-inspect verify does): the file is exactly what the writer wrote.
+  bool hash_verified_by_caller = false;
   // Read a 1.0/1.1 shard's variable-length string attributes in a forked child process unless
   // the whole file's hash was checked (see above). Off only for benchmarks and tests.
   bool legacy_attributes_in_child = true;
+  double legacy_attribute_timeout_s = 10.0;  // the child is killed after this (HDF5 may loop)
 };
 
 class ShardReader {
