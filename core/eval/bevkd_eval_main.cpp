@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
       return app.exit(e);
     }
     cfg.plots = !no_plots;
-    bevkd::core::eval::run_eval_command(cfg, std::cout);
-    return 0;
+    const auto r = bevkd::core::eval::run_eval_command(cfg, std::cout);
+    return r.unreadable_gt.empty() ? 0 : 2;  // 2: damaged GT shards were left out
   });
 }
