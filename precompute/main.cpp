@@ -115,6 +115,8 @@ void add_run(CLI::App& app, RunArgs& a) {
   s->add_option("--sweeps", c.nsweeps, "LiDAR sweeps per key frame, key frame included")->capture_default_str();
   s->add_flag("--skip-missing-files", c.skip_missing_files,
               "skip samples whose LiDAR or camera files are missing (recorded in the manifest) instead of failing");
+  s->add_flag("--drop-nonfinite-points", c.drop_nonfinite_points,
+              "drop LiDAR points with NaN/Inf values (counted in the run report) instead of refusing the file");
   s->add_option("--out", c.out_dir, "output directory (shards, manifests, reports)")->required();
   s->add_option("--samples-per-shard", c.samples_per_shard)->capture_default_str();
   s->add_option("--feature-dtype", c.feature_dtype, "float16 | int8 (per-channel scale)")->capture_default_str();
@@ -243,6 +245,8 @@ int main(int argc, char** argv) {
                 << r.samples_skipped << " skipped; " << r.wall_s << " s"
                 << (r.wall_s > 0 ? bevkd::cat(" (", r.samples_written / r.wall_s, " samples/s)") : "") << "\n"
                 << r.timing_table() << "run: report " << r.report_path << "\nrun: " << r.merge.describe() << "\n";
+      if (r.nonfinite_points_dropped > 0)
+        std::cout << "run: " << r.nonfinite_points_dropped << " LiDAR points with NaN/Inf values were dropped\n";
       if (r.saturated_values > 0)
         std::cout << "run: warning: " << r.saturated_values << " values exceeded float16's range and were saturated\n";
       return 0;
@@ -255,9 +259,10 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("export-results")) {
       const auto r = bevkd::precompute::export_teacher_results(exp);
+      for (const auto& u : r.unreadable) std::cerr << "export-results: CORRUPT, left out: " << u << "\n";
       std::cout << "export-results: " << r.boxes << " teacher boxes of " << r.samples << " samples -> " << exp.out
                 << "\n";
-      return 0;
+      return r.unreadable.empty() ? 0 : 2;  // 2: damaged shards were left out
     }
     return 1;
   });

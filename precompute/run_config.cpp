@@ -56,7 +56,8 @@ json RunConfig::output_json() const {
             {"scenes", scenes},
             {"scenes_split", scenes.empty() ? std::string() : scenes_split},
             {"nsweeps", nsweeps},
-            {"skip_missing_files", skip_missing_files}};
+            {"skip_missing_files", skip_missing_files},
+            {"drop_nonfinite_points", drop_nonfinite_points}};
   json t{{"checkpoint", teacher.checkpoint}, {"preset", teacher.preset}, {"torchscript", teacher.torchscript},
          {"device", teacher.device}};
   if (!teacher.torchscript.empty()) {

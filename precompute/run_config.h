@@ -33,6 +33,7 @@ struct RunConfig {
   std::string scenes_split = "scenes";  // the split name shards of `scenes` are stored under
   int64_t nsweeps = 10;                 // LIDAR_TOP frames per sample, key frame included
   bool skip_missing_files = false;      // skip (and record) samples whose LiDAR/camera files are missing
+  bool drop_nonfinite_points = false;   // drop (and count) NaN/Inf LiDAR points instead of refusing the file
 
   // --- teacher
   TeacherSpec teacher;

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <sstream>
@@ -144,15 +145,33 @@ std::string check_or_write_run_config(const RunConfig& cfg, const json& teacher,
 
 // Is the shard at `path` a finished shard of this run? Returns the manifest entry and the
 // skipped samples, or std::nullopt (after a note) when it must be written again. Throws when it
-// was written with another configuration.
+// was written with another configuration. A shard an earlier run listed (`listed`) must still
+// have the listed size and XXH64 (one read of the file: the cheap check); one it never listed
+// (killed between the rename and the manifest) must pass every sample's checksums.
 std::optional<std::pair<storage::ManifestShard, std::vector<storage::SkippedSample>>> existing_shard(
     const std::string& path, const PlannedShard& plan, const storage::ShardMeta& meta, const ReadStage& reader,
-    const RunConfig& cfg, std::ostream& log) {
+    const RunConfig& cfg, const storage::ManifestShard* listed, std::ostream& log) {
   std::unique_ptr<storage::ShardReader> r;
   try {
-    r = std::make_unique<storage::ShardReader>(path);
+    storage::OpenOptions oo;
+    if (listed != nullptr) {
+      oo.expected_bytes = listed->bytes;
+      oo.expected_xxh64 = listed->xxh64;
+      oo.check_hash = true;
+    }
+    r = std::make_unique<storage::ShardReader>(path, oo);
+    if (listed == nullptr)
+      for (int64_t i = 0; i < r->num_samples(); ++i) {
+        const auto problems = r->verify_sample(i);
+        if (!problems.empty()) BEVKD_FAIL(problems.front().message);
+      }
   } catch (const Error& e) {
-    log << "run: " << path << " is not a valid shard, writing it again (" << e.what() << ")\n";
+    log << "run: " << path << " is damaged or not a valid shard, writing it again (" << e.what() << ")\n";
+    return std::nullopt;
+  }
+  if (r->header().version != storage::Schema::current().version()) {
+    log << "run: " << path << " has shard schema " << r->header().version.str() << ", this run writes "
+        << storage::Schema::current().version().str() << ": writing it again\n";
     return std::nullopt;
   }
   const std::string diff = first_difference(r->header().meta.identity_json(), meta.identity_json());
@@ -180,7 +199,8 @@ std::optional<std::pair<storage::ManifestShard, std::vector<storage::SkippedSamp
         << " (files appeared or disappeared since it was written): writing it again\n";
     return std::nullopt;
   }
-  storage::ManifestShard e{plan.path, plan.split, r->num_samples(), file_size(path), storage::xxh64_file(path)};
+  storage::ManifestShard e{plan.path, plan.split, r->num_samples(), file_size(path),
+                           r->file_hash_checked() ? listed->xxh64 : storage::xxh64_file(path)};
   return std::make_pair(e, std::move(skipped));
 }
 
@@ -313,6 +333,17 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   RunResult result;
   std::vector<int64_t> todo;
   std::vector<std::string> stale;
+  // What earlier runs listed (this worker's manifest, the merged one): the sizes and hashes a
+  // finished shard must still have.
+  std::map<std::string, storage::ManifestShard> listed;
+  for (const std::string& m : {write.manifest_path(), cfg.out_dir + "/" + storage::Manifest::kFileName})
+    if (path_exists(m)) {
+      try {
+        for (const auto& e : storage::Manifest::load(m).shards()) listed.emplace(e.path, e);
+      } catch (const Error& e) {
+        log << "run: ignoring " << m << " (" << e.what() << ")\n";
+      }
+    }
   for (int64_t id_ : plan.worker_shards(cfg.worker_index, cfg.num_workers)) {
     const PlannedShard& s = plan.shards[static_cast<size_t>(id_)];
     result.planned_samples += static_cast<int64_t>(s.samples.size());
@@ -320,7 +351,8 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
     if (path_exists(storage::partial_path(path)))
       log << "run: " << storage::partial_path(path) << " is an unfinished shard of an earlier run: writing it again\n";
     if (path_exists(path)) {
-      if (auto e = existing_shard(path, s, meta, read, cfg, log)) {
+      const auto l = listed.find(s.path);
+      if (auto e = existing_shard(path, s, meta, read, cfg, l == listed.end() ? nullptr : &l->second, log)) {
         write.add_existing(s, e->first, std::move(e->second));
         ++result.shards_kept;
         continue;
@@ -444,6 +476,7 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   result.samples_skipped = write.samples_skipped();
   result.shards_written = write.shards_written();
   result.saturated_values = post.saturated();
+  result.nonfinite_points_dropped = read.dropped_points();
   result.worker_manifest = write.manifest_path();
   write.save_manifest();
 
@@ -462,6 +495,7 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
                     {"shards_written", result.shards_written},
                     {"shards_kept", result.shards_kept},
                     {"float16_saturated_values", result.saturated_values},
+                    {"nonfinite_lidar_points_dropped", read.dropped_points()},
                     {"timings", result.timings_json()},
                     {"worker_manifest", result.worker_manifest},
                     {"manifest", result.merge.manifest_path}};
