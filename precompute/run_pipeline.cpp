@@ -339,7 +339,8 @@ RunResult run_precompute(const RunConfig& cfg, std::ostream& log) {
   for (const std::string& m : {write.manifest_path(), cfg.out_dir + "/" + storage::Manifest::kFileName})
     if (path_exists(m)) {
       try {
-        for (const auto& e : storage::Manifest::load(m).shards()) listed.emplace(e.path, e);
+        const storage::Manifest earlier = storage::Manifest::load(m);
+        for (const auto& e : earlier.shards()) listed.emplace(e.path, e);
       } catch (const Error& e) {
         log << "run: ignoring " << m << " (" << e.what() << ")\n";
       }

@@ -190,7 +190,7 @@ TEST(Integrity, CurrentLayoutKeepsEveryMetadataByteUnderAnHdf5Checksum) {
 }
 
 TEST(Integrity, NoMetadataByteFlipOfA12ShardGoesUnnoticed) {
-  // Flip metadata bytes one at a time (an even spread of ~1200 of them): the reader either
+  // Flip metadata bytes one at a time (an even spread of ~800 of them): the reader either
   // refuses the file naming it, or reads exactly the written samples (the byte was unused). A
   // flip that opens and changes data or the header would be silent corruption.
   TempDir dir;
@@ -211,7 +211,7 @@ TEST(Integrity, NoMetadataByteFlipOfA12ShardGoesUnnoticed) {
   const ShardReader good(path);
   const std::string flipped = dir / "flipped.h5";
   int refused = 0, unused = 0;
-  const std::size_t step = meta.size() / 1200 + 1;
+  const std::size_t step = meta.size() / 800 + 1;
   for (std::size_t m = 0; m < meta.size(); m += step) {
     std::string b = original;
     b[meta[m]] = static_cast<char>(b[meta[m]] ^ 0x5A);
@@ -265,7 +265,9 @@ TEST(Integrity, DamagedDenseLinkStorageIsRefusedNotAnAbortInLibhdf5) {
   // time; which entries are garbage depends on the heap, so not every time).
   std::cout << "[ note ] plain H5Lvisit crashed on " << plain_hdf5_crashed << " of " << 2 * blocks.size()
             << " damaged dense-storage blocks\n";
-  if (libhdf5_is_1_10()) EXPECT_GT(plain_hdf5_crashed, 0);
+  if (libhdf5_is_1_10()) {
+    EXPECT_GT(plain_hdf5_crashed, 0);
+  }
 }
 
 TEST(Integrity, DamagedGlobalHeapOfA10ShardIsRefusedNotACrashOrAHang) {
@@ -289,7 +291,9 @@ TEST(Integrity, DamagedGlobalHeapOfA10ShardIsRefusedNotACrashOrAHang) {
     b[g + 27] = 35;
     put_bytes(bad, b);
     const int st = in_child([&] { return read_schema_name(bad); });
-    if (libhdf5_is_1_10()) EXPECT_TRUE(WIFSIGNALED(st)) << "plain H5Aread no longer crashes on this input";
+    if (libhdf5_is_1_10()) {
+      EXPECT_TRUE(WIFSIGNALED(st)) << "plain H5Aread no longer crashes on this input";
+    }
     EXPECT_ERROR_WITH(ShardReader r(bad), "shard " + bad, "the file is corrupt", "variable-length string attributes",
                       "child process failed", "global heap");
   }
@@ -349,6 +353,27 @@ TEST(Compat, ShardsOfEveryMinorVersionReadBack) {
       for (const auto& [name, a] : want.fields()) EXPECT_TRUE(got.get(name).same_as(a)) << name;
     }
   }
+}
+
+TEST(Compat, TheWriterRefusesWhatItsVersionDoesNotHave) {
+  TempDir dir;
+  // The fd3d group exists in 1.0 only.
+  EXPECT_ERROR_WITH(ShardWriter(dir / "a.h5", testing::make_meta(testing::small_spec(k10))), "fd3d_points is 4",
+                    "schema " + Schema::current().version().str() + " has no fd3d group", "1.0 only");
+  WriterOptions o;
+  o.schema_version = SchemaVersion{1, 9};
+  EXPECT_ERROR_WITH(ShardWriter(dir / "b.h5", testing::make_meta(testing::small_spec()), o),
+                    "cannot write schema version 1.9", "this build writes 1.0, 1.1, 1.2");
+  // A sample without class_probs (what a 1.0 producer made) does not fit a 1.2 shard.
+  ShardWriter w(dir / "c.h5", testing::make_meta(testing::small_spec()));
+  Sample old = testing::make_sample(testing::small_spec(), 0);
+  old.take("teacher/class_probs");
+  EXPECT_ERROR_WITH(w.append(std::move(old)), "sample 0", "field teacher/class_probs is missing");
+  // An attribute that would not fit the checksummed object header is refused by name.
+  ShardMeta big = testing::make_meta(testing::small_spec());
+  big.config["notes"] = std::string(70000, 'x');
+  EXPECT_ERROR_WITH(ShardWriter(dir / "d.h5", big), "attribute config has", "at most 60000");
+  EXPECT_FALSE(fs::exists(dir / "d.h5.partial"));
 }
 
 TEST(Compat, ClassProbsOfA10ShardAreRefusedByNameWithTheVersionThatWritesThem) {
