@@ -138,20 +138,46 @@ int main(int argc, char** argv) {
     auto open_n = [&](const std::string& p, const OpenOptions& o) {
       for (int k = 0; k < opens; ++k) ShardReader r(p, o);
     };
-    const auto to = best_times(rounds, {[&] { open_n(p11, direct); }, [&] { open_n(p11, OpenOptions{}); },
-                                        [&] { open_n(p12, OpenOptions{}); }, [&] { open_n(p12, hashed); }});
+    // A reopened 1.1 shard reuses the texts its child read (per process and unchanged file), so
+    // the fork is measured on fresh files: `opens` copies per round.
+    int copy = 0;
+    auto open_fresh_copies = [&](const OpenOptions& o) {
+      std::vector<std::string> copies;
+      for (int k = 0; k < opens; ++k) {
+        copies.push_back(cat(dir, "/copy-", copy++, ".h5"));
+        std::filesystem::copy_file(p11, copies.back());
+      }
+      const auto t0 = Clock::now();
+      for (const auto& c : copies) ShardReader r(c, o);
+      const double dt = since(t0);
+      for (const auto& c : copies) std::filesystem::remove(c);
+      return dt;
+    };
+    std::vector<double> child_best(2, 1e300);
+    for (int r = 0; r < rounds; ++r) {
+      child_best[0] = std::min(child_best[0], open_fresh_copies(direct));
+      child_best[1] = std::min(child_best[1], open_fresh_copies(OpenOptions{}));
+    }
+    const auto to = best_times(rounds, {[&] { open_n(p11, OpenOptions{}); }, [&] { open_n(p12, OpenOptions{}); },
+                                        [&] { open_n(p12, hashed); }});
+    const std::vector<double> t_open = {child_best[0], child_best[1], to[1], to[2]};
     std::cout << "\nopen (ShardReader: validation of every attribute and dataset, offsets, checksum table)\n";
-    row("1.1 shard, attributes read in-process (before)", fmt(1e3 * to[0] / opens, 2) + " ms");
-    row("1.1 shard, attributes read by a forked child (after)", fmt(1e3 * to[1] / opens, 2) + " ms",
-        "+" + fmt(1e3 * (to[1] - to[0]) / opens, 2) + " ms per open");
-    row("1.2 shard (after)", fmt(1e3 * to[2] / opens, 2) + " ms");
-    row("1.2 shard + the manifest's whole-file XXH64 first", fmt(1e3 * to[3] / opens, 2) + " ms",
-        fmt(i12.bytes / 1e6 / ((to[3] - to[2]) / opens)) + " MB/s hashed");
+    row("1.1 shard, attributes read in-process (before)", fmt(1e3 * t_open[0] / opens, 2) + " ms");
+    row("1.1 shard, attributes read by a forked child (after; first open)", fmt(1e3 * t_open[1] / opens, 2) + " ms",
+        "+" + fmt(1e3 * (t_open[1] - t_open[0]) / opens, 2) + " ms per open");
+    row("1.1 shard reopened (child's texts reused)", fmt(1e3 * to[0] / opens, 2) + " ms");
+    row("1.2 shard (after)", fmt(1e3 * t_open[2] / opens, 2) + " ms");
+    row("1.2 shard + the manifest's whole-file XXH64 first", fmt(1e3 * t_open[3] / opens, 2) + " ms",
+        fmt(i12.bytes / 1e6 / ((t_open[3] - t_open[2]) / opens)) + " MB/s hashed");
     {
       // fork() copies page tables: the child costs more in a process with more resident memory.
       std::vector<char> ballast(std::size_t{1} << 30);
       for (std::size_t k = 0; k < ballast.size(); k += 4096) ballast[k] = static_cast<char>(k);
-      const auto tb = best_times(rounds, {[&] { open_n(p11, direct); }, [&] { open_n(p11, OpenOptions{}); }});
+      std::vector<double> tb(2, 1e300);
+      for (int r = 0; r < rounds; ++r) {
+        tb[0] = std::min(tb[0], open_fresh_copies(direct));
+        tb[1] = std::min(tb[1], open_fresh_copies(OpenOptions{}));
+      }
       row("1.1 shard, child, with 1 GiB more resident memory", fmt(1e3 * tb[1] / opens, 2) + " ms",
           "+" + fmt(1e3 * (tb[1] - tb[0]) / opens, 2) + " ms per open");
       if (ballast[4096] == 42) std::cout << "";
@@ -161,8 +187,10 @@ int main(int argc, char** argv) {
     auto read_all = [&](const std::string& p) {
       const ShardReader r(p);
       std::size_t n = 0;
-      for (std::int64_t i = 0; i < r.num_samples(); ++i)
-        for (const auto& [name, a] : r.read(i).fields()) n += a.nbytes();
+      for (std::int64_t i = 0; i < r.num_samples(); ++i) {
+        const Sample s = r.read(i);
+        for (const auto& [name, a] : s.fields()) n += a.nbytes();
+      }
       return n;
     };
     std::uint64_t h = 0;

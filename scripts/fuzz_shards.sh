@@ -20,10 +20,11 @@ cmake --build "$BUILD_DIR" --target bevkd-fuzz-shard -j "${BEVKD_JOBS:-2}" >/dev
 rm -rf "$WORK"
 "$BUILD_DIR/tests/fuzz/bevkd-fuzz-shard" --work "$WORK" --minutes "$MINUTES" --jobs "$JOBS" --seed "${FUZZ_SEED:-1}" "$@"
 # One summary per job (with JOBS > 1 each job has its own directory).
-total=0; crashes=0
+execs=0
 for f in $(find "$WORK" -name summary.txt | sort); do
   cat "$f"
+  execs=$(( execs + $(sed -n 's/.* done: \([0-9]*\) executions.*/\1/p' "$f") ))
 done
 bad=$(find "$WORK" -path '*crashes/*.h5' | wc -l)
-echo "fuzz_shards: $(find "$WORK" -name summary.txt | wc -l) job(s), $bad crashing/hanging input(s) in $WORK"
+echo "fuzz_shards: $(find "$WORK" -name summary.txt | wc -l) job(s), $execs executions in $MINUTES min, $bad crashing/hanging/throwing input(s) (kept in $WORK)"
 [ "$bad" -eq 0 ]

@@ -1,9 +1,13 @@
 #include "storage/shard_reader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "base/error.h"
@@ -65,6 +69,25 @@ struct ChunkCache {
 ChunkCache& thread_cache() {
   thread_local ChunkCache cache;
   return cache;
+}
+
+// The global-heap attribute texts of 1.0/1.1 shards read by a child process, per unchanged file
+// (device, inode, size, modification time): a reopened shard (ShardStream's LRU of readers)
+// forks once per process, not once per open.
+struct LegacyAttributeCache {
+  std::mutex mu;
+  std::map<std::string, std::map<std::string, std::string, std::less<>>> texts;
+};
+
+LegacyAttributeCache& legacy_attribute_cache() {
+  static LegacyAttributeCache c;
+  return c;
+}
+
+std::string file_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return cat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
 }
 
 // HDF5's error stack as the reason a read failed. In a file that opened, a failing HDF5 call
@@ -243,6 +266,15 @@ void ShardReader::Impl::read_vlen_attributes() {
   // HDF5 1.10 reads variable-length strings from its global heap, which has no checksum; a
   // damaged heap makes the library read out of bounds (a crash in H5HG_read). A child process
   // reads them and sends the texts back: a crash costs only the child.
+  const std::string id = file_identity(path);
+  {
+    LegacyAttributeCache& cache = legacy_attribute_cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (auto it = cache.texts.find(id); !id.empty() && it != cache.texts.end()) {
+      vlen_values = it->second;
+      return;
+    }
+  }
   std::string payload, why;
   const bool ok = h5::fork_and_read(
       [&](std::string* out, std::string* w) {
@@ -276,6 +308,11 @@ void ShardReader::Impl::read_vlen_attributes() {
     take(&k);
     take(&v);
     vlen_values[k] = v;
+  }
+  if (!id.empty() && id == file_identity(path)) {  // unchanged while the child read it
+    LegacyAttributeCache& cache = legacy_attribute_cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    cache.texts[id] = vlen_values;
   }
 }
 

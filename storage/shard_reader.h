@@ -20,7 +20,7 @@
 // against its own checksums. Groups are listed in HDF5's native order (h5::list_datasets). The
 // variable-length string attributes of a 1.0/1.1 shard live in HDF5's global heap, which has no
 // checksum and can crash libhdf5 1.10: they are read in a forked child process unless the
-// file's hash was checked first.
+// file's hash was checked first (once per process and unchanged file: a reopen reuses the texts).
 //
 // Reading: each chunk is fetched raw under HDF5's lock (H5Dread_chunk) and decompressed outside
 // it, so several threads decode in parallel. All const methods are thread-safe. Ragged chunks

@@ -68,6 +68,7 @@ struct Options {
   double timeout_s = 20.0;
   std::vector<std::string> seed_shards;
   std::string replay;  // run one file and print the outcome
+  bool builtin_seeds = true;  // write the fixture shards of every version as seeds
 };
 
 enum Outcome { kOk = 0, kRejected = 10, kBadSamples = 11, kException = 20, kBadAlloc = 21 };
@@ -334,10 +335,12 @@ int run_fuzz(const Options& o) {
   fs::create_directories(o.work + "/seeds");
   fs::create_directories(o.work + "/corpus");
   fs::create_directories(o.work + "/crashes");
-  write_seed_shards(o.work + "/seeds");
   std::vector<std::string> seed_files;
-  for (const auto& e : fs::directory_iterator(o.work + "/seeds"))
-    if (e.path().extension() == ".h5") seed_files.push_back(e.path().string());
+  if (o.builtin_seeds) {
+    write_seed_shards(o.work + "/seeds");
+    for (const auto& e : fs::directory_iterator(o.work + "/seeds"))
+      if (e.path().extension() == ".h5") seed_files.push_back(e.path().string());
+  }
   for (const auto& s : o.seed_shards) seed_files.push_back(s);
   std::sort(seed_files.begin(), seed_files.end());
   std::vector<Seed> seeds;
@@ -367,6 +370,7 @@ int run_fuzz(const Options& o) {
         sub.seed = o.seed * 1000 + static_cast<std::uint64_t>(j);
         sub.work = cat(o.work, "/job-", j);
         sub.seed_shards = seed_files;
+        sub.builtin_seeds = false;  // the parent's seeds, passed as seed shards
         std::_Exit(run_fuzz(sub));
       }
       workers.push_back(pid);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -309,6 +311,14 @@ TEST(Integrity, DamagedGlobalHeapOfA10ShardIsRefusedNotACrashOrAHang) {
   const ShardReader r(path);
   EXPECT_FALSE(r.attributes_checksummed());
   EXPECT_EQ(r.header().meta.teacher, testing::make_meta(testing::small_spec(k10)).teacher);
+  // Reopening reuses what the child read, but only for the unchanged file: damage done later
+  // (same size, new modification time) is read by a new child and reported.
+  EXPECT_NO_THROW(ShardReader again(path));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a later modification time (coarse clocks)
+  std::string b = original;
+  b[g + 27] = 35;
+  put_bytes(path, b);
+  EXPECT_ERROR_WITH(ShardReader damaged(path), "shard " + path, "child process failed");
 }
 
 TEST(Integrity, ManifestSizeAndHashAreCheckedBeforeHdf5OpensTheFile) {
