@@ -135,7 +135,8 @@ OpenShard ShardStream::Impl::open_shard(int shard) {
   const std::string path = manifest.shard_path(entry);
   OpenShard o;
   try {
-    OpenOptions oo = manifest.open_options(entry, opts.check_file_hash);
+    const bool legacy = manifest.schema_version() < Schema::current().compact_layout_since();
+    OpenOptions oo = manifest.open_options(entry, opts.check_file_hash || (legacy && opts.check_legacy_file_hash));
     if (!opts.check_manifest) oo.expected_bytes = 0;
     auto reader = std::make_shared<const ShardReader>(path, oo);
     if (opts.check_manifest) manifest.check_shard(reader->header(), entry, cat("shard ", path));

@@ -69,6 +69,11 @@ struct StreamOptions {
   // shards do not need it for safety (HDF5 checksums their metadata); it also catches damaged
   // chunk data before training on it.
   bool check_file_hash = false;
+  // For shards older than schema 1.2 (the manifest's version): check the file hash anyway. Their
+  // string attributes sit in HDF5's unchecksummed global heap; without a checked hash the reader
+  // reads them in a forked child, whose cost grows with this process's resident memory (a
+  // trainer's gigabytes), while the hash costs one read of the file (README "Integrity").
+  bool check_legacy_file_hash = true;
   int max_open_shards = 16;           // open ShardReaders kept (LRU)
 };
 
