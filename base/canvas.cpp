@@ -361,4 +361,47 @@ Canvas load_png(const std::string& path) {
   return c;
 }
 
+std::string encode_png_gray(const std::uint8_t* pixels, int width, int height) {
+  BEVKD_CHECK(width > 0 && height > 0, "encode_png_gray: image size ", width, "x", height, " is empty");
+  png_image img;
+  std::memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  img.width = static_cast<png_uint_32>(width);
+  img.height = static_cast<png_uint_32>(height);
+  img.format = PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;
+  BEVKD_CHECK(png_image_write_to_memory(&img, nullptr, &size, 0, pixels, 0, nullptr), "PNG encoding failed: ",
+              img.message);
+  std::string out(size, '\0');
+  BEVKD_CHECK(png_image_write_to_memory(&img, out.data(), &size, 0, pixels, 0, nullptr), "PNG encoding failed: ",
+              img.message);
+  out.resize(size);
+  png_image_free(&img);
+  return out;
+}
+
+GrayImage load_png_gray(const std::string& path) {
+  const std::string bytes = read_file(path);
+  // The colour type as stored (IHDR, bytes 24-25: bit depth, colour type), not as converted.
+  BEVKD_CHECK(bytes.size() > 26 && bytes.compare(12, 4, "IHDR") == 0, path, ": not a readable PNG");
+  const int depth = static_cast<unsigned char>(bytes[24]), colour = static_cast<unsigned char>(bytes[25]);
+  BEVKD_CHECK(colour == 0 && depth == 8, path, ": PNG colour type ", colour, ", bit depth ", depth,
+              ", expected single-channel 8-bit (colour type 0, bit depth 8)");
+  png_image img;
+  std::memset(&img, 0, sizeof img);
+  img.version = PNG_IMAGE_VERSION;
+  BEVKD_CHECK(png_image_begin_read_from_memory(&img, bytes.data(), bytes.size()), path,
+              ": not a readable PNG (", img.message, ")");
+  img.format = PNG_FORMAT_GRAY;
+  GrayImage g;
+  g.width = static_cast<int>(img.width);
+  g.height = static_cast<int>(img.height);
+  g.pixels.resize(PNG_IMAGE_SIZE(img));
+  const bool ok = png_image_finish_read(&img, nullptr, g.pixels.data(), 0, nullptr);
+  const std::string msg = img.message;
+  png_image_free(&img);
+  BEVKD_CHECK(ok, path, ": PNG decoding failed (", msg, ")");
+  return g;
+}
+
 }  // namespace bevkd

@@ -94,4 +94,15 @@ class Canvas {
 // Decodes an 8-bit RGB or RGBA PNG (alpha dropped); for tests and tools.
 Canvas load_png(const std::string& path);
 
+// An 8-bit single-channel image, row-major [height, width] (e.g. a map mask).
+struct GrayImage {
+  int width = 0, height = 0;
+  std::vector<std::uint8_t> pixels;
+};
+// Encodes 8-bit gray pixels [height, width] as a single-channel PNG (colour type 0, bit depth 8).
+std::string encode_png_gray(const std::uint8_t* pixels, int width, int height);
+// Decodes a single-channel 8-bit PNG; throws bevkd::Error naming the path for any other format
+// (colour, alpha, palette, 16-bit) or an unreadable file.
+GrayImage load_png_gray(const std::string& path);
+
 }  // namespace bevkd

@@ -102,6 +102,8 @@ int run(RunConfig c) {
             << r.samples_skipped << " skipped; " << r.wall_s << " s"
             << (r.wall_s > 0 ? cat(" (", r.samples_written / r.wall_s, " samples/s)") : "") << "\n"
             << r.timing_table() << "run: report " << r.report_path << "\nrun: " << r.merge.describe() << "\n";
+  if (r.nonfinite_points_dropped > 0)
+    std::cout << "run: " << r.nonfinite_points_dropped << " LiDAR points with NaN/Inf values were dropped\n";
   if (r.saturated_values > 0)
     std::cout << "run: warning: " << r.saturated_values << " values exceeded float16's range and were saturated\n";
   return 0;
@@ -160,9 +162,10 @@ int main(int argc, char** argv) {
       BEVKD_CHECK(!export_cfg.shards.empty() && !export_cfg.split.empty() && !export_cfg.out.empty(),
                   "export-results: --shards, --split and --out are required");
       const auto r = export_teacher_results(export_cfg);
+      for (const auto& u : r.unreadable) std::cerr << "export-results: CORRUPT, left out: " << u << "\n";
       std::cout << "export-results: " << r.boxes << " teacher boxes of " << r.samples << " samples -> "
                 << export_cfg.out << "\n";
-      return 0;
+      return r.unreadable.empty() ? 0 : 2;  // 2: damaged shards were left out
     }
     return 1;
   });

@@ -1,8 +1,19 @@
 #include "storage/h5.h"
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+
 #include <algorithm>
+#include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <set>
 
 #include "base/error.h"
 #include "storage/codec.h"
@@ -25,13 +36,37 @@ herr_t collect_error(unsigned, const H5E_error2_t* e, void* data) {
   return 0;
 }
 
-herr_t collect_dataset(hid_t root, const char* name, const H5L_info_t* info, void* data) {
-  if (info->type != H5L_TYPE_HARD) return 0;
-  const hid_t obj = H5Oopen(root, name, H5P_DEFAULT);
-  if (obj < 0) return 0;
-  if (H5Iget_type(obj) == H5I_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(name);
-  H5Oclose(obj);
+// One group's hard links in HDF5's native order (see list_datasets).
+herr_t collect_link(hid_t, const char* name, const H5L_info_t* info, void* data) {
+  if (info->type == H5L_TYPE_HARD) static_cast<std::vector<std::string>*>(data)->push_back(name);
   return 0;
+}
+
+void visit_group(hid_t group, const std::string& prefix, int depth, std::set<haddr_t>& seen,
+                 std::vector<std::string>& out, const std::string& where) {
+  BEVKD_CHECK(depth < 16, where, ": groups nested deeper than 16 levels under ", prefix.empty() ? "/" : prefix,
+              " (a damaged file links a group into itself)");
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  if (H5Literate(group, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, &collect_link, &names) < 0)
+    BEVKD_FAIL(where, ": HDF5 cannot list group ", prefix.empty() ? "/" : prefix, ": the file is corrupt: HDF5 says: ",
+               take_errors());
+  for (const std::string& n : names) {
+    const std::string path = prefix.empty() ? n : prefix + "/" + n;
+    Handle obj(H5Oopen(group, n.c_str(), H5P_DEFAULT), &H5Oclose);
+    BEVKD_CHECK(obj.valid(), where, ": HDF5 cannot open ", path, ": the file is corrupt: HDF5 says: ", take_errors());
+    const H5I_type_t type = H5Iget_type(obj.get());
+    if (type == H5I_DATASET) {
+      out.push_back(path);
+    } else if (type == H5I_GROUP) {
+      H5O_info_t info;
+      BEVKD_CHECK(H5Oget_info2(obj.get(), &info, H5O_INFO_BASIC) >= 0, where, ": HDF5 cannot describe group ", path,
+                  ": the file is corrupt: HDF5 says: ", take_errors());
+      BEVKD_CHECK(seen.insert(info.addr).second, where, ": group ", path,
+                  " is linked twice in the file (a damaged link points back at a group)");
+      visit_group(obj.get(), path, depth + 1, seen, out, where);
+    }
+  }
 }
 
 bool library_threadsafe() {
@@ -47,9 +82,34 @@ std::recursive_mutex& serial_mutex() {
   return mu;
 }
 
+// The fork gate: many threads inside HDF5 (shared), or one thread forking (exclusive). Nested
+// guards of one thread count as one (std::shared_mutex may not be locked twice by a thread).
+struct ForkGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;        // threads holding a shared guard
+  bool forking = false;  // a thread is waiting for (or doing) a fork
+};
+
+ForkGate& fork_gate() {
+  static ForkGate g;
+  return g;
+}
+
+thread_local int t_guard_depth = 0;
+bool g_fork_child = false;  // in a child of fork_and_read: one thread, guards are no-ops
+
 }  // namespace
 
 SerialGuard::SerialGuard() {
+  if (g_fork_child) return;
+  if (t_guard_depth++ == 0) {
+    ForkGate& g = fork_gate();
+    std::unique_lock<std::mutex> lock(g.mu);
+    g.cv.wait(lock, [&] { return !g.forking; });
+    ++g.inside;
+    gated_ = true;
+  }
   if (!library_threadsafe()) {
     serial_mutex().lock();
     locked_ = true;
@@ -57,7 +117,114 @@ SerialGuard::SerialGuard() {
 }
 
 SerialGuard::~SerialGuard() {
+  if (g_fork_child) return;
   if (locked_) serial_mutex().unlock();
+  if (gated_) {
+    ForkGate& g = fork_gate();
+    std::lock_guard<std::mutex> lock(g.mu);
+    --g.inside;
+    g.cv.notify_all();
+  }
+  --t_guard_depth;
+}
+
+bool fork_and_read(const std::function<bool(std::string* out, std::string* why)>& work, std::string* out,
+                   std::string* why, double timeout_s) {
+  BEVKD_ASSERT(t_guard_depth == 0, "fork_and_read called while holding a SerialGuard");
+  int fds[2];
+  BEVKD_CHECK(::pipe(fds) == 0, "cannot create a pipe (", std::strerror(errno), ")");
+  ForkGate& g = fork_gate();
+  {
+    std::unique_lock<std::mutex> lock(g.mu);
+    g.cv.wait(lock, [&] { return !g.forking; });
+    g.forking = true;  // new guards wait from here on
+    g.cv.wait(lock, [&] { return g.inside == 0; });
+  }
+  // No thread is inside HDF5 now, and none can enter until `forking` is cleared. The gate's own
+  // mutex is not held across fork(): the child never touches the gate (g_fork_child).
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    std::lock_guard<std::mutex> lock(g.mu);
+    g.forking = false;
+    g.cv.notify_all();
+  }
+  if (pid == 0) {
+    // The child: only this thread exists; no other thread was inside HDF5 when it forked. It
+    // dies with its parent, and by SIGALRM if HDF5 loops on the damaged file.
+    g_fork_child = true;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::alarm(static_cast<unsigned>(timeout_s) + 1);
+    ::close(fds[0]);
+    std::string data, reason;
+    bool ok = false;
+    try {
+      ok = work(&data, &reason);
+    } catch (const std::exception& e) {
+      reason = e.what();
+    }
+    // Record: 1 byte status, then the payload (data or reason).
+    const std::string& payload = ok ? data : reason;
+    const char status = ok ? 'O' : 'E';
+    std::size_t off = 0;
+    std::string msg(1, status);
+    msg += payload;
+    while (off < msg.size()) {
+      const ssize_t n = ::write(fds[1], msg.data() + off, msg.size() - off);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        ::_exit(3);
+      }
+      off += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  if (pid < 0) {
+    ::close(fds[0]);
+    BEVKD_FAIL("cannot fork a process to read the file (", std::strerror(errno), ")");
+  }
+  std::string got;
+  char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  bool timed_out = false;
+  while (true) {
+    const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left * 1000) + 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    else if (n < 0 && errno == EINTR) continue;
+    else break;
+  }
+  ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    *why = cat("the child did not finish in ", timeout_s, " s (killed)");
+    return false;
+  }
+  if (WIFSIGNALED(status)) {
+    *why = cat("killed by signal ", WTERMSIG(status), " (", ::strsignal(WTERMSIG(status)), ")");
+    return false;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got.empty()) {
+    *why = cat("exit status ", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return false;
+  }
+  if (got[0] != 'O') {
+    *why = got.substr(1);
+    return false;
+  }
+  *out = got.substr(1);
+  return true;
 }
 
 void enter() {
@@ -226,25 +393,41 @@ bool exists(hid_t loc, const std::string& path) {
   }
 }
 
-std::vector<std::string> list_datasets(hid_t file) {
+std::vector<std::string> list_datasets(hid_t file, const std::string& where) {
   std::vector<std::string> out;
-  H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, &collect_dataset, &out);
+  std::set<haddr_t> seen;
+  visit_group(file, "", 0, seen, out, where);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
 
-void write_string_attr(hid_t obj, const char* name, const std::string& value) {
+bool is_vlen_string_attr(hid_t obj, const char* name) {
+  Handle a = attr(H5Aopen(obj, name, H5P_DEFAULT));
+  if (!a) {
+    take_errors();
+    return false;
+  }
+  Handle t = type(H5Aget_type(a.get()));
+  return t.valid() && H5Tget_class(t.get()) == H5T_STRING && H5Tis_variable_str(t.get()) > 0;
+}
+
+void write_string_attr(hid_t obj, const char* name, const std::string& value, bool fixed_length) {
   if (has_attr(obj, name)) H5Adelete(obj, name);
   Handle t = type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t.get(), H5T_VARIABLE);
+  // A fixed-length string of exactly the value's bytes (NUL-padded; HDF5 needs >= 1 byte).
+  H5Tset_size(t.get(), fixed_length ? std::max<std::size_t>(value.size(), 1) : H5T_VARIABLE);
+  if (fixed_length) H5Tset_strpad(t.get(), H5T_STR_NULLPAD);
   H5Tset_cset(t.get(), H5T_CSET_UTF8);
   Handle s = space(H5Screate(H5S_SCALAR));
   Handle a = attr(H5Acreate2(obj, name, t.get(), s.get(), H5P_DEFAULT, H5P_DEFAULT));
   const char* p = value.c_str();
-  BEVKD_CHECK(a.valid() && H5Awrite(a.get(), t.get(), &p) >= 0, "HDF5: cannot write attribute ", name, " (",
-              take_errors(), ")");
+  std::string padded = value;
+  if (padded.empty()) padded.push_back('\0');
+  BEVKD_CHECK(a.valid() && H5Awrite(a.get(), t.get(), fixed_length ? static_cast<const void*>(padded.data())
+                                                                     : static_cast<const void*>(&p)) >= 0,
+              "HDF5: cannot write attribute ", name, " (", take_errors(), ")");
 }
 
 void write_i64_attr(hid_t obj, const char* name, const std::vector<std::int64_t>& values, bool scalar) {

@@ -10,6 +10,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,9 +24,13 @@ namespace bevkd::storage::h5 {
 // process and turns off HDF5's automatic error printing for the calling thread.
 void enter();
 
-// Serialises HDF5 calls with a process-wide mutex when the HDF5 library was built without
-// thread safety (HDF5 then has no lock of its own); a no-op with a thread-safe HDF5 (Debian's
-// libhdf5 is one), whose global lock already serialises every call.
+// Held around every HDF5 call of storage/ (nested guards on one thread are free):
+//  * serialises HDF5 calls with a process-wide mutex when the HDF5 library was built without
+//    thread safety (HDF5 then has no lock of its own); with a thread-safe HDF5 (Debian's libhdf5
+//    is one) its global lock already serialises every call;
+//  * and takes a process-wide "fork gate" in shared mode, so that fork_and_read() can wait until
+//    no thread is inside HDF5 before it forks (a child forked while another thread holds HDF5's
+//    lock would deadlock).
 class SerialGuard {
  public:
   SerialGuard();
@@ -35,7 +40,19 @@ class SerialGuard {
 
  private:
   bool locked_ = false;
+  bool gated_ = false;
 };
+
+// Runs `work` in a forked child process while no other thread of this process is inside HDF5
+// (the child inherits this process's open HDF5 files) and returns what it wrote to `out` (a
+// pipe). For HDF5 reads that may crash the library on a damaged file (HDF5 1.10 reads its
+// global heap without any checksum): a crash kills only the child. Returns false, with `why`
+// ("killed by signal 11 (Segmentation fault)", "exit status 3", or a message the child sent),
+// when the child did not finish normally or within `timeout_s` (it is killed; a damaged heap can
+// also make HDF5 loop forever). The child dies with its parent. The calling thread must not
+// hold a SerialGuard.
+bool fork_and_read(const std::function<bool(std::string* out, std::string* why)>& work, std::string* out,
+                   std::string* why, double timeout_s = 10.0);
 
 // The current thread's HDF5 error stack as one line ("H5Fopen: unable to open file; ...;
 // truncated file: eof = 100, ..."), then clears it. Empty if there is none.
@@ -99,12 +116,22 @@ struct Filter {
 std::vector<Filter> filters(hid_t dset);
 
 bool exists(hid_t loc, const std::string& path);  // a link at `path` (intermediate groups checked)
-// Every dataset under the root, as "a/b/c" paths, sorted.
-std::vector<std::string> list_datasets(hid_t file);
+// Every dataset under the root, as "a/b/c" paths, sorted. Throws bevkd::Error (naming `where`)
+// when HDF5 cannot iterate a group. Groups are walked in HDF5's native order (H5Literate with
+// H5_ITER_NATIVE, our own recursion), never by H5Lvisit in name order: for a group in dense
+// link storage, name order makes HDF5 1.10 build a table of the links, and when a damaged
+// B-tree or heap block stops that halfway it frees the table's uninitialised entries
+// (H5G__link_release_table: "free(): invalid pointer", SIGABRT/SIGSEGV).
+std::vector<std::string> list_datasets(hid_t file, const std::string& where);
 
 // Root-group attributes.
 bool has_attr(hid_t obj, const char* name);
-void write_string_attr(hid_t obj, const char* name, const std::string& value);  // variable-length UTF-8
+// A UTF-8 string attribute: fixed-length (stored in the object header, which HDF5 checksums;
+// what shard schema 1.2 writes) or variable-length (its bytes go to HDF5's global heap, which
+// has no checksum; what schema 1.0 and 1.1 wrote).
+void write_string_attr(hid_t obj, const char* name, const std::string& value, bool fixed_length = true);
+// Whether an attribute is a variable-length string (its value lives in the global heap).
+bool is_vlen_string_attr(hid_t obj, const char* name);
 void write_i64_attr(hid_t obj, const char* name, const std::vector<std::int64_t>& values, bool scalar);
 void write_f64_attr(hid_t obj, const char* name, const std::vector<double>& values);
 

@@ -162,7 +162,22 @@ json summarize_manifest(const std::string& manifest_path) {
   for (const auto& s : m.shards()) bytes += s.bytes;
   j["total_bytes"] = bytes;
   j["unfinished"] = find_partial_shards(m.dir());
-  if (!m.shards().empty()) j["first_shard"] = summarize_shard(ShardReader(m.shard_path(m.shards().front())));
+  // Every shard is opened (metadata only): a damaged one is reported by name and the others
+  // are still summarised.
+  json corrupt = json::array();
+  for (const auto& e : m.shards()) {
+    try {
+      const ShardReader r(m.shard_path(e), m.open_options(e, false));
+      m.check_shard(r.header(), e, cat("shard ", m.shard_path(e)));
+      if (!j.contains("first_shard")) {
+        j["first_shard"] = summarize_shard(r);
+        j["first_shard_path"] = e.path;
+      }
+    } catch (const Error& err) {
+      corrupt.push_back({{"path", e.path}, {"message", err.what()}});
+    }
+  }
+  j["corrupt_shards"] = corrupt;
   return j;
 }
 
@@ -217,8 +232,11 @@ void print_summary(const json& j, std::ostream& out) {
     for (const json& u : j.at("unfinished"))
       out << "  warning: unfinished shard " << u.get<std::string>()
           << " (its writer was stopped before close(); not in the manifest; a rerun replaces it)\n";
+    for (const json& c : j.at("corrupt_shards"))
+      out << "  CORRUPT shard " << c.at("path").get<std::string>() << ": " << c.at("message").get<std::string>()
+          << "\n";
     if (j.contains("first_shard")) {
-      out << "  fields of " << j.at("shards").at(0).at("path").get<std::string>() << ":\n";
+      out << "  fields of " << j.at("first_shard_path").get<std::string>() << ":\n";
       print_fields(j.at("first_shard"), out);
     }
     return;
@@ -242,7 +260,9 @@ void print_verify(const json& j, std::ostream& out) {
     const bool ok = s.at("ok").get<bool>();
     shards_bad += ok ? 0 : 1;
     out << (ok ? "OK   " : "BAD  ") << s.at("path").get<std::string>() << "  " << s.value("num_samples", 0)
-        << " samples, file checksum " << s.at("file_checksum").get<std::string>() << "\n";
+        << " samples, file checksum " << s.at("file_checksum").get<std::string>()
+        << (s.contains("attributes") ? cat(", attributes ", s.at("attributes").get<std::string>()) : std::string())
+        << "\n";
     for (const json& p : s.at("problems")) {
       out << "     ";
       if (!p.at("sample").is_null()) {
@@ -265,6 +285,7 @@ void print_verify(const json& j, std::ostream& out) {
 }
 
 json verify_one(const std::string& path, const Manifest* m, const ManifestShard* entry, int threads) {
+  bool file_ok = false;
   json s{{"path", entry ? entry->path : path},
          {"ok", true},
          {"opened", false},
@@ -284,6 +305,7 @@ json verify_one(const std::string& path, const Manifest* m, const ManifestShard*
     const std::uint64_t h = xxh64_file(path);
     if (size == entry->bytes && h == entry->xxh64) {
       s["file_checksum"] = "ok";
+      file_ok = true;
     } else {
       s["file_checksum"] = "MISMATCH";
       problem(nullptr, "", "",
@@ -293,13 +315,26 @@ json verify_one(const std::string& path, const Manifest* m, const ManifestShard*
   }
   std::unique_ptr<ShardReader> r;
   try {
-    r = std::make_unique<ShardReader>(path);
+    OpenOptions oo;
+    oo.hash_verified_by_caller = file_ok;
+    r = std::make_unique<ShardReader>(path, oo);
   } catch (const Error& e) {
     problem(nullptr, "", "", e.what());
     return s;
   }
   s["num_samples"] = r->num_samples();
   s["opened"] = true;
+  // The root attributes (teacher, config, ...): a 1.2 shard keeps them in its object header,
+  // whose HDF5 checksum the open just verified; a 1.0/1.1 shard keeps its string attributes in
+  // HDF5's global heap, which has no checksum — only the manifest's file hash covers them.
+  if (r->attributes_checksummed())
+    s["attributes"] = "ok (HDF5 object-header checksum)";
+  else if (file_ok)
+    s["attributes"] = "ok (the manifest's file checksum)";
+  else
+    s["attributes"] = cat("not checked: a schema ", r->header().version.str(),
+                          " shard keeps its string attributes in HDF5's global heap, which has no checksum; verify "
+                          "it through its manifest (file checksum) or rewrite it with this bevkd");
   if (m != nullptr && entry != nullptr) {
     try {
       m->check_shard(r->header(), *entry, cat("shard ", path));
@@ -429,7 +464,7 @@ int run(const Config& cfg, std::ostream& out) {
     const json j = mpath.empty() ? summarize_shard(ShardReader(cfg.path)) : summarize_manifest(mpath);
     if (cfg.json) out << j.dump(2) << "\n";
     else print_summary(j, out);
-    return kExitOk;
+    return j.contains("corrupt_shards") && !j.at("corrupt_shards").empty() ? kExitBadData : kExitOk;
   }
   if (cfg.command == "verify") {
     const json j = verify(cfg.path, cfg.threads);
@@ -439,8 +474,12 @@ int run(const Config& cfg, std::ostream& out) {
   }
   if (cfg.command == "dump") {
     const ShardReader r(cfg.path);
-    print_json(dump_sample(r, cfg.sample, cfg.selectors, cfg.full_max), out);
+    const json j = dump_sample(r, cfg.sample, cfg.selectors, cfg.full_max);
+    print_json(j, out);
     out << "\n";
+    // A field that failed to decode or its checksum: the dump shows the error; the exit code says so.
+    for (const auto& [name, f] : j.at("fields").items())
+      if (f.contains("error")) return kExitBadData;
     return kExitOk;
   }
   if (cfg.command == "render") {

@@ -1,12 +1,15 @@
 // bevkd-inspect: look at shards without writing code.
 //
 //   bevkd-inspect summary PATH [--json]      schema, producer, teacher, grid, samples; per field:
-//                                            dtype, shape, stored vs decoded bytes, filters
-//   bevkd-inspect verify PATH [--json]       schema + every sample's checksums (+ the files'
-//                                            checksums against a manifest); exit 2 listing each
-//                                            bad sample when something is wrong
+//                                            dtype, shape, stored vs decoded bytes, filters; for a
+//                                            manifest every shard is opened and a damaged one is
+//                                            listed as CORRUPT (exit 2) while the others are summarised
+//   bevkd-inspect verify PATH [--json]       schema + root attributes + every sample's checksums
+//                                            (+ the files' checksums against a manifest); exit 2
+//                                            listing each bad shard and sample when something is wrong
 //   bevkd-inspect dump SHARD --sample I      one sample as JSON: small arrays in full, large
-//                                            ones as statistics
+//                                            ones as statistics; exit 2 when a field fails to
+//                                            decode or fails its checksum
 //   bevkd-inspect render SHARD --sample I -o out.png
 //                                            BEV feature energy of a tap, foreground mask, GT and
 //                                            teacher boxes, legend and scale

@@ -81,6 +81,14 @@ std::vector<TapSpec> Manifest::taps() const {
 
 std::string Manifest::shard_path(const ManifestShard& s) const { return (fs::path(dir_) / s.path).string(); }
 
+OpenOptions Manifest::open_options(const ManifestShard& s, bool check_hash) const {
+  OpenOptions o;
+  o.expected_bytes = s.bytes;
+  o.expected_xxh64 = s.xxh64;
+  o.check_hash = check_hash;
+  return o;
+}
+
 void Manifest::check_shard(const ShardHeader& h, const ManifestShard& entry, std::string_view where) const {
   BEVKD_CHECK(h.version.major == schema_version_.major, where, ": schema version ", h.version.str(),
               ", the manifest says ", schema_version_.str());

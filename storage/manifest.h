@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/shard_meta.h"
+#include "storage/shard_reader.h"
 #include "storage/shard_writer.h"
 
 namespace bevkd::storage {
@@ -92,6 +93,8 @@ class Manifest {
 
   const nlohmann::json& identity() const { return identity_; }
   SchemaVersion schema_version() const { return schema_version_; }
+  // The shards' schema version (default: this build's); set for shards written as an older minor.
+  void set_schema_version(SchemaVersion v) { schema_version_ = v; }
   BevGrid grid() const;
   std::int64_t num_views() const;
   std::vector<TapSpec> taps() const;
@@ -100,6 +103,9 @@ class Manifest {
   const std::string& dir() const { return dir_; }
   void set_dir(std::string dir) { dir_ = std::move(dir); }
   std::string shard_path(const ManifestShard& s) const;
+  // How to open a listed shard: its size from the manifest, checked before HDF5 opens it, and
+  // with `check_hash` its XXH64 too (one read of the whole file; see ShardReader).
+  OpenOptions open_options(const ManifestShard& s, bool check_hash) const;
 
   // Throws bevkd::Error naming `where` and the first differing key unless a shard's header
   // agrees with this manifest (identity and sample count of `entry`).

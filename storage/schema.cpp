@@ -97,6 +97,12 @@ SchemaVersion SchemaVersion::parse(std::string_view text, std::string_view where
   return SchemaVersion{std::stoi(std::string(text.substr(0, dot))), std::stoi(std::string(text.substr(dot + 1)))};
 }
 
+std::string VersionRange::str() const {
+  if (!has_until) return cat(since.str(), " and later");
+  if (until == since) return cat(since.str(), " only");
+  return cat(since.str(), " to ", until.str());
+}
+
 std::string SchemaDim::str() const { return is_symbol() ? symbol : std::to_string(value); }
 
 std::string_view field_kind_name(FieldKind k) {
@@ -160,6 +166,39 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
   {
     const Obj v(top.at("version"), cat(source, ".version"));
     s.version_ = SchemaVersion{static_cast<int>(v.i64("major")), static_cast<int>(v.i64("minor"))};
+  }
+  // A "since"/"until" pair of an entry; versions must be of this major and not newer than it.
+  const auto version_range = [&](const Obj& o, const VersionRange* inherited) {
+    VersionRange r = inherited != nullptr ? *inherited : VersionRange{};
+    if (inherited == nullptr) r.since = SchemaVersion{s.version_.major, 0};
+    const auto parse = [&](const char* key) {
+      const SchemaVersion v = SchemaVersion::parse(o.str(key), cat(o.where(), ".", key));
+      BEVKD_CHECK(v.major == s.version_.major && v <= s.version_, o.where(), ".", key, ": version ", v.str(),
+                  " is not a version of this schema (", s.version_.str(), ")");
+      return v;
+    };
+    if (o.has("since")) r.since = parse("since");
+    if (o.has("until")) {
+      r.has_until = true;
+      r.until = parse("until");
+      BEVKD_CHECK(r.since <= r.until, o.where(), ": until ", r.until.str(), " is before since ", r.since.str());
+    }
+    return r;
+  };
+  if (top.has("history")) {
+    for (const json& h : top.at("history")) {
+      const Obj o(h, cat(source, ".history"));
+      s.versions_.push_back(SchemaVersion::parse(o.str("version"), o.where()));
+    }
+    BEVKD_CHECK(!s.versions_.empty() && s.versions_.back() == s.version_, source,
+                ".history must end with the schema's version ", s.version_.str());
+  } else {
+    s.versions_.push_back(s.version_);
+  }
+  s.compact_since_ = SchemaVersion{s.version_.major, s.version_.minor + 1};  // none unless stated
+  if (top.has("layout")) {
+    const Obj l(top.at("layout"), cat(source, ".layout"));
+    s.compact_since_ = SchemaVersion::parse(l.str("compact_since"), cat(l.where(), ".compact_since"));
   }
 
   const json& dims = top.at("dims");
@@ -228,6 +267,7 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
     spec.rows = o.str("rows");
     spec.required = o.boolean_or("required", true);
     spec.doc = o.str_or("doc", "");
+    spec.versions = version_range(o, nullptr);
     BEVKD_CHECK(!spec.per.empty() && spec.per[0] == "N", o.where(), ": \"per\" must start with N");
     for (const auto& p : spec.per)
       BEVKD_CHECK(s.dims_.count(p), o.where(), ": \"per\" names unknown dimension ", p);
@@ -283,6 +323,7 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
     spec.doc = o.str_or("doc", "");
     spec.units = o.str_or("units", "");
     spec.frame = o.str_or("frame", "");
+    spec.written_by = o.str_or("written_by", "");
     if (spec.kind == FieldKind::kRagged) {
       spec.chunk = ChunkKind::kRows;
       spec.group = o.str("group");
@@ -293,6 +334,10 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
       BEVKD_CHECK(g != s.groups_.end(), where, ": unknown ragged group ", spec.group);
       BEVKD_CHECK(spec.shape[0].symbol == g->rows, where, ": the first dimension must be the group's rows symbol ",
                   g->rows);
+      spec.versions = version_range(o, &g->versions);
+      BEVKD_CHECK(g->versions.since <= spec.versions.since &&
+                      (!g->versions.has_until || (spec.versions.has_until && spec.versions.until <= g->versions.until)),
+                  where, ": exists in versions ", spec.versions.str(), ", outside its group's ", g->versions.str());
     } else {
       BEVKD_CHECK(spec.shape[0].symbol == "N", where, ": the first dimension must be N");
       const std::string chunk = o.str("chunk");
@@ -302,6 +347,7 @@ Schema Schema::parse(std::string_view json_text, std::string_view source) {
       if (spec.chunk == ChunkKind::kSampleView)
         BEVKD_CHECK(spec.shape.size() >= 2 && spec.shape[1].symbol == "V", where,
                     ": chunk sample_view needs V as the second dimension");
+      spec.versions = version_range(o, nullptr);
     }
     s.datasets_.push_back(std::move(spec));
   }
@@ -348,6 +394,19 @@ std::int64_t Schema::constant(std::string_view name) const {
   const DimSpec& d = dim(name);
   BEVKD_CHECK(d.from == DimSpec::From::kValue, source_, ": dimension ", name, " is not a constant");
   return d.value;
+}
+
+std::string Schema::missing_field_message(std::string_view field, SchemaVersion found, std::string_view where) const {
+  std::string tap;
+  const DatasetSpec* d = find_dataset(field, &tap);
+  if (d == nullptr || d->versions.contains(found)) return "";
+  if (found < d->versions.since)
+    return cat(where, ": field ", field, " is not in shards of schema version ", found.str(), ": it came with schema ",
+               d->versions.since.str(),
+               d->written_by.empty() ? std::string() : cat(" (", d->written_by, " writes it from ", d->versions.since.str(), " on)"),
+               "; rewrite the shards with this bevkd to have it");
+  return cat(where, ": field ", field, " is not in shards of schema version ", found.str(), ": it exists only in schema ",
+             d->versions.str());
 }
 
 void Schema::check_readable(SchemaVersion found, std::string_view where) const {

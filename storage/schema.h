@@ -19,6 +19,19 @@ struct SchemaVersion {
   std::string str() const;  // "1.0"
   // Parses "<major>.<minor>"; throws bevkd::Error naming `where` on anything else.
   static SchemaVersion parse(std::string_view text, std::string_view where);
+  bool operator==(const SchemaVersion& o) const { return major == o.major && minor == o.minor; }
+  bool operator!=(const SchemaVersion& o) const { return !(*this == o); }
+  bool operator<(const SchemaVersion& o) const { return major != o.major ? major < o.major : minor < o.minor; }
+  bool operator<=(const SchemaVersion& o) const { return !(o < *this); }
+};
+
+// The minor versions a dataset or group exists in: [since, until] (until open = every later one).
+struct VersionRange {
+  SchemaVersion since{1, 0};
+  bool has_until = false;
+  SchemaVersion until;
+  bool contains(SchemaVersion v) const { return since <= v && (!has_until || v <= until); }
+  std::string str() const;  // "1.1 and later", "1.0 only", "1.0 to 1.3"
 };
 
 // How a dimension of a dataset shape gets its value.
@@ -78,6 +91,8 @@ struct DatasetSpec {
   std::vector<std::string> known_taps;
   std::string present_iff;           // conditional datasets (documentation; enforced in code)
   std::string doc, units, frame;
+  VersionRange versions;             // schema versions that have it (a group's range if it says none)
+  std::string written_by;            // the producer that writes it (for "missing field" messages)
 
   bool is_pattern() const;
   std::string instantiate(std::string_view tap) const;  // "{tap}" -> tap
@@ -93,6 +108,7 @@ struct RaggedGroupSpec {
   std::string rows;               // the rows symbol
   bool required = true;
   std::string doc;
+  VersionRange versions;
 };
 
 struct FilterSpec {
@@ -132,6 +148,19 @@ class Schema {
   // same major version. A newer minor is accepted (its extra datasets are ignored).
   void check_readable(SchemaVersion found, std::string_view where) const;
 
+  // The first version whose files keep every group's links and the root's attributes in the
+  // object header and write fixed-length string attributes (schema "layout.compact_since").
+  SchemaVersion compact_layout_since() const { return compact_since_; }
+  // Every version of this major, oldest first (from "history").
+  const std::vector<SchemaVersion>& versions() const { return versions_; }
+
+  // For a field a reader asked for that a shard of version `found` does not have: "" when
+  // `field` is not a dataset of this schema or exists in `found`, else the complete message
+  // ("<where>: field teacher/class_probs is not in shards of schema version 1.0: it came with
+  // schema 1.1 (bevkd-precompute run writes it from 1.1 on); rewrite the shards with this bevkd
+  // to have it").
+  std::string missing_field_message(std::string_view field, SchemaVersion found, std::string_view where) const;
+
  private:
   std::string source_;
   std::string name_;
@@ -143,6 +172,8 @@ class Schema {
   std::vector<DatasetSpec> datasets_;
   std::string checksum_dataset_;
   std::string checksum_columns_attr_;
+  SchemaVersion compact_since_;
+  std::vector<SchemaVersion> versions_;
 };
 
 }  // namespace bevkd::storage

@@ -59,15 +59,26 @@ std::int64_t FieldLayout::chunks_per_sample() const {
 }
 
 ShardLayout ShardLayout::make(const ShardMeta& meta, const Schema& schema) {
+  return make(meta, schema, schema.version());
+}
+
+ShardLayout ShardLayout::make(const ShardMeta& meta, const Schema& schema, SchemaVersion version) {
   meta.validate("shard layout", schema);
+  BEVKD_CHECK(version.major == schema.version().major && version <= schema.version(), "shard layout: schema version ",
+              version.str(), " is not one this build knows (", schema.name(), " ", schema.version().str(), ")");
   ShardLayout L;
   L.schema_ = &schema;
+  L.version_ = version;
   std::vector<bool> group_present(schema.groups().size(), false);
   for (std::size_t g = 0; g < schema.groups().size(); ++g) {
     const RaggedGroupSpec& spec = schema.groups()[g];
-    group_present[g] = spec.required || (spec.name == "fd3d" && meta.fd3d_points > 0);
     BEVKD_ASSERT(spec.required || spec.name == "fd3d", "optional ragged group ", spec.name,
                  " has no ShardMeta switch");
+    if (spec.name == "fd3d" && meta.fd3d_points > 0)
+      BEVKD_CHECK(spec.versions.contains(version), "shard layout: fd3d_points is ", meta.fd3d_points,
+                  " but schema ", version.str(), " has no fd3d group (it exists in ", spec.versions.str(), ")");
+    if (!spec.versions.contains(version)) continue;
+    group_present[g] = spec.required || (spec.name == "fd3d" && meta.fd3d_points > 0);
   }
   std::vector<int> group_index(schema.groups().size(), -1);
   for (std::size_t g = 0; g < schema.groups().size(); ++g) {
@@ -83,6 +94,7 @@ ShardLayout ShardLayout::make(const ShardMeta& meta, const Schema& schema) {
   }
 
   auto add = [&](const DatasetSpec& spec, const std::string& name, const TapSpec* tap) {
+    if (!spec.versions.contains(version)) return;
     FieldLayout f;
     f.name = name;
     f.spec = &spec;

@@ -55,9 +55,13 @@ struct GroupLayout {
 
 class ShardLayout {
  public:
-  // Resolves the schema for `meta` (validated first). Field order: schema order, taps in the
-  // order of meta.taps, each int8 tap's scale dataset right after the schema's scale entry.
+  // Resolves the schema for `meta` (validated first) in schema version `version` (default: the
+  // schema's own; an older minor version of it gives that version's datasets, for reading old
+  // shards and writing compatibility fixtures). Field order: schema order, taps in the order of
+  // meta.taps, each int8 tap's scale dataset right after the schema's scale entry. Throws
+  // bevkd::Error when `meta` asks for a group the version does not have (fd3d after 1.0).
   static ShardLayout make(const ShardMeta& meta, const Schema& schema = Schema::current());
+  static ShardLayout make(const ShardMeta& meta, const Schema& schema, SchemaVersion version);
 
   const std::vector<FieldLayout>& fields() const { return fields_; }
   const std::vector<GroupLayout>& groups() const { return groups_; }
@@ -71,9 +75,11 @@ class ShardLayout {
   std::vector<int> select(const std::vector<std::string>& selectors, std::string_view where) const;
   std::string field_list() const;  // "sample_token, scene_token, ..." for messages
   const Schema& schema() const { return *schema_; }
+  SchemaVersion version() const { return version_; }
 
  private:
   const Schema* schema_ = nullptr;
+  SchemaVersion version_;
   std::vector<FieldLayout> fields_;
   std::vector<GroupLayout> groups_;
 };

@@ -1,9 +1,13 @@
 #include "storage/shard_reader.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "base/error.h"
@@ -67,6 +71,31 @@ ChunkCache& thread_cache() {
   return cache;
 }
 
+// The global-heap attribute texts of 1.0/1.1 shards read by a child process, per unchanged file
+// (device, inode, size, modification time): a reopened shard (ShardStream's LRU of readers)
+// forks once per process, not once per open.
+struct LegacyAttributeCache {
+  std::mutex mu;
+  std::map<std::string, std::map<std::string, std::string, std::less<>>> texts;
+};
+
+LegacyAttributeCache& legacy_attribute_cache() {
+  static LegacyAttributeCache c;
+  return c;
+}
+
+std::string file_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return cat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
+}
+
+// HDF5's error stack as the reason a read failed. In a file that opened, a failing HDF5 call
+// means damage HDF5 noticed (a metadata checksum, a wrong signature, an impossible size).
+std::string corrupt_because(const std::string& hdf5_errors) {
+  return cat("the file is corrupt: HDF5 says: ", hdf5_errors.empty() ? std::string("(no details)") : hdf5_errors);
+}
+
 }  // namespace
 
 struct ReaderField {
@@ -80,8 +109,15 @@ struct ReaderField {
 
 struct ShardReader::Impl {
   std::string path;
+  OpenOptions open_opts;
   std::uint64_t uid = g_next_uid++;
   h5::Handle file;
+  bool hash_checked = false;  // the whole file matched the manifest's XXH64 before HDF5 opened it
+  // Variable-length string attributes (schema 1.0/1.1: HDF5's global heap), read ahead of
+  // read_header() — in a child process unless the file's hash was checked. Key: attribute
+  // name, or "<dataset>@<attribute>".
+  std::map<std::string, std::string, std::less<>> vlen_values;
+  std::vector<std::string> vlen_names;
   ShardHeader header;
   ShardLayout layout;
   std::vector<ReaderField> fields;
@@ -95,7 +131,13 @@ struct ShardReader::Impl {
     return cat("shard ", path, ": dataset ", field, ", sample ", i);
   }
 
-  void open();
+  void open();                 // check_file + open_file + read_vlen_attributes + load
+  void check_file();
+  void open_file();            // under a SerialGuard
+  void find_vlen_attributes();  // under a SerialGuard
+  void read_vlen_attributes();  // without a SerialGuard (it may fork)
+  void load();                 // under a SerialGuard
+  bool read_string(hid_t obj, const std::string& key, const char* name, std::string* out, std::string* why) const;
   void read_header();
   void discover_meta(const std::vector<std::string>& datasets);
   void validate_fields(const std::vector<std::string>& datasets);
@@ -114,7 +156,18 @@ struct ShardReader::Impl {
 };
 
 void ShardReader::Impl::open() {
-  h5::enter();
+  check_file();
+  {
+    const h5::SerialGuard guard;
+    open_file();
+    find_vlen_attributes();
+  }
+  read_vlen_attributes();
+  const h5::SerialGuard guard;
+  load();
+}
+
+void ShardReader::Impl::check_file() {
   if (ends_with(path, kPartialSuffix))
     BEVKD_FAIL(where(), " is an unfinished shard: its writer was stopped before close() (killed or crashed). "
                "No manifest lists it and no reader accepts it; rerunning the producer for this shard replaces "
@@ -122,6 +175,21 @@ void ShardReader::Impl::open() {
   BEVKD_CHECK(path_exists(path), where(), ": no such file");
   const std::uint64_t size = file_size(path);
   BEVKD_CHECK(size > 0, where(), ": the file is empty");
+  if (open_opts.expected_bytes > 0)
+    BEVKD_CHECK(size == open_opts.expected_bytes, where(), ": the file has ", size, " bytes, the manifest says ",
+                open_opts.expected_bytes, " (replaced or truncated after the manifest was written)");
+  if (open_opts.hash_verified_by_caller) hash_checked = true;
+  if (open_opts.check_hash && open_opts.expected_xxh64 && !hash_checked) {
+    const std::uint64_t h = xxh64_file(path);
+    BEVKD_CHECK(h == *open_opts.expected_xxh64, where(), ": the file's XXH64 is ", hex64(h), ", the manifest says ",
+                hex64(*open_opts.expected_xxh64), ": the file is corrupt (it changed after it was written)");
+    hash_checked = true;
+  }
+}
+
+void ShardReader::Impl::open_file() {
+  h5::enter();
+  const std::uint64_t size = file_size(path);
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     h5::take_errors();
     BEVKD_FAIL(where(), ": not an HDF5 file (no HDF5 superblock signature in its ", size, " bytes)");
@@ -141,10 +209,130 @@ void ShardReader::Impl::open() {
     if (err.find("already open for write") != std::string::npos)
       BEVKD_FAIL(where(), ": the file was not closed by its writer (HDF5 marks it open for write); "
                  "it is incomplete — rewrite the shard");
-    BEVKD_FAIL(where(), ": HDF5 cannot open the file (", err, ")");
+    if (err.find("checksum") != std::string::npos)
+      BEVKD_FAIL(where(), ": the file is corrupt: its HDF5 metadata fails its checksum (", err, ")");
+    BEVKD_FAIL(where(), ": HDF5 cannot open the file: it is corrupt or not a shard (", err, ")");
   }
+}
+
+void ShardReader::Impl::find_vlen_attributes() {
+  const Schema& schema = Schema::current();
+  for (const AttributeSpec& a : schema.attributes())
+    if ((a.type == "string" || a.type == "json") && h5::has_attr(file.get(), a.name.c_str()) &&
+        h5::is_vlen_string_attr(file.get(), a.name.c_str()))
+      vlen_names.push_back(a.name);
+  const std::string& cs = schema.checksum_dataset();
+  if (h5::exists(file.get(), cs)) {
+    h5::Handle d = h5::dataset(H5Dopen2(file.get(), cs.c_str(), H5P_DEFAULT));
+    const char* attr = schema.checksum_columns_attribute().c_str();
+    if (d.valid() && h5::has_attr(d.get(), attr) && h5::is_vlen_string_attr(d.get(), attr))
+      vlen_names.push_back(cat(cs, "@", attr));
+  }
+  h5::take_errors();
+}
+
+void ShardReader::Impl::read_vlen_attributes() {
+  if (vlen_names.empty()) return;
+  // Reads every name into `values`; false + why on the first failure.
+  const auto read_all = [this](std::map<std::string, std::string, std::less<>>* values, std::string* why) {
+    for (const std::string& key : vlen_names) {
+      const std::size_t at = key.find('@');
+      h5::Handle d;
+      hid_t obj = file.get();
+      if (at != std::string::npos) {
+        d = h5::dataset(H5Dopen2(file.get(), key.substr(0, at).c_str(), H5P_DEFAULT));
+        if (!d) {
+          *why = cat("cannot open dataset ", key.substr(0, at), " (", h5::take_errors(), ")");
+          return false;
+        }
+        obj = d.get();
+      }
+      const std::string name = at == std::string::npos ? key : key.substr(at + 1);
+      std::string v, w;
+      if (!h5::read_string_attr(obj, name.c_str(), &v, &w)) {
+        (*values)[key + "\n!error"] = w;  // reported by read_header for this attribute
+        continue;
+      }
+      (*values)[key] = v;
+    }
+    return true;
+  };
+  if (hash_checked || !open_opts.legacy_attributes_in_child) {
+    const h5::SerialGuard guard;
+    std::string why;
+    BEVKD_CHECK(read_all(&vlen_values, &why), where(), ": ", why);
+    return;
+  }
+  // HDF5 1.10 reads variable-length strings from its global heap, which has no checksum; a
+  // damaged heap makes the library read out of bounds (a crash in H5HG_read). A child process
+  // reads them and sends the texts back: a crash costs only the child.
+  const std::string id = file_identity(path);
+  {
+    LegacyAttributeCache& cache = legacy_attribute_cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (auto it = cache.texts.find(id); !id.empty() && it != cache.texts.end()) {
+      vlen_values = it->second;
+      return;
+    }
+  }
+  std::string payload, why;
+  const bool ok = h5::fork_and_read(
+      [&](std::string* out, std::string* w) {
+        h5::enter();
+        std::map<std::string, std::string, std::less<>> values;
+        if (!read_all(&values, w)) return false;
+        for (const auto& [k, v] : values) out->append(cat(k.size(), ":", k, v.size(), ":", v));
+        return true;
+      },
+      &payload, &why, open_opts.legacy_attribute_timeout_s);
+  BEVKD_CHECK(ok, where(), ": the file is corrupt: reading its variable-length string attributes (",
+              [&] {
+                std::string n;
+                for (const auto& k : vlen_names) n += cat(n.empty() ? "" : ", ", k);
+                return n;
+              }(),
+              ") in a child process failed: ", why,
+              ". (Schema 1.0/1.1 shards keep them in HDF5's global heap, which has no checksum; a damaged heap "
+              "crashes libhdf5 1.10.)");
+  // Decode "<len>:<key><len>:<value>..." records.
+  std::size_t p = 0;
+  const auto take = [&](std::string* out) {
+    const std::size_t colon = payload.find(':', p);
+    BEVKD_ASSERT(colon != std::string::npos, "vlen attribute record");
+    const std::size_t n = std::stoull(payload.substr(p, colon - p));
+    *out = payload.substr(colon + 1, n);
+    p = colon + 1 + n;
+  };
+  while (p < payload.size()) {
+    std::string k, v;
+    take(&k);
+    take(&v);
+    vlen_values[k] = v;
+  }
+  if (!id.empty() && id == file_identity(path)) {  // unchanged while the child read it
+    LegacyAttributeCache& cache = legacy_attribute_cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    cache.texts[id] = vlen_values;
+  }
+}
+
+bool ShardReader::Impl::read_string(hid_t obj, const std::string& key, const char* name, std::string* out,
+                                    std::string* why) const {
+  if (std::find(vlen_names.begin(), vlen_names.end(), key) == vlen_names.end())
+    return h5::read_string_attr(obj, name, out, why);
+  if (auto e = vlen_values.find(key + "\n!error"); e != vlen_values.end()) {
+    *why = e->second;
+    return false;
+  }
+  auto it = vlen_values.find(key);
+  BEVKD_ASSERT(it != vlen_values.end(), "variable-length attribute ", key, " was not read");
+  *out = it->second;
+  return true;
+}
+
+void ShardReader::Impl::load() {
   read_header();
-  const std::vector<std::string> datasets = h5::list_datasets(file.get());
+  const std::vector<std::string> datasets = h5::list_datasets(file.get(), where());
   discover_meta(datasets);
   validate_fields(datasets);
   read_offsets();
@@ -161,26 +349,31 @@ void ShardReader::Impl::read_header() {
 
   // Schema name and version first: a file of another major version may have other attributes.
   std::string why, name, version;
-  BEVKD_CHECK(h5::has_attr(root, "schema_name") && h5::read_string_attr(root, "schema_name", &name, &why), where(),
-              ": not a bevkd shard (no readable schema_name attribute", why.empty() ? "" : cat(": ", why), ")");
+  const auto exists = [&](const char* n) {
+    const htri_t e = H5Aexists(root, n);
+    BEVKD_CHECK(e >= 0, where(), ": HDF5 cannot look up attribute ", n, ": ", corrupt_because(h5::take_errors()));
+    return e > 0;
+  };
+  BEVKD_CHECK(exists("schema_name") && read_string(root, "schema_name", "schema_name", &name, &why),
+              where(), ": not a bevkd shard (no readable schema_name attribute", why.empty() ? "" : cat(": ", why), ")");
   BEVKD_CHECK(name == schema.name(), where(), ": schema_name is \"", name, "\", expected \"", schema.name(), "\"");
-  BEVKD_CHECK(h5::read_string_attr(root, "schema_version", &version, &why), where(), ": attribute schema_version ",
-              why);
+  BEVKD_CHECK(read_string(root, "schema_version", "schema_version", &version, &why), where(),
+              ": attribute schema_version ", why);
   header.version = SchemaVersion::parse(version, where());
   schema.check_readable(header.version, where());
 
-  BEVKD_CHECK(h5::has_attr(root, "num_samples"), where(),
+  BEVKD_CHECK(exists("num_samples"), where(),
               ": the shard is incomplete: attribute num_samples is missing (close() writes it last; the writer "
               "was stopped) — rewrite the shard");
   for (const AttributeSpec& a : schema.attributes()) {
     const char* n = a.name.c_str();
-    if (!h5::has_attr(root, n)) {
+    if (!exists(n)) {
       BEVKD_CHECK(!a.required, where(), ": required attribute ", a.name, " is missing (", a.doc, ")");
       continue;
     }
     if (a.type == "string" || a.type == "json") {
       std::string v;
-      BEVKD_CHECK(h5::read_string_attr(root, n, &v, &why), where(), ": attribute ", a.name, " ", why);
+      BEVKD_CHECK(read_string(root, a.name, n, &v, &why), where(), ": attribute ", a.name, " ", why);
       if (a.type == "json") {
         jsons[a.name] = v;
       } else {
@@ -225,7 +418,7 @@ void ShardReader::Impl::discover_meta(const std::vector<std::string>& datasets) 
     std::string tap;
     if (features.matches(d, &tap)) {
       h5::Handle ds = h5::dataset(H5Dopen2(file.get(), d.c_str(), H5P_DEFAULT));
-      BEVKD_CHECK(ds.valid(), where(), ": cannot open dataset ", d, " (", h5::take_errors(), ")");
+      BEVKD_CHECK(ds.valid(), where(), ": cannot open dataset ", d, ": ", corrupt_because(h5::take_errors()));
       const auto dims = h5::dims(ds.get());
       BEVKD_CHECK(dims.size() == 5, where(), ": dataset ", d, " has shape ", shape_str(dims),
                   ", expected [N, V, C_tap, H, W]");
@@ -255,7 +448,13 @@ void ShardReader::Impl::discover_meta(const std::vector<std::string>& datasets) 
   BEVKD_CHECK(!meta.taps.empty(), where(), ": no teacher feature dataset (teacher/features/<tap>; the schema needs at "
               "least one, e.g. teacher/features/neck)");
   meta.validate(where());
-  layout = ShardLayout::make(meta);
+  // An older minor version has that version's datasets; a newer one is read as this build's.
+  const SchemaVersion v = header.version < schema.version() ? header.version : schema.version();
+  try {
+    layout = ShardLayout::make(meta, schema, v);
+  } catch (const Error& e) {
+    BEVKD_FAIL(where(), ": ", e.what());
+  }
 }
 
 void ShardReader::Impl::validate_fields(const std::vector<std::string>& datasets) {
@@ -268,11 +467,11 @@ void ShardReader::Impl::validate_fields(const std::vector<std::string>& datasets
     ReaderField& rf = fields[fi];
     known.insert(f.name);
     BEVKD_CHECK(h5::exists(file.get(), f.name), where(), ": dataset ", f.name, " is missing (schema ", schema.name(),
-                " ", schema.version().str(), ": ", f.spec->doc, ")");
+                " ", layout.version().str(), ": ", f.spec->doc, ")");
     h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS));
     H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);
     rf.dset = h5::dataset(H5Dopen2(file.get(), f.name.c_str(), dapl.get()));
-    BEVKD_CHECK(rf.dset.valid(), where(), ": cannot open dataset ", f.name, " (", h5::take_errors(), ")");
+    BEVKD_CHECK(rf.dset.valid(), where(), ": cannot open dataset ", f.name, ": ", corrupt_because(h5::take_errors()));
     h5::Handle t = h5::type(H5Dget_type(rf.dset.get()));
     DType dt;
     std::size_t itemsize = 0;
@@ -298,10 +497,17 @@ void ShardReader::Impl::validate_fields(const std::vector<std::string>& datasets
       BEVKD_CHECK(ok, where(), ": dataset ", f.name, " has chunks of ", shape_str(chunk), ", expected [rows, ",
                   shape_str(f.item_shape).substr(1));
       rf.chunk_rows = chunk[0];
+      // HDF5 limits a chunk to 4 GiB; a larger one is a damaged layout, not an allocation to try.
+      BEVKD_CHECK(static_cast<double>(rf.chunk_rows) * static_cast<double>(f.item_bytes()) < 4294967296.0, where(),
+                  ": dataset ", f.name, " has chunks of ", rf.chunk_rows, " rows of ", f.item_bytes(),
+                  " bytes, more than HDF5's 4 GiB per chunk");
     } else {
       BEVKD_CHECK(chunk == f.chunk_shape(), where(), ": dataset ", f.name, " has chunks of ", shape_str(chunk),
                   ", the schema says ", shape_str(f.chunk_shape()),
                   f.per_view_chunks ? " (one per sample and view)" : " (one per sample)");
+      BEVKD_CHECK(static_cast<double>(shape_numel(f.chunk_shape())) * static_cast<double>(f.itemsize) < 4294967296.0,
+                  where(), ": dataset ", f.name, " has chunks of ", shape_str(f.chunk_shape()),
+                  ", more than HDF5's 4 GiB per chunk");
     }
     const auto filters = h5::filters(rf.dset.get());
     std::string names;
@@ -329,7 +535,7 @@ void ShardReader::Impl::validate_fields(const std::vector<std::string>& datasets
   for (const std::string& d : datasets) {
     if (known.count(d)) continue;
     BEVKD_CHECK(header.version.minor > schema.version().minor, where(), ": dataset ", d, " is not part of schema ",
-                schema.name(), " ", schema.version().str(), " (the shard says version ", header.version.str(),
+                schema.name(), " ", layout.version().str(), " (the shard says version ", header.version.str(),
                 "; unknown datasets are accepted only from a newer minor version)");
     ignored.push_back(d);
   }
@@ -357,7 +563,7 @@ void ShardReader::Impl::read_offsets() {
     auto& off = offsets[g];
     off.resize(static_cast<std::size_t>(want));
     BEVKD_CHECK(H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, off.data()) >= 0, where(),
-                ": cannot read dataset ", name, " (", h5::take_errors(), ")");
+                ": cannot read dataset ", name, ": ", corrupt_because(h5::take_errors()));
     BEVKD_CHECK(off[0] == 0, where(), ": dataset ", name, "[0] is ", off[0], ", expected 0");
     for (std::size_t k = 1; k < off.size(); ++k)
       BEVKD_CHECK(off[k] >= off[k - 1], where(), ": dataset ", name, " decreases at entry ", k, " (", off[k - 1],
@@ -374,8 +580,9 @@ void ShardReader::Impl::read_checksums() {
   BEVKD_CHECK(h5::exists(file.get(), name), where(), ": dataset ", name, " is missing");
   h5::Handle d = h5::dataset(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
   std::string cols_text, why;
-  BEVKD_CHECK(h5::read_string_attr(d.get(), schema.checksum_columns_attribute().c_str(), &cols_text, &why), where(),
-              ": dataset ", name, ": attribute ", schema.checksum_columns_attribute(), " ", why);
+  BEVKD_CHECK(read_string(d.get(), cat(name, "@", schema.checksum_columns_attribute()),
+                          schema.checksum_columns_attribute().c_str(), &cols_text, &why),
+              where(), ": dataset ", name, ": attribute ", schema.checksum_columns_attribute(), " ", why);
   const std::vector<std::string> cols =
       parse_string_list(cols_text, where(), cat("dataset ", name, ": attribute ", schema.checksum_columns_attribute()));
   const auto dims = h5::dims(d.get());
@@ -393,7 +600,7 @@ void ShardReader::Impl::read_checksums() {
   checksums.resize(static_cast<std::size_t>(dims[0] * dims[1]));
   if (!checksums.empty())
     BEVKD_CHECK(H5Dread(d.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, checksums.data()) >= 0, where(),
-                ": cannot read dataset ", name, " (", h5::take_errors(), ")");
+                ": cannot read dataset ", name, ": ", corrupt_because(h5::take_errors()));
 }
 
 bool ShardReader::Impl::per_view(const FieldLayout& f) const {
@@ -445,11 +652,13 @@ void ShardReader::Impl::read_chunk(int fi, const std::vector<hsize_t>& offset, s
     const h5::SerialGuard guard;
     // Both calls take HDF5's global lock; decoding below runs without it.
     if (H5Dget_chunk_storage_size(rf.dset.get(), offset.data(), &size) < 0)
-      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot locate the chunk at row ", offset[0], " (", h5::take_errors(), ")");
+      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot locate the chunk at row ", offset[0], ": ",
+                 corrupt_because(h5::take_errors()));
     BEVKD_CHECK(size > 0, where(i, f.name), ": the chunk at row ", offset[0], " is missing from the file");
     stored.resize(size);
     if (H5Dread_chunk(rf.dset.get(), H5P_DEFAULT, offset.data(), &mask, stored.data()) < 0)
-      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot read the chunk at row ", offset[0], " (", h5::take_errors(), ")");
+      BEVKD_FAIL(where(i, f.name), ": HDF5 cannot read the chunk at row ", offset[0], ": ",
+                 corrupt_because(h5::take_errors()));
   }
   try {
     decode_chunk(stored.data(), size, mask, rf.shuffle, f.itemsize, dst, nbytes);
@@ -538,9 +747,9 @@ FieldShape ShardReader::Impl::read_into(int fi, std::int64_t i, std::byte* dst, 
   return s;
 }
 
-ShardReader::ShardReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+ShardReader::ShardReader(const std::string& path, const OpenOptions& opts) : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
-  const h5::SerialGuard guard;
+  impl_->open_opts = opts;
   impl_->open();
 }
 
@@ -559,8 +768,15 @@ std::int64_t ShardReader::num_samples() const { return impl_->header.num_samples
 const ShardHeader& ShardReader::header() const { return impl_->header; }
 const ShardLayout& ShardReader::layout() const { return impl_->layout; }
 const std::vector<std::string>& ShardReader::ignored_datasets() const { return impl_->ignored; }
+bool ShardReader::file_hash_checked() const { return impl_->hash_checked; }
+bool ShardReader::attributes_checksummed() const { return impl_->vlen_names.empty(); }
 
 std::vector<int> ShardReader::select(const std::vector<std::string>& selectors) const {
+  for (const std::string& sel : selectors)
+    if (impl_->layout.find(sel) < 0) {
+      const std::string m = Schema::current().missing_field_message(sel, impl_->header.version, impl_->where());
+      if (!m.empty()) BEVKD_FAIL(m);
+    }
   return impl_->layout.select(selectors, impl_->where());
 }
 
@@ -582,22 +798,31 @@ Sample ShardReader::read_fields(std::int64_t i, const std::vector<int>& fields, 
   return s;
 }
 
+namespace {
+
+int find_field(const ShardLayout& layout, std::string_view field, SchemaVersion version, const std::string& where) {
+  const int fi = layout.find(field);
+  if (fi >= 0) return fi;
+  const std::string m = Schema::current().missing_field_message(field, version, where);
+  if (!m.empty()) BEVKD_FAIL(m);
+  BEVKD_FAIL(where, ": no field \"", field, "\" (fields: ", layout.field_list(), ")");
+}
+
+}  // namespace
+
 Array ShardReader::read_field(std::int64_t i, std::string_view field, const ReadOptions& opts) const {
-  const int fi = impl_->layout.find(field);
-  BEVKD_CHECK(fi >= 0, impl_->where(), ": no field \"", field, "\" (fields: ", impl_->layout.field_list(), ")");
+  const int fi = find_field(impl_->layout, field, impl_->header.version, impl_->where());
   return read_fields(i, {fi}, opts).take(field);
 }
 
 FieldShape ShardReader::field_shape(std::int64_t i, std::string_view field, int view) const {
-  const int fi = impl_->layout.find(field);
-  BEVKD_CHECK(fi >= 0, impl_->where(), ": no field \"", field, "\" (fields: ", impl_->layout.field_list(), ")");
+  const int fi = find_field(impl_->layout, field, impl_->header.version, impl_->where());
   return impl_->shape_of(fi, i, view);
 }
 
 FieldShape ShardReader::read_field_into(std::int64_t i, std::string_view field, void* dst, std::size_t capacity,
                                         const ReadOptions& opts) const {
-  const int fi = impl_->layout.find(field);
-  BEVKD_CHECK(fi >= 0, impl_->where(), ": no field \"", field, "\" (fields: ", impl_->layout.field_list(), ")");
+  const int fi = find_field(impl_->layout, field, impl_->header.version, impl_->where());
   return impl_->read_into(fi, i, static_cast<std::byte*>(dst), capacity, opts);
 }
 

@@ -10,7 +10,17 @@
 // BEV grid, then every dataset the attributes imply: presence, dtype, shape against the
 // symbolic dimensions, chunk shape and filter pipeline; ragged offsets (monotone, ending at the
 // flat dataset's length) and the checksum table. An unknown dataset in a shard of this or an
-// older minor version is an error.
+// older minor version is an error. Every earlier minor version reads with its own datasets; a
+// field a shard's version does not have (teacher/class_probs in a 1.0 shard) is refused by name
+// when asked for, naming the version that writes it.
+//
+// Damaged files (schemas/SHARD_FORMAT.md "Integrity"): a damaged shard gives a bevkd::Error
+// naming it and never crashes the process. With the manifest's size and XXH64 in OpenOptions the
+// file is checked before HDF5 sees it; HDF5 then checks every metadata byte of a 1.2 shard
+// against its own checksums. Groups are listed in HDF5's native order (h5::list_datasets). The
+// variable-length string attributes of a 1.0/1.1 shard live in HDF5's global heap, which has no
+// checksum and can crash libhdf5 1.10: they are read in a forked child process unless the
+// file's hash was checked first (once per process and unchanged file: a reopen reuses the texts).
 //
 // Reading: each chunk is fetched raw under HDF5's lock (H5Dread_chunk) and decompressed outside
 // it, so several threads decode in parallel. All const methods are thread-safe. Ragged chunks
@@ -21,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,11 +71,26 @@ struct DatasetStats {
   std::string filters;              // "shuffle+zstd(3)"
 };
 
+// How a shard is opened: what the manifest says about the file, checked before HDF5 opens it.
+struct OpenOptions {
+  std::uint64_t expected_bytes = 0;             // file size from the manifest; 0 = unknown
+  std::optional<std::uint64_t> expected_xxh64;  // XXH64 of the whole file from the manifest
+  bool check_hash = false;                      // hash the whole file (one read of it) and compare
+  // The caller has just compared the whole file's size and XXH64 with the manifest itself
+  // (bevkd-inspect verify does): the file is exactly what the writer wrote.
+  bool hash_verified_by_caller = false;
+  // Read a 1.0/1.1 shard's variable-length string attributes in a forked child process unless
+  // the whole file's hash was checked (see above). Off only for benchmarks and tests.
+  bool legacy_attributes_in_child = true;
+  double legacy_attribute_timeout_s = 10.0;  // the child is killed after this (HDF5 may loop)
+};
+
 class ShardReader {
  public:
   // Opens and validates; throws bevkd::Error naming the file and what is wrong (for a
-  // ".partial" file: that it is an unfinished shard left by a stopped writer).
-  explicit ShardReader(const std::string& path);
+  // ".partial" file: that it is an unfinished shard left by a stopped writer; for a damaged
+  // file: that it is corrupt, with HDF5's or the checksum's words).
+  explicit ShardReader(const std::string& path, const OpenOptions& opts = {});
   ~ShardReader();
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;
@@ -75,6 +101,11 @@ class ShardReader {
   const ShardLayout& layout() const;
   // Datasets of a newer minor version that this build does not know (ignored).
   const std::vector<std::string>& ignored_datasets() const;
+  // Whether the whole file matched the manifest's XXH64 before it was opened.
+  bool file_hash_checked() const;
+  // Whether the shard's string attributes are fixed-length, in the checksummed object header
+  // (schema 1.2 on); false for a 1.0/1.1 shard, whose attributes a shard-only verify cannot check.
+  bool attributes_checksummed() const;
 
   // Field indices for selectors ("gt/*", exact names, "*"; empty = all), see ShardLayout::select.
   std::vector<int> select(const std::vector<std::string>& selectors) const;

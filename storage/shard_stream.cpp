@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <exception>
 #include <list>
+#include <map>
 #include <mutex>
 
 #include "base/error.h"
@@ -36,6 +37,7 @@ struct ShardStream::Impl {
 
   std::mutex readers_mu;
   std::list<std::pair<int, OpenShard>> readers;  // most recently used first
+  std::map<int, std::string> broken;             // shards that failed to open, with the error
 
   // The consumer's state: position and this epoch's order (only the consumer thread touches
   // them, under mu for position()); decoding tasks deliver into `queue` in any order.
@@ -93,18 +95,22 @@ OpenShard ShardStream::Impl::open_shard(int shard) {
       readers.splice(readers.begin(), readers, it);
       return it->second;
     }
+  if (auto b = broken.find(shard); b != broken.end()) BEVKD_FAIL(b->second);
   const ManifestShard& entry = manifest.shards()[shard];
   const std::string path = manifest.shard_path(entry);
   OpenShard o;
-  if (opts.check_manifest) {
-    const std::uint64_t size = file_size(path);
-    BEVKD_CHECK(size == entry.bytes, "shard ", path, " has ", size, " bytes, the manifest says ", entry.bytes,
-                " (replaced or truncated after the manifest was written)");
+  try {
+    const bool legacy = manifest.schema_version() < Schema::current().compact_layout_since();
+    OpenOptions oo = manifest.open_options(entry, opts.check_file_hash || (legacy && opts.check_legacy_file_hash));
+    if (!opts.check_manifest) oo.expected_bytes = 0;
+    auto reader = std::make_shared<const ShardReader>(path, oo);
+    if (opts.check_manifest) manifest.check_shard(reader->header(), entry, cat("shard ", path));
+    o.fields = reader->select(opts.fields);
+    o.reader = std::move(reader);
+  } catch (const Error& e) {
+    broken[shard] = e.what();
+    throw;
   }
-  auto reader = std::make_shared<const ShardReader>(path);
-  if (opts.check_manifest) manifest.check_shard(reader->header(), entry, cat("shard ", path));
-  o.fields = reader->select(opts.fields);
-  o.reader = std::move(reader);
   readers.emplace_front(shard, o);
   while (static_cast<int>(readers.size()) > std::max(1, opts.max_open_shards)) readers.pop_back();
   return o;
@@ -159,6 +165,11 @@ ShardStream::ShardStream(Manifest manifest, StreamOptions opts) : impl_(std::mak
     }
   BEVKD_CHECK(m.total > 0, "ShardStream: the manifest in ", m.manifest.dir(), " has no samples",
               o.split.empty() ? std::string() : cat(" in split \"", o.split, "\""));
+  for (const std::string& f : o.fields) {
+    const std::string missing = Schema::current().missing_field_message(
+        f, m.manifest.schema_version(), cat("ShardStream: the shards of ", m.manifest.dir()));
+    BEVKD_CHECK(missing.empty(), missing);
+  }
   m.per_rank = o.drop_last ? m.total / o.world_size : (m.total + o.world_size - 1) / o.world_size;
   BEVKD_CHECK(m.per_rank > 0, "ShardStream: ", m.total, " samples cannot give each of ", o.world_size,
               " ranks one with drop_last");

@@ -25,6 +25,11 @@
 // concurrently by `num_threads` TBB workers (an arena of that size); items come out in order.
 // A worker's exception is re-thrown by next() when the consumer reaches that item, naming the
 // shard and sample; position() has then moved past it, so the consumer may skip it and go on.
+// A shard that cannot be opened (damaged, truncated, replaced: see ShardReader) is tried once;
+// every item of it then fails with the same message naming it, the other shards go on.
+//
+// Fields. Asking for a field the manifest's schema version does not have (teacher/class_probs
+// of 1.0 shards) is refused by the constructor, naming the field and the version that writes it.
 //
 // Position. position() is {epoch, index of the next item}; seek() to a saved position resumes
 // exactly: the same items, in the same order, with the same data.
@@ -58,7 +63,17 @@ struct StreamOptions {
   int world_size = 1;
   bool drop_last = false;             // drop the tail instead of wrapping around
   bool verify = false;                // verify every field's checksum while reading
-  bool check_manifest = true;         // compare each shard's header with the manifest
+  bool check_manifest = true;         // compare each shard's header (and file size) with the manifest
+  // Hash each whole shard file (XXH64) and compare it with the manifest before HDF5 opens it:
+  // one extra read of every shard per process (README "Integrity" has the cost). Schema 1.2
+  // shards do not need it for safety (HDF5 checksums their metadata); it also catches damaged
+  // chunk data before training on it.
+  bool check_file_hash = false;
+  // For shards older than schema 1.2 (the manifest's version): check the file hash anyway. Their
+  // string attributes sit in HDF5's unchecksummed global heap; without a checked hash the reader
+  // reads them in a forked child, whose cost grows with this process's resident memory (a
+  // trainer's gigabytes), while the hash costs one read of the file (README "Integrity").
+  bool check_legacy_file_hash = true;
   int max_open_shards = 16;           // open ShardReaders kept (LRU)
 };
 

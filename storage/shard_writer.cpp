@@ -80,15 +80,25 @@ struct AtomicSeconds {
   }
 };
 
+// Compact storage (schema 1.2 on): a group keeps up to this many links, and an object this many
+// attributes, in its object header before HDF5 would move them to dense storage (a fractal heap
+// and a v2 B-tree). No shard group comes near it; the reader refuses dense groups in such files.
+constexpr unsigned kMaxCompact = 4096;
+constexpr unsigned kMinDense = 4000;
+// The largest string attribute that fits one object-header message (64 KiB with its header).
+constexpr std::size_t kMaxCompactAttributeBytes = 60000;
+
 // Creates the groups above dataset `name` ("teacher/features/neck": teacher, teacher/features)
 // that do not exist yet, without modification times (reproducible bytes, see
-// WriterOptions::created_utc; groups made by H5Pset_create_intermediate_group would carry them).
-void create_parent_groups(hid_t file, const std::string& name) {
+// WriterOptions::created_utc; groups made by H5Pset_create_intermediate_group would carry them),
+// with compact link storage when `compact`.
+void create_parent_groups(hid_t file, const std::string& name, bool compact) {
   for (std::size_t p = name.find('/'); p != std::string::npos; p = name.find('/', p + 1)) {
     const std::string g = name.substr(0, p);
     if (H5Lexists(file, g.c_str(), H5P_DEFAULT) > 0) continue;
     h5::Handle gcpl = h5::plist(H5Pcreate(H5P_GROUP_CREATE));
     H5Pset_obj_track_times(gcpl.get(), 0);
+    if (compact) H5Pset_link_phase_change(gcpl.get(), kMaxCompact, kMinDense);
     h5::Handle grp = h5::group(H5Gcreate2(file, g.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
     BEVKD_CHECK(grp.valid(), "cannot create group ", g, " (", h5::take_errors(), ")");
   }
@@ -97,6 +107,8 @@ void create_parent_groups(hid_t file, const std::string& name) {
 }  // namespace
 
 std::string partial_path(const std::string& shard_path) { return shard_path + kPartialSuffix; }
+
+const std::vector<SchemaVersion>& writable_schema_versions() { return Schema::current().versions(); }
 
 // One chunk waiting for compression and its HDF5 write.
 struct ChunkTask {
@@ -155,6 +167,14 @@ struct ShardWriter::Impl {
 
   std::string where() const { return cat("shard ", path); }
   std::string where(std::int64_t i) const { return cat("shard ", path, ": sample ", i); }
+  // Schema 1.2 on: compact links and attributes, fixed-length string attributes.
+  bool compact() const { return layout.schema().compact_layout_since() <= layout.version(); }
+  void string_attr(hid_t obj, const char* name, const std::string& value) {
+    if (compact())
+      BEVKD_CHECK(value.size() <= kMaxCompactAttributeBytes, where(), ": attribute ", name, " has ", value.size(),
+                  " bytes, at most ", kMaxCompactAttributeBytes, " fit the file's checksummed object header");
+    h5::write_string_attr(obj, name, value, compact());
+  }
 
   void create();
   void create_dataset(const FieldLayout& f, FieldState& st);
@@ -185,22 +205,27 @@ void ShardWriter::Impl::create() {
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
   h5::Handle fcpl = h5::plist(H5Pcreate(H5P_FILE_CREATE));
   H5Pset_obj_track_times(fcpl.get(), 0);  // the root group: no modification times
+  if (compact()) {
+    // Every metadata byte under an HDF5 checksum (schemas/SHARD_FORMAT.md, Integrity): links and
+    // attributes of the root stay in its (checksummed) object header.
+    H5Pset_link_phase_change(fcpl.get(), kMaxCompact, kMinDense);
+    H5Pset_attr_phase_change(fcpl.get(), kMaxCompact, kMinDense);
+  }
   file = h5::file(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
   BEVKD_CHECK(file.valid(), where(), ": cannot create ", temp, " (", h5::take_errors(), ")");
 
   const Schema& schema = layout.schema();
   const hid_t root = file.get();
-  h5::write_string_attr(root, "schema_name", schema.name());
-  h5::write_string_attr(root, "schema_version", schema.version().str());
+  string_attr(root, "schema_name", schema.name());
+  string_attr(root, "schema_version", layout.version().str());
   h5::write_i64_attr(root, "num_views", {meta.num_views}, true);
   h5::write_f64_attr(root, "bev_range", std::vector<double>(meta.grid.range.begin(), meta.grid.range.end()));
   h5::write_f64_attr(root, "bev_cell_size", {meta.grid.dx, meta.grid.dy});
   h5::write_i64_attr(root, "bev_shape", {meta.grid.H, meta.grid.W}, false);
-  h5::write_string_attr(root, "split", meta.split);
-  for (const auto& [name, text] : json_attributes(meta)) h5::write_string_attr(root, name.c_str(), text);
-  h5::write_string_attr(root, "compression",
-                        codec_json(opts.codec.level, opts.codec.shuffle, opts.codec.frame_checksum));
-  h5::write_string_attr(root, "created_utc", opts.created_utc.empty() ? utc_now() : opts.created_utc);
+  string_attr(root, "split", meta.split);
+  for (const auto& [name, text] : json_attributes(meta)) string_attr(root, name.c_str(), text);
+  string_attr(root, "compression", codec_json(opts.codec.level, opts.codec.shuffle, opts.codec.frame_checksum));
+  string_attr(root, "created_utc", opts.created_utc.empty() ? utc_now() : opts.created_utc);
 
   fields.resize(layout.fields().size());
   for (std::size_t i = 0; i < layout.fields().size(); ++i) create_dataset(layout.fields()[i], fields[i]);
@@ -226,7 +251,7 @@ void ShardWriter::Impl::create_dataset(const FieldLayout& f, FieldState& st) {
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   h5::Handle dapl = h5::plist(H5Pcreate(H5P_DATASET_ACCESS));
   H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);  // chunks bypass HDF5's cache (direct chunk I/O)
-  create_parent_groups(file.get(), f.name);
+  create_parent_groups(file.get(), f.name, compact());
   st.dset = h5::dataset(
       H5Dcreate2(file.get(), f.name.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), dapl.get()));
   BEVKD_CHECK(st.dset.valid(), where(), ": cannot create dataset ", f.name, " (", h5::take_errors(), ")");
@@ -478,7 +503,7 @@ void ShardWriter::Impl::write_index_datasets() {
     H5Pset_create_intermediate_group(lcpl.get(), 1);
     h5::Handle dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
     H5Pset_obj_track_times(dcpl.get(), 0);
-    create_parent_groups(file.get(), name);
+    create_parent_groups(file.get(), name, compact());
     h5::Handle d = h5::dataset(
         H5Dcreate2(file.get(), name.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
     BEVKD_CHECK(d.valid(), where(), ": cannot create dataset ", name, " (", h5::take_errors(), ")");
@@ -498,7 +523,7 @@ void ShardWriter::Impl::write_index_datasets() {
                                   {static_cast<hsize_t>(appended), layout.fields().size()}, checksums.data());
   std::vector<std::string> columns;
   for (const auto& f : layout.fields()) columns.push_back(f.name);
-  h5::write_string_attr(d.get(), schema.checksum_columns_attribute().c_str(), string_list_json(columns));
+  string_attr(d.get(), schema.checksum_columns_attribute().c_str(), string_list_json(columns));
 }
 
 void ShardWriter::Impl::wait_all_quietly() {
@@ -525,7 +550,16 @@ ShardWriter::ShardWriter(std::string path, ShardMeta meta, WriterOptions opts) :
   impl_->opts = opts;
   // Taps in name order: the order a reader finds the datasets in.
   std::sort(meta.taps.begin(), meta.taps.end(), [](const TapSpec& a, const TapSpec& b) { return a.name < b.name; });
-  impl_->layout = ShardLayout::make(meta);
+  const auto& writable = writable_schema_versions();
+  BEVKD_CHECK(std::find(writable.begin(), writable.end(), opts.schema_version) != writable.end(), "shard ",
+              impl_->path, ": cannot write schema version ", opts.schema_version.str(), " (this build writes ",
+              [&] {
+                std::string v;
+                for (const auto& w : writable) v += cat(v.empty() ? "" : ", ", w.str());
+                return v;
+              }(),
+              ")");
+  impl_->layout = ShardLayout::make(meta, Schema::current(), opts.schema_version);
   impl_->meta = std::move(meta);
   const h5::SerialGuard guard;
   try {

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "storage/array.h"
 #include "storage/codec.h"
@@ -35,7 +36,16 @@ struct WriterOptions {
   // as given. With a fixed value the same samples give a byte-identical file (HDF5 object
   // modification times are never recorded), which makes reruns and resumed runs reproducible.
   std::string created_utc;
+  // The schema version to write: the current one by default. An older minor version of this
+  // major (writable_schema_versions()) writes exactly what that version's writer wrote — its
+  // datasets (1.0: no teacher/class_probs, the optional fd3d group) and its HDF5 layout (before
+  // 1.2: dense link and attribute storage, variable-length string attributes) — so that tests
+  // and tools can make shards of every version this build must read.
+  SchemaVersion schema_version = Schema::current().version();
 };
+
+// The schema versions ShardWriter can write (every minor version of the current major), oldest first.
+const std::vector<SchemaVersion>& writable_schema_versions();
 
 // Where a writer's time went (seconds, summed over threads), for pipeline timings.
 struct WriterStats {

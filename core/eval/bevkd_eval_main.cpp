@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       return app.exit(e);
     }
-    bevkd::core::eval::run_eval_command(cfg, std::cout);
-    return 0;
+    const auto r = bevkd::core::eval::run_eval_command(cfg, std::cout);
+    return r.unreadable_gt.empty() ? 0 : 2;  // 2: damaged GT shards were left out
   });
 }

@@ -88,6 +88,9 @@ struct GroundTruth {
   std::vector<SampleContext> context;  // parallel to boxes' samples
   SplitKind split_kind = SplitKind::kCustom;
   std::string description;             // names the source in messages, e.g. "v1.0-mini split mini_val"
+  // GT from shards: shards (or samples) that could not be read — damaged files, each message
+  // names the file — and were left out. The evaluation then covers the remaining samples only.
+  std::vector<std::string> unreadable;
 
   // Checks that context has one entry per sample and the GT boxes are well-formed.
   void validate() const;

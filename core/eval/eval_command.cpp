@@ -57,6 +57,8 @@ EvalResult run_eval_command(const EvalCommandConfig& cfg, std::ostream& out) {
     const nusc::NuScenes db = nusc::NuScenes::load(cfg.dataroot, cfg.version, lo);
     return cfg.scenes.empty() ? nuscenes_ground_truth(db, cfg.split) : nuscenes_ground_truth_of_scenes(db, cfg.scenes);
   }();
+  // Damaged shards are named even with --quiet: the metrics then cover part of the split.
+  for (const std::string& u : gt.unreadable) std::cerr << "bevkd-eval: CORRUPT ground truth left out: " << u << "\n";
   if (!cfg.quiet)
     std::cerr << "Ground truth: " << gt.description << ", " << gt.boxes.num_samples() << " samples, "
               << gt.boxes.total_boxes() << " boxes of the 10 classes\n";
@@ -75,8 +77,12 @@ EvalResult run_eval_command(const EvalCommandConfig& cfg, std::ostream& out) {
   eo.show_progress = !cfg.quiet;
   eo.log = cfg.quiet ? nullptr : &std::cerr;
   EvalResult r = evaluate(gt, res.boxes, det, res.meta, eo);
+  r.unreadable_gt = gt.unreadable;
   write_eval_outputs(out_dir, r, cfg.plots);
   out << format_summary(r.metrics);
+  if (!gt.unreadable.empty())
+    out << "WARNING: " << gt.unreadable.size() << " damaged ground-truth shard(s) or sample(s) were left out; these "
+        << "metrics cover " << gt.boxes.num_samples() << " readable samples only (see the CORRUPT lines)\n";
   if (!cfg.quiet)
     std::cerr << "Wrote " << out_dir << "/metrics_summary.json, metrics_details.json" << (cfg.plots ? ", plots/" : "")
               << " (" << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s in all)\n";

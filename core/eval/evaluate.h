@@ -54,6 +54,9 @@ struct EvalResult {
   FilterStats gt_filter, pred_filter;       // box counts through the filters
   std::size_t num_samples = 0;              // samples evaluated
   double seconds_filter = 0, seconds_accumulate = 0;
+  // Ground truth that could not be read and was left out (GroundTruth::unreadable); when not
+  // empty the metrics cover the readable samples only, and bevkd-eval exits with status 2.
+  std::vector<std::string> unreadable_gt;
 };
 
 struct EvalOptions {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "base/error.h"
 #include "schemas/shard_names.h"
@@ -41,7 +42,15 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
   for (const storage::ManifestShard& entry : manifest.shards()) {
     if (entry.split != split) continue;
     ++shards;
-    const storage::ShardReader reader(manifest.shard_path(entry));
+    std::unique_ptr<storage::ShardReader> opened;
+    try {
+      opened = std::make_unique<storage::ShardReader>(manifest.shard_path(entry), manifest.open_options(entry, false));
+      manifest.check_shard(opened->header(), entry, cat("shard ", manifest.shard_path(entry)));
+    } catch (const Error& e) {
+      gt.unreadable.push_back(cat(e.what(), " (its ", entry.num_samples, " samples are left out)"));
+      continue;
+    }
+    const storage::ShardReader& reader = *opened;
     // Shard label -> bevkd label (the shard names its classes itself).
     const std::vector<std::string>& names = reader.header().meta.class_names;
     std::vector<int> label_map(names.size());
@@ -50,8 +59,16 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
       BEVKD_CHECK(label_map[k] >= 0, reader.path(), ": class_names[", k, "] is \"", names[k],
                   "\", not one of the 10 nuScenes detection classes");
     }
+    storage::ReadOptions verify;
+    verify.verify = true;  // GT decides the metrics: a damaged sample is left out, not evaluated
     for (std::int64_t i = 0; i < reader.num_samples(); ++i) {
-      const storage::Sample s = reader.read(i, {ds::kSampleToken, ds::kEgo2global, "gt/*"});
+      storage::Sample s;
+      try {
+        s = reader.read(i, {ds::kSampleToken, ds::kEgo2global, "gt/*"}, verify);
+      } catch (const Error& e) {
+        gt.unreadable.push_back(cat(e.what(), " (the sample is left out)"));
+        continue;
+      }
       const std::string where = cat(reader.path(), " sample ", i);
       const std::array<double, 16> m = [&] {
         std::array<double, 16> out{};
@@ -100,6 +117,12 @@ GroundTruth shard_ground_truth(const std::string& manifest_path, const std::stri
   }
   BEVKD_CHECK(shards > 0, mpath, ": no shard of split \"", split, "\" (the manifest lists ",
               manifest.shards().size(), " shards)");
+  if (!gt.unreadable.empty()) {
+    gt.split_kind = SplitKind::kCustom;
+    gt.description += cat(" (", gt.unreadable.size(), " damaged shard(s) or sample(s) left out)");
+  }
+  BEVKD_CHECK(gt.boxes.num_samples() > 0, mpath, ": no readable sample of split \"", split, "\": ",
+              gt.unreadable.empty() ? std::string() : gt.unreadable.front());
   gt.validate();
   return gt;
 }

@@ -25,6 +25,11 @@ namespace bevkd::core::eval {
 // SplitKind::kPredefined, any other SplitKind::kCustom. Throws bevkd::Error naming the
 // manifest or shard when the split has no shards, a shard's class_names contain a name that is
 // not a detection class, or an attribute index is out of range.
+//
+// A damaged shard (it cannot be opened, or a sample's GT fails its checksum — the GT fields are
+// read with checksum verification) is reported in GroundTruth::unreadable, naming the file, and
+// left out with its samples; the other shards go on. The split is then evaluated as a custom
+// split over the readable samples (extra result samples are ignored).
 GroundTruth shard_ground_truth(const std::string& manifest_path, const std::string& split);
 
 }  // namespace bevkd::core::eval

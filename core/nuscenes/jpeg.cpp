@@ -3,6 +3,7 @@
 #include <turbojpeg.h>
 
 #include <memory>
+#include <vector>
 
 #include "base/error.h"
 #include "base/fs.h"
@@ -46,6 +47,29 @@ RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label) {
                                TJPF_RGB, 0);
   BEVKD_CHECK(rc == 0, label, ": cannot decode JPEG (", tjGetErrorStr2(h.h), ")");
   return img;
+}
+
+JpegInfo check_jpeg_bytes(std::string_view bytes, const std::string& label) {
+  Handle h(tjInitDecompress());
+  const JpegInfo info = header(h.h, bytes, label);
+  BEVKD_CHECK(info.width > 0 && info.height > 0, label, ": JPEG header says ", info.width, "x", info.height, " pixels");
+  int n = 0;
+  const tjscalingfactor* factors = tjGetScalingFactors(&n);
+  tjscalingfactor smallest{1, 1};
+  for (int i = 0; i < n; ++i)
+    if (factors[i].num * smallest.denom < smallest.num * factors[i].denom) smallest = factors[i];
+  const int w = TJSCALED(info.width, smallest), ht = TJSCALED(info.height, smallest);
+  std::vector<unsigned char> gray(static_cast<std::size_t>(w) * static_cast<std::size_t>(ht));
+  const int rc = tjDecompress2(h.h, reinterpret_cast<const unsigned char*>(bytes.data()),
+                               static_cast<unsigned long>(bytes.size()), gray.data(), w, 0, ht, TJPF_GRAY,
+                               TJFLAG_STOPONWARNING);
+  BEVKD_CHECK(rc == 0, label, ": the JPEG does not decode (", tjGetErrorStr2(h.h), ")");
+  return info;
+}
+
+JpegInfo check_jpeg(const std::string& path) {
+  BEVKD_CHECK(path_exists(path), "image file ", path, " does not exist");
+  return check_jpeg_bytes(read_file(path), cat("image file ", path));
 }
 
 RgbImage decode_jpeg(const std::string& path) {

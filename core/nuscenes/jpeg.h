@@ -25,6 +25,13 @@ struct RgbImage {
 JpegInfo read_jpeg_info(const std::string& path);
 // Decodes a JPEG file to RGB. Throws bevkd::Error naming the file.
 RgbImage decode_jpeg(const std::string& path);
+// Checks that a JPEG file decodes completely and returns its (full-size) header: the whole
+// entropy-coded stream is decoded — at 1/8 scale into gray, so every block is Huffman-decoded
+// but only its DC term goes through the inverse DCT (a fraction of a full decode's cost) — and
+// any libjpeg warning (premature end of data, corrupt entropy data) is an error. Throws
+// bevkd::Error naming the file.
+JpegInfo check_jpeg(const std::string& path);
+JpegInfo check_jpeg_bytes(std::string_view bytes, const std::string& label);
 // Decodes JPEG bytes; `label` names the source in error messages.
 RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label);
 // Encodes [height, width, 3] RGB bytes as a baseline JPEG (4:2:0, integer DCT: the same bytes

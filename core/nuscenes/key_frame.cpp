@@ -1,5 +1,6 @@
 #include "core/nuscenes/key_frame.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -20,11 +21,49 @@ std::vector<std::uint32_t> lidar_sweep_chain(const NuScenes& db, std::uint32_t k
   return chain;
 }
 
-KeyFrameLoader::KeyFrameLoader(const NuScenes& db, KeyFrameOptions opts) : db_(db), opts_(opts) {
+KeyFrameLoader::KeyFrameLoader(const NuScenes& db, KeyFrameOptions opts)
+    : db_(db), opts_(opts), root_(db.dataroot()) {
   BEVKD_CHECK(opts_.nsweeps >= 1, "key-frame loader: nsweeps is ", opts_.nsweeps, " (expected >= 1; 1 = key frame only)");
   BEVKD_CHECK(std::isfinite(opts_.min_distance) && opts_.min_distance >= 0, "key-frame loader: min_distance is ",
               opts_.min_distance, " (expected a finite value >= 0)");
 }
+
+std::string KeyFrameLoader::sd_source(std::uint32_t sd) const {
+  return cat(db_.table_path(Table::kSampleData), " record ", sd, " (token \"", db_.token(Table::kSampleData, sd),
+             "\"), field \"filename\"");
+}
+
+namespace {
+
+// Drops (or refuses) LiDAR points with a NaN/Inf in x, y, z or intensity; refuses an empty
+// cloud and one with no finite point. `raw` is [n, 5] float32.
+std::int64_t check_lidar_points(std::vector<float>& raw, const std::string& path, bool drop) {
+  const std::size_t n = raw.size() / kLidarBinFields;
+  BEVKD_CHECK(n > 0, "LiDAR file ", path, " has no points (an empty file)");
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* p = raw.data() + i * kLidarBinFields;
+    const bool finite = std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]) && std::isfinite(p[3]);
+    if (!finite) {
+      BEVKD_CHECK(drop, "LiDAR file ", path, ": point ", i, " of ", n, " has a non-finite value (x ", p[0], ", y ", p[1],
+                  ", z ", p[2], ", intensity ", p[3], "); NaN/Inf points are refused (--drop-nonfinite-points drops "
+                  "and counts them)");
+      continue;
+    }
+    if (kept != i) std::copy(p, p + kLidarBinFields, raw.data() + kept * kLidarBinFields);
+    ++kept;
+  }
+  BEVKD_CHECK(kept > 0, "LiDAR file ", path, ": all ", n, " points have a NaN/Inf value; no point is left");
+  raw.resize(kept * kLidarBinFields);
+  return static_cast<std::int64_t>(n - kept);
+}
+
+bool box_finite(const Box& b) {
+  const auto a = b.to_array();
+  return std::all_of(a.begin(), a.end(), [](double v) { return std::isfinite(v); });
+}
+
+}  // namespace
 
 std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
   const NuScenes& db = db_;
@@ -52,9 +91,15 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
   std::vector<std::string> missing;
   std::vector<std::string> missing_kind;
   const std::vector<std::uint32_t> chain = lidar_sweep_chain(db, lidar_sd, opts_.nsweeps);
+  std::vector<std::string> lidar_paths;
   for (std::uint32_t sd : chain) {
-    const std::string path = cat(db.dataroot(), "/", db.filename(sd));
-    if (!path_exists(path)) missing.push_back(path), missing_kind.emplace_back("LiDAR");
+    lidar_paths.push_back(root_.resolve(db.filename(sd), "LiDAR", sd_source(sd)));
+    if (!path_exists(lidar_paths.back())) missing.push_back(lidar_paths.back()), missing_kind.emplace_back("LiDAR");
+  }
+  // The radars are not read here, but their paths come from the same table.
+  for (const std::string_view radar : kRadarChannels) {
+    const std::uint32_t sd = db.key_frame(sample, radar);
+    if (sd != kNone) root_.resolve(db.filename(sd), "radar", sd_source(sd));
   }
   for (int c = 0; c < kNumCameras; ++c) {
     const std::uint32_t sd = db.key_frame(sample, kCameraChannels[c]);
@@ -72,12 +117,12 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
     v.width = cam.width;
     v.height = cam.height;
     v.timestamp = cam.timestamp;
+    const std::string path = root_.resolve(v.image_path, "camera", sd_source(sd));
     if (opts_.check_images) {
-      const std::string path = cat(db.dataroot(), "/", v.image_path);
       if (!path_exists(path)) {
         missing.push_back(path), missing_kind.emplace_back("image");
-      } else if (opts_.verify_image_size) {
-        const JpegInfo info = read_jpeg_info(path);
+      } else if (opts_.verify_image_size || opts_.decode_images) {
+        const JpegInfo info = opts_.decode_images ? check_jpeg(path) : read_jpeg_info(path);
         BEVKD_CHECK(info.width == v.width && info.height == v.height, "image file ", path, " is ", info.width, "x",
                     info.height, " pixels, sample_data ", v.sample_data_token, " says ", v.width, "x", v.height);
       }
@@ -104,7 +149,8 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
     for (std::size_t k = 0; k < chain.size(); ++k) {
       const std::uint32_t sd = chain[k];
       const SampleData& rec = db.sample_data()[sd];
-      const std::vector<float> raw = read_lidar_bin(cat(db.dataroot(), "/", db.filename(sd)));
+      std::vector<float> raw = read_lidar_bin(lidar_paths[k]);
+      kf.dropped_points += check_lidar_points(raw, lidar_paths[k], opts_.drop_nonfinite_points);
       const Rigid sensor_to_ego = db.calibrated_sensor()[rec.calibrated_sensor].sensor_to_ego();
       // The key frame is already in the key ego frame after its calibration; sweeps go through
       // their own ego pose and the global frame.
@@ -132,13 +178,23 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
     const std::string_view category = db.category_name(ann);
     const int label = class_from_category(category);
     const SampleAnnotation& a = db.sample_annotation()[ann];
+    if (label < 0 && category != kBicycleRackCategory) continue;
+    // What enters a shard must be a box: positive sizes, finite values (the table reader already
+    // refuses NaN/Inf numbers; sizes and overflowing transforms are checked here).
+    const auto where = [&] {
+      return cat(db.table_path(Table::kSampleAnnotation), ": annotation ", db.token(Table::kSampleAnnotation, ann),
+                 " (", category, ", sample ", sample_token, ")");
+    };
+    BEVKD_CHECK(a.size[0] > 0 && a.size[1] > 0 && a.size[2] > 0, where(), ": size [w, l, h] is [", a.size[0], ", ",
+                a.size[1], ", ", a.size[2], "] m, expected every entry > 0");
     if (category == kBicycleRackCategory) {
       NuscBox rack = a.box();
       rack.velocity = {0.0, 0.0};
-      kf.bicycle_racks.push_back(to_box(rack, global_to_key_ego));
+      const Box b = to_box(rack, global_to_key_ego);
+      BEVKD_CHECK(box_finite(b), where(), ": the box in the key-frame ego frame has a non-finite value");
+      kf.bicycle_racks.push_back(b);
       continue;
     }
-    if (label < 0) continue;
     const Span<std::uint32_t> attrs = db.attributes_of(ann);
     BEVKD_CHECK(attrs.size() <= 1, db.table_path(Table::kSampleAnnotation), ": annotation ",
                 db.token(Table::kSampleAnnotation, ann), " has ", attrs.size(),
@@ -147,8 +203,12 @@ std::optional<KeyFrame> KeyFrameLoader::load(std::uint32_t sample) const {
     NuscBox nb = a.box();
     const Vec3 v = db.box_velocity(ann);
     g.velocity_valid = std::isfinite(v[0]) && std::isfinite(v[1]);
+    // Undefined (NaN, no neighbour in time) is data; infinite (neighbours at the same time) is not.
+    BEVKD_CHECK(g.velocity_valid || (std::isnan(v[0]) && std::isnan(v[1])), where(), ": velocity [", v[0], ", ", v[1],
+                "] m/s is infinite (its neighbouring annotations have the same timestamp)");
     nb.velocity = g.velocity_valid ? std::array<double, 2>{v[0], v[1]} : std::array<double, 2>{0.0, 0.0};
     g.box = to_box(nb, global_to_key_ego);
+    BEVKD_CHECK(box_finite(g.box), where(), ": the box in the key-frame ego frame has a non-finite value");
     g.label = label;
     g.attribute = attrs.empty() ? -1 : attribute_index(db.attribute()[attrs[0]].name);
     g.num_lidar_pts = a.num_lidar_pts;

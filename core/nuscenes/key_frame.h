@@ -23,6 +23,17 @@
 // bevkd::Error naming the sample and the file. With KeyFrameOptions::skip_missing_files the
 // sample is skipped instead (load() returns std::nullopt) and recorded; skipped() /
 // skipped_report() list the samples and the missing files.
+//
+// Nothing unchecked gets through (bevkd::Error naming the file, record or annotation token):
+//  * every path from the tables (LiDAR chain, cameras, the key-frame radars) is resolved against
+//    the dataroot and refused when it leaves it (data_path.h): absolute, "..", symbolic link;
+//  * optionally each JPEG's header (size against sample_data width/height) and a complete
+//    decode (check_jpeg);
+//  * a LiDAR file with no points, or with a NaN/Inf in x, y, z or intensity (refused naming the
+//    file and the point index, or with drop_nonfinite_points dropped and counted; a cloud with
+//    no finite point left is refused);
+//  * a GT or bicycle-rack annotation with a size entry <= 0, or whose box in the ego frame has a
+//    non-finite value (an undefined velocity is NaN on purpose and stays allowed).
 #pragma once
 
 #include <array>
@@ -33,6 +44,7 @@
 #include <vector>
 
 #include "core/geometry.h"
+#include "core/nuscenes/data_path.h"
 #include "core/nuscenes/tables.h"
 #include "core/nuscenes_vocab.h"
 
@@ -44,7 +56,11 @@ struct KeyFrameOptions {
   bool load_points = true;      // false: no point cloud (cameras and GT only); LiDAR files still checked
   bool check_images = true;     // the six images must exist
   bool verify_image_size = false;  // also read each JPEG header and compare with width/height
+  bool decode_images = false;   // also decode each JPEG completely (check_jpeg); implies the size check
   bool skip_missing_files = false;  // skip (and record) samples with missing files instead of throwing
+  // LiDAR points with NaN/Inf in x, y, z or intensity: refused (default, naming the file and the
+  // point) or dropped and counted in KeyFrame::dropped_points.
+  bool drop_nonfinite_points = false;
 };
 
 inline constexpr int kPointDims = 5;  // x, y, z (m, key-frame ego frame), intensity, time_lag (s)
@@ -84,6 +100,7 @@ struct KeyFrame {
   std::array<CameraView, kNumCameras> cameras;  // kCameraChannels order
   std::vector<GtBox> gt;
   std::vector<Box> bicycle_racks;  // key-frame ego frame, velocity 0
+  std::int64_t dropped_points = 0;  // NaN/Inf LiDAR points dropped (drop_nonfinite_points)
 
   std::size_t num_points() const { return points.size() / kPointDims; }
 };
@@ -109,8 +126,11 @@ class KeyFrameLoader {
   std::string skipped_report() const;
 
  private:
+  std::string sd_source(std::uint32_t sd) const;  // "<sample_data.json> record i (token "..."), field "filename""
+
   const NuScenes& db_;
   KeyFrameOptions opts_;
+  DataRoot root_;
   mutable std::mutex mu_;
   mutable std::vector<SkippedSample> skipped_;
 };

@@ -173,8 +173,30 @@ std::string_view get_string(od::value v, const Where& w, std::string_view field)
 
 std::int64_t get_int(od::value v, const Where& w, std::string_view field) {
   std::int64_t x = 0;
-  if (v.get_int64().get(x) != simdjson::SUCCESS) type_error(w, field, "an integer", v);
+  if (v.get_int64().get(x) != simdjson::SUCCESS) {
+    // An integer literal too large for int64 is named as an overflow, not as a wrong type.
+    const std::string raw(trimmed(v.raw_json_token()));
+    const bool integer_literal = !raw.empty() && raw.find_first_not_of("-0123456789") == std::string::npos &&
+                                 raw.find_first_of("0123456789") != std::string::npos;
+    if (integer_literal)
+      BEVKD_FAIL(w.str(), ": field \"", field, "\" is ", raw, ", which does not fit int64 (",
+                 std::numeric_limits<std::int64_t>::min(), " .. ", std::numeric_limits<std::int64_t>::max(), ")");
+    type_error(w, field, "an integer", v);
+  }
   return x;
+}
+
+// An integer that must fit the record's C++ field of type T (e.g. width 2^32 + 640 is not
+// silently 640): refused naming the file, record and field.
+template <typename T>
+T get_int_as(od::value v, const Where& w, std::string_view field, const char* type_name) {
+  const std::int64_t x = get_int(v, w, field);
+  if (x < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
+      x > static_cast<std::int64_t>(std::numeric_limits<T>::max()))
+    BEVKD_FAIL(w.str(), ": field \"", field, "\" is ", x, ", which does not fit ", type_name, " (",
+               static_cast<std::int64_t>(std::numeric_limits<T>::min()), " .. ",
+               static_cast<std::int64_t>(std::numeric_limits<T>::max()), ")");
+  return static_cast<T>(x);
 }
 
 bool get_bool(od::value v, const Where& w, std::string_view field) {
@@ -654,7 +676,7 @@ void TablesLoader::load_category() {
       [](int k, od::value v, const Where& w, Category& r, Part<Category>&) {
         if (k == 0) r.name = get_string(v, w, "name");
         if (k == 1) r.description = get_string(v, w, "description");
-        if (k == 2) r.index = static_cast<int>(get_int(v, w, "index"));
+        if (k == 2) r.index = get_int_as<int>(v, w, "index", "int32");
       },
       NoMerge{});
 }
@@ -773,7 +795,7 @@ void TablesLoader::load_scene() {
         if (k == 0) r.name = get_string(v, w, "name");
         if (k == 1) r.description = get_string(v, w, "description");
         if (k == 2) r.log = ref(Table::kLog, get_string(v, w, "log_token"), w, "log_token");
-        if (k == 3) r.nbr_samples = static_cast<std::int32_t>(get_int(v, w, "nbr_samples"));
+        if (k == 3) r.nbr_samples = get_int_as<std::int32_t>(v, w, "nbr_samples", "int32");
         if (k == 4) part.deferred[0].add(get_string(v, w, "first_sample_token"));
         if (k == 5) part.deferred[1].add(get_string(v, w, "last_sample_token"));
       },
@@ -835,8 +857,8 @@ void TablesLoader::load_sample_data() {
             break;
           }
           case 5: r.is_key_frame = get_bool(v, w, "is_key_frame"); break;
-          case 6: r.height = static_cast<std::int32_t>(get_int(v, w, "height")); break;
-          case 7: r.width = static_cast<std::int32_t>(get_int(v, w, "width")); break;
+          case 6: r.height = get_int_as<std::int32_t>(v, w, "height", "int32"); break;
+          case 7: r.width = get_int_as<std::int32_t>(v, w, "width", "int32"); break;
           case 8:
             BEVKD_CHECK(part.string_ends.size() + part.first_record == w.record, w.str(), ": two \"filename\" fields");
             part.strings.append(get_string(v, w, "filename"));
@@ -879,7 +901,7 @@ void TablesLoader::load_instance() {
       Table::kInstance, kFields, nullptr, db_.instance_,
       [this](int k, od::value v, const Where& w, Instance& r, Part<Instance>& part) {
         if (k == 0) r.category = ref(Table::kCategory, get_string(v, w, "category_token"), w, "category_token");
-        if (k == 1) r.nbr_annotations = static_cast<std::int32_t>(get_int(v, w, "nbr_annotations"));
+        if (k == 1) r.nbr_annotations = get_int_as<std::int32_t>(v, w, "nbr_annotations", "int32");
         if (k == 2) part.deferred[0].add(get_string(v, w, "first_annotation_token"));
         if (k == 3) part.deferred[1].add(get_string(v, w, "last_annotation_token"));
       },
@@ -922,8 +944,8 @@ void TablesLoader::load_sample_annotation() {
           case 6: r.rotation = get_quaternion(v, w, "rotation"); break;
           case 7: part.deferred[0].add(get_string(v, w, "prev")); break;
           case 8: part.deferred[1].add(get_string(v, w, "next")); break;
-          case 9: r.num_lidar_pts = static_cast<std::int32_t>(get_int(v, w, "num_lidar_pts")); break;
-          case 10: r.num_radar_pts = static_cast<std::int32_t>(get_int(v, w, "num_radar_pts")); break;
+          case 9: r.num_lidar_pts = get_int_as<std::int32_t>(v, w, "num_lidar_pts", "int32"); break;
+          case 10: r.num_radar_pts = get_int_as<std::int32_t>(v, w, "num_radar_pts", "int32"); break;
           default: break;
         }
       },

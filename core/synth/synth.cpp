@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -26,6 +27,7 @@
 #include "core/synth/lidar_sim.h"
 #include "core/synth/radar_sim.h"
 #include "core/synth/rig.h"
+#include "core/synth/map_mask.h"
 #include "core/synth/world.h"
 
 namespace bevkd::core::synth {
@@ -246,6 +248,7 @@ struct LogInfo {
 
 struct SceneOutput {
   std::string token, name, description, log_token;
+  MapRoad map_road;  // the road the map mask paints
   std::vector<CalibRec> calib;
   std::vector<EgoRec> ego;
   std::vector<SampleRec> samples;
@@ -359,6 +362,9 @@ SceneOutput generate_scene(const Context& ctx, int si) {
 
   Rng world_rng(mix_keys(seed, static_cast<std::uint64_t>(si), 0x3017D));
   const SceneWorld world = make_scene_world(world_rng, cfg.objects_per_scene, duration);
+  out.map_road.road = world.road;
+  out.map_road.s_lo = world.ego.s0 - 75.0;  // the stretch make_scene_world builds
+  out.map_road.s_hi = world.ego.s0 + world.ego.speed * duration + 75.0;
   {
     std::ostringstream os;
     os << "Synthetic: " << (world.road.curvature == 0 ? "straight road" : "curved road") << ", ego "
@@ -804,12 +810,10 @@ SynthSummary generate(const SynthConfig& cfg) {
     }
     it->second.push_back(ctx.logs[static_cast<std::size_t>(l)].token);
   }
-  for (const auto& m : maps) {  // the devkit opens every map's mask file
-    Canvas png(64, 64, Rgb{0, 0, 0});
-    png.fill_rect(16, 0, 47, 63, Rgb{255, 255, 255});
-    write_file_fast(cat(cfg.out_dir, "/maps/", name_token("map", m.first), ".png"), png.encode_png());
-  }
   write_fixed_tables(table_dir, ctx.logs, maps);
+  // Map masks (written after the scenes: they cover every ego pose of their logs, map_mask.h).
+  std::map<std::string, std::vector<MapRoad>> map_roads;
+  std::map<std::string, std::vector<Vec3>> map_poses;
 
   SynthSummary sum;
   StreamedTables tables(table_dir);
@@ -841,7 +845,11 @@ SynthSummary generate(const SynthConfig& cfg) {
     for (std::thread& t : pool) t.join();
     for (const std::exception_ptr& e : errors)
       if (e) std::rethrow_exception(e);
-    for (const SceneOutput& o : outs) {
+    for (std::size_t k = 0; k < outs.size(); ++k) {
+      const SceneOutput& o = outs[k];
+      const std::string& location = ctx.logs[static_cast<std::size_t>(ctx.scene_log[batch + static_cast<int>(k)])].location;
+      map_roads[location].push_back(o.map_road);
+      for (const EgoRec& e : o.ego) map_poses[location].push_back(e.pose.t);
       tables.append(o);
       ++sum.scenes;
       sum.samples += static_cast<std::int64_t>(o.samples.size());
@@ -854,6 +862,11 @@ SynthSummary generate(const SynthConfig& cfg) {
   }
   tables.close();
   progress.finish();
+  for (const auto& m : maps) {  // the devkit opens every map's mask file
+    const GrayImage mask = make_map_mask(map_roads[m.first], map_poses[m.first]);
+    write_file_fast(cat(cfg.out_dir, "/maps/", name_token("map", m.first), ".png"),
+                    encode_png_gray(mask.pixels.data(), mask.width, mask.height));
+  }
 
   // Custom splits over all scenes (the predefined splits select the real names above).
   {

@@ -244,7 +244,11 @@ Rigid ego_pose_at(const SceneWorld& world, double t) {
 SceneWorld make_scene_world(Rng& rng, int objects, double duration) {
   SceneWorld w;
   w.duration = duration;
-  w.road.origin = {rng.uniform(300, 1800), rng.uniform(600, 1800), 0.0};
+  // Global placement: every ego pose keeps >= 70 m from the global axes (the map masks start at
+  // the origin and the devkit crops 40 m * sqrt(2) around a pose: map_mask.h), within a few
+  // hundred metres so that a mask at 0.1 m per pixel stays a few thousand pixels wide.
+  const double lo = 70.0 + 9.0 * duration + 10.0;  // the ego drives at most 9 m/s
+  w.road.origin = {rng.uniform(lo, lo + 200), rng.uniform(lo, lo + 200), 0.0};
   w.road.heading = rng.uniform(-kPi, kPi);
   if (rng.chance(0.5)) w.road.curvature = (rng.chance(0.5) ? 1 : -1) * rng.uniform(1.0 / 600, 1.0 / 250);
   w.ego.speed = rng.chance(0.15) ? 0.0 : rng.uniform(3.0, 9.0);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 
 #include "base/error.h"
@@ -27,7 +28,14 @@ ExportResultsSummary export_teacher_results(const ExportResultsOptions& opts) {
   view0.view = 0;
   for (const auto& entry : manifest.shards()) {
     if (entry.split != opts.split) continue;
-    const storage::ShardReader reader(manifest.shard_path(entry));
+    std::unique_ptr<storage::ShardReader> opened;
+    try {
+      opened = std::make_unique<storage::ShardReader>(manifest.shard_path(entry), manifest.open_options(entry, false));
+    } catch (const Error& e) {
+      summary.unreadable.push_back(cat(e.what(), " (its ", entry.num_samples, " samples are left out)"));
+      continue;
+    }
+    const storage::ShardReader& reader = *opened;
     const auto& names = reader.header().meta.class_names;
     std::vector<int> label_map(names.size());
     for (size_t k = 0; k < names.size(); ++k) {
@@ -36,8 +44,13 @@ ExportResultsSummary export_teacher_results(const ExportResultsOptions& opts) {
                   "\", not one of the 10 nuScenes detection classes");
     }
     for (int64_t i = 0; i < reader.num_samples(); ++i) {
-      const auto s = reader.read(i, {ds::kSampleToken, ds::kEgo2global, ds::kTeacherBoxes, ds::kTeacherScores, ds::kTeacherLabels},
-                                 view0);
+      storage::Sample s;
+      try {
+        s = reader.read(i, {ds::kSampleToken, ds::kEgo2global, ds::kTeacherBoxes, ds::kTeacherScores, ds::kTeacherLabels}, view0);
+      } catch (const Error& e) {
+        summary.unreadable.push_back(cat(e.what(), " (the sample is left out)"));
+        continue;
+      }
       core::eval::SampleDetections d;
       d.sample_token = s.get(ds::kSampleToken).string_at(0);
       std::array<double, 16> m{};
@@ -66,7 +79,8 @@ ExportResultsSummary export_teacher_results(const ExportResultsOptions& opts) {
       samples.push_back(std::move(d));
     }
   }
-  BEVKD_CHECK(!samples.empty(), mpath, ": no shard of split ", opts.split, " (splits: ",
+  BEVKD_CHECK(!samples.empty(), mpath, ": no readable sample of split ", opts.split,
+              summary.unreadable.empty() ? std::string() : cat(" (", summary.unreadable.front(), ")"), " (splits: ",
               [&] {
                 std::string s;
                 for (const auto& x : manifest.splits()) s += (s.empty() ? "" : ", ") + x;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace bevkd::precompute {
 
@@ -33,10 +34,13 @@ struct ExportResultsOptions {
 struct ExportResultsSummary {
   int64_t samples = 0;
   int64_t boxes = 0;
+  // Damaged shards (or samples) that could not be read, each naming the file, left out of the
+  // results; the other shards are exported (bevkd-precompute exits 2 when this is not empty).
+  std::vector<std::string> unreadable;
 };
 
-// Throws bevkd::Error naming the manifest or shard when the split has no shards or a class
-// name is not a detection class.
+// Throws bevkd::Error naming the manifest or shard when the split has no readable sample or a
+// class name is not a detection class.
 ExportResultsSummary export_teacher_results(const ExportResultsOptions& opts);
 
 }  // namespace bevkd::precompute

@@ -33,6 +33,7 @@ struct RunConfig {
   std::string scenes_split = "scenes";  // the split name shards of `scenes` are stored under
   int64_t nsweeps = 10;                 // LIDAR_TOP frames per sample, key frame included
   bool skip_missing_files = false;      // skip (and record) samples whose LiDAR/camera files are missing
+  bool drop_nonfinite_points = false;   // drop (and count) NaN/Inf LiDAR points instead of refusing the file
 
   // --- teacher
   TeacherSpec teacher;
@@ -100,6 +101,8 @@ struct RunConfig {
       v("nsweeps", nsweeps, "--sweeps", "LiDAR sweeps per key frame, key frame included");
       v("skip_missing_files", skip_missing_files, "--skip-missing-files",
         "skip samples whose LiDAR or camera files are missing (recorded in the manifest) instead of failing");
+      v("drop_nonfinite_points", drop_nonfinite_points, "--drop-nonfinite-points",
+        "drop LiDAR points with NaN/Inf values (counted in the run report) instead of refusing the file");
     });
     v.nested("teacher", teacher, "");
     v.group("shards", [&] {

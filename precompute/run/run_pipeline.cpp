@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <sstream>
@@ -148,15 +149,33 @@ std::string check_or_write_run_config(const RunConfig& cfg, const json& teacher,
 
 // Is the shard at `path` a finished shard of this run? Returns the manifest entry and the
 // skipped samples, or std::nullopt (after a note) when it must be written again. Throws when it
-// was written with another configuration.
+// was written with another configuration. A shard an earlier run listed (`listed`) must still
+// have the listed size and XXH64 (one read of the file: the cheap check); one it never listed
+// (killed between the rename and the manifest) must pass every sample's checksums.
 std::optional<std::pair<storage::ManifestShard, std::vector<storage::SkippedSample>>> existing_shard(
     const std::string& path, const PlannedShard& plan, const storage::ShardMeta& meta, const ReadStage& reader,
-    const RunConfig& cfg, std::ostream& log) {
+    const RunConfig& cfg, const storage::ManifestShard* listed, std::ostream& log) {
   std::unique_ptr<storage::ShardReader> r;
   try {
-    r = std::make_unique<storage::ShardReader>(path);
+    storage::OpenOptions oo;
+    if (listed != nullptr) {
+      oo.expected_bytes = listed->bytes;
+      oo.expected_xxh64 = listed->xxh64;
+      oo.check_hash = true;
+    }
+    r = std::make_unique<storage::ShardReader>(path, oo);
+    if (listed == nullptr)
+      for (int64_t i = 0; i < r->num_samples(); ++i) {
+        const auto problems = r->verify_sample(i);
+        if (!problems.empty()) BEVKD_FAIL(problems.front().message);
+      }
   } catch (const Error& e) {
-    log << "run: " << path << " is not a valid shard, writing it again (" << e.what() << ")\n";
+    log << "run: " << path << " is damaged or not a valid shard, writing it again (" << e.what() << ")\n";
+    return std::nullopt;
+  }
+  if (r->header().version != storage::Schema::current().version()) {
+    log << "run: " << path << " has shard schema " << r->header().version.str() << ", this run writes "
+        << storage::Schema::current().version().str() << ": writing it again\n";
     return std::nullopt;
   }
   const std::string diff = config::first_difference(r->header().meta.identity_json(), meta.identity_json());
@@ -184,7 +203,8 @@ std::optional<std::pair<storage::ManifestShard, std::vector<storage::SkippedSamp
         << " (files appeared or disappeared since it was written): writing it again\n";
     return std::nullopt;
   }
-  storage::ManifestShard e{plan.path, plan.split, r->num_samples(), file_size(path), storage::xxh64_file(path)};
+  storage::ManifestShard e{plan.path, plan.split, r->num_samples(), file_size(path),
+                           r->file_hash_checked() ? listed->xxh64 : storage::xxh64_file(path)};
   return std::make_pair(e, std::move(skipped));
 }
 
@@ -332,6 +352,18 @@ std::vector<int64_t> keep_finished_shards(RunContext& c, RunResult& result) {
   const RunConfig& cfg = c.cfg;
   std::vector<int64_t> todo;
   std::vector<std::string> stale;
+  // What earlier runs listed (this worker's manifest, the merged one): the sizes and hashes a
+  // finished shard must still have.
+  std::map<std::string, storage::ManifestShard> listed;
+  for (const std::string& m : {c.write->manifest_path(), cfg.out_dir + "/" + storage::Manifest::kFileName})
+    if (path_exists(m)) {
+      try {
+        const storage::Manifest earlier = storage::Manifest::load(m);
+        for (const auto& e : earlier.shards()) listed.emplace(e.path, e);
+      } catch (const Error& e) {
+        c.log << "run: ignoring " << m << " (" << e.what() << ")\n";
+      }
+    }
   for (int64_t id : c.plan.worker_shards(cfg.worker_index, cfg.num_workers)) {
     const PlannedShard& s = c.plan.shards[static_cast<size_t>(id)];
     result.planned_samples += static_cast<int64_t>(s.samples.size());
@@ -339,7 +371,8 @@ std::vector<int64_t> keep_finished_shards(RunContext& c, RunResult& result) {
     if (path_exists(storage::partial_path(path)))
       c.log << "run: " << storage::partial_path(path) << " is an unfinished shard of an earlier run: writing it again\n";
     if (path_exists(path)) {
-      if (auto e = existing_shard(path, s, c.meta, *c.read, cfg, c.log)) {
+      const auto l = listed.find(s.path);
+      if (auto e = existing_shard(path, s, c.meta, *c.read, cfg, l == listed.end() ? nullptr : &l->second, c.log)) {
         c.write->add_existing(s, e->first, std::move(e->second));
         ++result.shards_kept;
         continue;
@@ -479,6 +512,7 @@ void write_report(RunContext& c, const StageClock& clock, RunResult& result) {
   result.samples_written = write.samples_written();
   result.samples_skipped = write.samples_skipped();
   result.shards_written = write.shards_written();
+  result.nonfinite_points_dropped = c.read->dropped_points();
   result.worker_manifest = write.manifest_path();
   write.save_manifest();
 
@@ -496,6 +530,7 @@ void write_report(RunContext& c, const StageClock& clock, RunResult& result) {
                     {"shards_written", result.shards_written},
                     {"shards_kept", result.shards_kept},
                     {"float16_saturated_values", result.saturated_values},
+                    {"nonfinite_lidar_points_dropped", c.read->dropped_points()},
                     {"timings", result.timings_json()},
                     {"worker_manifest", result.worker_manifest},
                     {"manifest", result.merge.manifest_path}};

@@ -42,6 +42,7 @@ struct RunResult {
   int64_t shards_written = 0;
   int64_t shards_kept = 0;         // found complete and valid (resume)
   int64_t saturated_values = 0;    // float16 saturations
+  int64_t nonfinite_points_dropped = 0;  // NaN/Inf LiDAR points dropped (--drop-nonfinite-points)
   double wall_s = 0;               // the pipeline's wall time
   std::array<double, StageClock::kNumStages> stage_s{};  // see run_pipeline.cpp: per-stage seconds
   std::string worker_manifest;

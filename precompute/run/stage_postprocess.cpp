@@ -152,7 +152,7 @@ void PostprocessStage::run(SampleWork& s, const TeacherOutput& out, int64_t firs
   const auto training = core::nn::training_gt(core::nn::stored_gt(kf));  // the one GT rule (core/nn/gt_filter.h)
   const torch::Tensor& gt_valid = training.boxes;
   const torch::Tensor& gt_valid_labels = training.labels;
-  std::vector<torch::Tensor> boxes, scores, labels, quality;
+  std::vector<torch::Tensor> boxes, scores, labels, quality, class_probs;
   auto fg = torch::empty({V, H, W}, torch::kFloat32);
   std::vector<float> bda;
   for (int64_t v = 0; v < V; ++v) {
@@ -163,6 +163,10 @@ void PostprocessStage::run(SampleWork& s, const TeacherOutput& out, int64_t firs
     scores.push_back(d.scores.to(torch::kFloat32).contiguous());
     labels.push_back(d.labels.to(torch::kInt16).contiguous());
     quality.push_back(teacher_quality(d.boxes, d.scores, d.labels, gt_view, gt_valid_labels, p_.quality_gamma));
+    // [10, H*W] -> the peak cells' columns -> [M, 10]
+    const auto heat = out.heatmap[first + v].reshape({K, H * W});
+    class_probs.push_back(d.size() > 0 ? heat.index_select(1, d.cells.to(torch::kInt64)).t().contiguous()
+                                       : torch::zeros({0, K}, torch::kFloat32));
     fg[v].copy_(kernels::gaussian_mask(gt_view, p_.fg));
     const auto m = view.matrix();
     for (int i = 0; i < 3; ++i)
@@ -172,6 +176,16 @@ void PostprocessStage::run(SampleWork& s, const TeacherOutput& out, int64_t firs
   r.set(std::string(ds::kTeacherScores), ragged<float>(scores, {}));
   r.set(std::string(ds::kTeacherLabels), ragged<std::int16_t>(labels, {}));
   r.set(std::string(ds::kTeacherQuality), ragged<float>(quality, {}));
+  {
+    // Sigmoid values in [0, 1]: float16 never saturates here.
+    std::vector<int64_t> segments;
+    for (const auto& c : class_probs) segments.push_back(c.size(0));
+    const auto all = torch::cat(class_probs, 0).to(torch::kFloat32).contiguous();  // [M, 10]
+    Array probs = Array::uninitialized(DType::kFloat16, {all.size(0), K});
+    storage::float_to_half(all.data_ptr<float>(), probs.data<std::uint16_t>(), static_cast<size_t>(all.numel()));
+    probs.segments = std::move(segments);
+    r.set(std::string(ds::kTeacherClassProbs), std::move(probs));
+  }
   r.set(std::string(ds::kFgMask), half_array(fg, {V, H, W}, saturated_));
   r.set(std::string(ds::kViewBda), Array::of<float>({V, 3, 3}, bda));
 

@@ -6,6 +6,9 @@
 //   teacher/heatmap         [V, 10, H, W] float16, sigmoid heat maps
 //   teacher/boxes, scores, labels, quality   ragged per view, the decoded boxes after NMS in the
 //                           view's frame, and BEVDistill's quality (teacher_quality below)
+//   teacher/class_probs     ragged [M, 10] float16: the view's sigmoid heat maps (all 10 classes,
+//                           label order) at each box's peak cell (Detections::cells) — every
+//                           teacher's TeacherOutput::heatmap holds them, its tasks mapped to label order
 //   fg_mask                 [V, H, W] float16: kernels::gaussian_mask of the view's valid GT
 //                           centres (spec/losses.md §2; min_radius 1 and min_overlap 0.1 by default)
 //   view/bda                [V, 3, 3] float32, M_v (core::nn::BevTransform::matrix())

@@ -22,10 +22,13 @@ std::vector<std::string> skipped_files(const core::nusc::KeyFrameLoader& loader,
 ReadStage::ReadStage(const core::nusc::NuScenes& db, const RunConfig& cfg) : db_(db), cfg_(cfg) {
   core::nusc::KeyFrameOptions o;
   o.nsweeps = static_cast<int>(cfg.nsweeps);
-  o.check_images = true;  // the student reads them: a shard must not point at missing JPEGs
+  o.check_images = true;   // the student reads them: a shard must not point at missing JPEGs,
+  o.decode_images = true;  // nor at ones that do not decode or disagree with sample_data
   o.skip_missing_files = cfg.skip_missing_files;
+  o.drop_nonfinite_points = cfg.drop_nonfinite_points;
   loader_ = std::make_unique<core::nusc::KeyFrameLoader>(db, o);
   o.load_points = false;
+  o.decode_images = false;  // the checker only looks for missing files
   o.skip_missing_files = true;
   checker_ = std::make_unique<core::nusc::KeyFrameLoader>(db, o);
 }
@@ -49,6 +52,7 @@ void ReadStage::run(SampleWork& s) const {
   }
   BEVKD_ASSERT(s.frame->sample_token == s.token, "sample ", s.sample, " has token ", s.frame->sample_token,
                ", the plan says ", s.token);
+  dropped_points_ += s.frame->dropped_points;
   s.views = sample_views(cfg_, s.token);
 }
 

@@ -3,10 +3,14 @@
 // cameras (image path, intrinsics, camera -> key-frame ego), GT of the 10 classes in sample.anns
 // order, bicycle racks — and draws the sample's BEV views.
 //
+// Checked on the way in (core/nuscenes/key_frame.h): every path stays inside the dataroot, every
+// camera JPEG decodes completely at sample_data's size, LiDAR points are finite (or dropped and
+// counted with drop_nonfinite_points), GT boxes have positive sizes.
 // Missing files (LiDAR key frame or sweep, camera image): bevkd::Error naming the sample and the
 // file, or with skip_missing_files the sample is marked skipped with the missing files.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,11 +34,15 @@ class ReadStage {
   // Used when resuming to re-derive which samples a finished shard left out.
   std::vector<std::string> missing_files(std::uint32_t sample) const;
 
+  // LiDAR points with NaN/Inf dropped so far (RunConfig::drop_nonfinite_points).
+  int64_t dropped_points() const { return dropped_points_.load(); }
+
  private:
   const core::nusc::NuScenes& db_;
   const RunConfig& cfg_;
   std::unique_ptr<core::nusc::KeyFrameLoader> loader_;
   std::unique_ptr<core::nusc::KeyFrameLoader> checker_;  // skip mode, no points: file checks only
+  mutable std::atomic<int64_t> dropped_points_{0};
 };
 
 // The BEV transforms of a sample's V views: view 0 the identity, view v >= 1 drawn from

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/fs.h"
 
 namespace bevkd {
 namespace {
@@ -75,6 +76,33 @@ TEST(Canvas, ColorMapsAreOrderedAndHandleNan) {
   EXPECT_EQ(colors::viridis(7.0), colors::viridis(1.0));
   EXPECT_EQ(colors::inferno(NAN), (Rgb{255, 0, 255}));
   EXPECT_FALSE(colors::categorical(0) == colors::categorical(1));
+}
+
+TEST(Canvas, GrayPngRoundTripAndColourPngsAreNotGray) {
+  std::vector<std::uint8_t> px(7 * 5);
+  for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(i * 7);
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  const std::string gray = dir + "/bevkd_gray_" + std::to_string(::getpid()) + ".png";
+  write_file_atomic(gray, encode_png_gray(px.data(), 7, 5));
+  const std::string bytes = read_file(gray);
+  EXPECT_EQ(static_cast<int>(bytes[25]), 0) << "IHDR colour type: gray";
+  EXPECT_EQ(static_cast<int>(bytes[24]), 8) << "IHDR bit depth";
+  const GrayImage g = load_png_gray(gray);
+  EXPECT_EQ(g.width, 7);
+  EXPECT_EQ(g.height, 5);
+  EXPECT_EQ(g.pixels, px);
+  const std::string rgb = dir + "/bevkd_rgb_" + std::to_string(::getpid()) + ".png";
+  Canvas(4, 4, Rgb{1, 2, 3}).save_png(rgb);
+  try {
+    load_png_gray(rgb);
+    ADD_FAILURE() << "an RGB PNG read as gray";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("PNG colour type 2, bit depth 8, expected single-channel 8-bit"),
+              std::string::npos)
+        << e.what();
+  }
+  std::remove(gray.c_str());
+  std::remove(rgb.c_str());
 }
 
 TEST(Canvas, BadSizeAndUnreadablePngAreErrors) {

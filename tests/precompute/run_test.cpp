@@ -325,6 +325,41 @@ TEST(RunShards, StoredViewIsTheTeacherOnTheTransformedCloud) {
   }
 }
 
+TEST(RunShards, ClassProbsAreTheHeatMapsAtEachBoxPeak) {
+  // teacher/class_probs[m] = the view's stored heat maps (all 10 classes) at one cell, bit for
+  // bit (both float16 of the same float32 sigmoid), and its label's entry is the box's score.
+  const std::string& out = reference_run();
+  const auto manifest = storage::Manifest::load(out + "/manifest.json");
+  int64_t boxes = 0;
+  for (const auto& entry : manifest.shards()) {
+    const storage::ShardReader r(manifest.shard_path(entry));
+    const int64_t H = r.header().meta.grid.H, W = r.header().meta.grid.W;
+    for (int64_t i = 0; i < r.num_samples(); ++i) {
+      const auto s = r.read(i, {"teacher/*"});
+      const Array& probs = s.get("teacher/class_probs");
+      const Array& heat = s.get("teacher/heatmap");  // [V, 10, H, W]
+      ASSERT_EQ(probs.segments, s.get("teacher/scores").segments);
+      int64_t m = 0;
+      for (size_t v = 0; v < probs.segments.size(); ++v)
+        for (int64_t k = 0; k < probs.segments[v]; ++k, ++m) {
+          const auto* p = probs.data<std::uint16_t>() + 10 * m;
+          const int label = s.get("teacher/labels").data<std::int16_t>()[m];
+          EXPECT_EQ(p[label], storage::float_to_half(s.get("teacher/scores").data<float>()[m]));
+          bool found = false;
+          for (int64_t cell = 0; cell < H * W && !found; ++cell) {
+            bool all = true;
+            for (int c = 0; c < 10 && all; ++c)
+              all = heat.data<std::uint16_t>()[((static_cast<int64_t>(v) * 10 + c) * H * W) + cell] == p[c];
+            found = all;
+          }
+          EXPECT_TRUE(found) << entry.path << " sample " << i << " view " << v << " box " << k;
+          ++boxes;
+        }
+    }
+  }
+  EXPECT_GT(boxes, 20);
+}
+
 TEST(RunShards, QualityByHand) {
   // A teacher box equal to its GT: IoU 1, q = c^gamma; a box shifted by half its length along x:
   // IoU 1/3, q = c^g (1/3)^(1-g); a box of another class: 0; no GT: 0.
@@ -379,6 +414,59 @@ TEST(RunResume, KilledRunResumesToTheSameBytes) {
     EXPECT_TRUE(path_exists(out + "/" + s.path)) << s.path;
   }
   ASSERT_EQ(t::run_command(t::binary("bevkd-precompute") + " run " + cli_args(out), &log), 0) << log;
+  expect_same_output(out);
+}
+
+TEST(RunResume, RerunRewritesFinishedShardsDamagedAfterTheyWereWritten) {
+  // A finished output, then a shard damaged where HDF5 cannot see it (inside a compressed
+  // chunk): a rerun checks the shards it keeps against the manifest's size and XXH64, rewrites
+  // the damaged one, says so, and the output is the reference's again.
+  const std::string out = t::temp_dir("precompute_run", "repair");
+  auto c = base_config(out);
+  std::ostringstream first;
+  run_precompute(c, first);
+  const std::string damaged = out + "/" + shard_files(out).front();
+  {
+    const std::string bytes = read_file(damaged);
+    std::string b = bytes;
+    const auto ohdr = b.rfind("OHDR");  // any byte of the file would do; stay clear of the header
+    const std::size_t at = (ohdr + b.size()) / 2;
+    b[at] = static_cast<char>(b[at] ^ 0x01);
+    write_file_atomic(damaged, b);
+  }
+  std::string verify;
+  EXPECT_EQ(t::run_command(t::binary("bevkd-inspect") + " verify " + out, &verify), 2) << verify;
+  std::ostringstream log;
+  const auto r = run_precompute(c, log);
+  EXPECT_EQ(r.shards_written, 1);
+  EXPECT_EQ(r.shards_kept, 4);
+  EXPECT_NE(log.str().find("run: " + damaged + " is damaged or not a valid shard, writing it again"), std::string::npos)
+      << log.str();
+  EXPECT_NE(log.str().find("the file's XXH64 is"), std::string::npos) << log.str();
+  expect_same_output(out);
+  EXPECT_EQ(t::run_command(t::binary("bevkd-inspect") + " verify " + out, &verify), 0) << verify;
+
+  // Without any manifest (an earlier run killed between the rename and the manifest), every
+  // sample's checksums decide: a raw-stored chunk changed is caught and the shard rewritten.
+  fs::remove(out + "/manifest.json");
+  fs::remove(out + "/manifest.worker-000-of-001.json");
+  const std::string other = out + "/" + shard_files(out).back();
+  const storage::ShardReader probe(other);
+  const auto ts = probe.read_field(0, "timestamp");
+  {
+    std::string b = read_file(other);
+    std::string needle(reinterpret_cast<const char*>(ts.raw()), 8);
+    const std::size_t at = b.find(needle);  // the timestamp chunk is stored raw (8 bytes zstd cannot shrink)
+    ASSERT_NE(at, std::string::npos);
+    b[at] = static_cast<char>(b[at] ^ 0x01);
+    write_file_atomic(other, b);
+  }
+  std::ostringstream log2;
+  const auto r2 = run_precompute(c, log2);
+  EXPECT_EQ(r2.shards_written, 1);
+  EXPECT_NE(log2.str().find("run: " + other + " is damaged or not a valid shard, writing it again"), std::string::npos)
+      << log2.str();
+  EXPECT_NE(log2.str().find("checksum mismatch"), std::string::npos) << log2.str();
   expect_same_output(out);
 }
 
@@ -527,6 +615,28 @@ TEST(RunErrors, SkipMissingFilesRecordsTheSample) {
   const auto again = run_precompute(c, log);
   EXPECT_EQ(again.shards_kept, 2);
   EXPECT_EQ(storage::Manifest::load(c.out_dir + "/manifest.json").skipped().size(), 1u);
+}
+
+TEST(RunErrors, ADamagedCameraImageFailsTheRunNamingIt) {
+  const std::string root = t::temp_dir("precompute_run", "badjpeg") + "/data";
+  fs::copy(t::tiny_synth_dataset(), root, fs::copy_options::recursive);
+  const auto db = core::nusc::NuScenes::load(root, "v1.0-mini");
+  const auto sample = db.split_samples("mini_val").at(0);
+  const std::string img = root + "/" + std::string(db.filename(db.key_frame(sample, "CAM_FRONT")));
+  std::string bytes = read_file(img);
+  bytes.resize(bytes.size() / 2);  // the header survives; the image data does not
+  write_file_atomic(img, bytes);
+  auto c = base_config(fs::path(root).parent_path().string() + "/out");
+  c.dataroot = root;
+  c.splits = {"mini_val"};
+  std::ostringstream log;
+  try {
+    run_precompute(c, log);
+    FAIL() << "a damaged JPEG must fail the run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("image file " + img + ": the JPEG does not decode"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(RunEval, BevkdEvalScoresExportedTeacherOnShards) {

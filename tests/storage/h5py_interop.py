@@ -64,8 +64,13 @@ def main(shard, expected_dir):
         index = json.load(f)
     problems = []
     with h5py.File(shard, "r") as h5:
-        if h5.attrs["schema_name"] != "bevkd.shard" or h5.attrs["schema_version"] != "1.0":
+        # Schema 1.2 stores fixed-length UTF-8 string attributes: h5py gives bytes.
+        def text(v):
+            return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+        if text(h5.attrs["schema_name"]) != "bevkd.shard" or text(h5.attrs["schema_version"]) != index["schema_version"]:
             problems.append(f"attributes: {dict(h5.attrs)}")
+        if json.loads(text(h5.attrs["config"])) != index["config"]:
+            problems.append(f"config attribute: {h5.attrs['config']!r}")
         names = []
         h5.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
         missing = sorted(set(index["datasets"]) - set(names))

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <sstream>
 
 #include "base/canvas.h"
+#include "base/fs.h"
 #include "storage/inspect.h"
 #include "storage/manifest.h"
 #include "tests/storage/test_util.h"
@@ -34,7 +36,7 @@ TEST_F(Inspect, SummaryOfAShardAndOfAManifest) {
   auto res = testing::run_command(bin + " summary --json " + shard, true);
   ASSERT_EQ(res.status, 0) << res.output;
   const json j = json::parse(res.output);
-  EXPECT_EQ(j.at("schema_version"), "1.0");
+  EXPECT_EQ(j.at("schema_version"), Schema::current().version().str());
   EXPECT_EQ(j.at("num_samples"), 5);
   EXPECT_EQ(j.at("teacher").at("name"), "fixture-centerpoint-pillar");
   EXPECT_EQ(j.at("bev_grid").at("shape"), json::array({16, 16}));
@@ -52,7 +54,7 @@ TEST_F(Inspect, SummaryOfAShardAndOfAManifest) {
 
   res = testing::run_command(bin + " summary " + dir.path());
   ASSERT_EQ(res.status, 0) << res.output;
-  for (const char* part : {"manifest ", "bevkd.shard 1.0", "5 in 1 shards", "train/shard-00000.h5",
+  for (const std::string& part : std::vector<std::string>{"manifest ", "bevkd.shard " + Schema::current().version().str(), "5 in 1 shards", "train/shard-00000.h5",
                            "teacher/features/head_shared", "int8", "shuffle+zstd(3)"})
     EXPECT_NE(res.output.find(part), std::string::npos) << part << "\n" << res.output;
 }
@@ -152,6 +154,85 @@ TEST_F(Inspect, RenderDrawsBoxesWithXRightAndYUp) {
   EXPECT_NO_THROW(inspect::render_sample(ShardReader(shard), 3, o));  // sample 3 has no boxes at all
   o.tap = "bev";
   EXPECT_ERROR_WITH(inspect::render_sample(ShardReader(shard), 0, o), "has no teacher tap \"bev\"");
+}
+
+// One letter of a root attribute's text (the teacher JSON) changed in place, so that the JSON
+// stays valid: only a checksum can notice.
+void flip_in_text(const std::string& path, const std::string& text) {
+  std::string bytes = read_file(path);
+  const std::size_t p = bytes.find(text);
+  ASSERT_NE(p, std::string::npos) << text;
+  bytes[p + text.size() / 2] = static_cast<char>(bytes[p + text.size() / 2] ^ 0x20);  // case of a letter
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST_F(Inspect, ShardOnlyVerifyCoversTheRootAttributes) {
+  // Schema 1.2: the attribute lives in the root's object header, which HDF5 checksums.
+  flip_in_text(shard, "fixture-centerpoint-pillar");
+  auto res = testing::run_command(bin + " verify " + shard);
+  EXPECT_EQ(res.status, 2) << res.output;
+  for (const std::string& part : std::vector<std::string>{"BAD  " + shard, "the file is corrupt", "checksum", "verify: FAILED"})
+    EXPECT_NE(res.output.find(part), std::string::npos) << part << "\n" << res.output;
+}
+
+TEST_F(Inspect, ALegacyShardsAttributesAreCoveredOnlyThroughItsManifest) {
+  TempDir d;
+  const std::string old = d / "train/shard-00000.h5";
+  WriterOptions o;
+  o.schema_version = SchemaVersion{1, 0};
+  Manifest m(testing::make_meta(testing::small_spec(o.schema_version)));
+  m.set_schema_version(o.schema_version);
+  m.add(testing::write_fixture_shard(old, testing::small_spec(o.schema_version), 3, o), d.path());
+  m.save(d / Manifest::kFileName);
+  auto res = testing::run_command(bin + " verify " + old);
+  EXPECT_EQ(res.status, 0) << res.output;
+  EXPECT_NE(res.output.find("attributes not checked: a schema 1.0 shard keeps its string attributes in HDF5's "
+                            "global heap, which has no checksum; verify it through its manifest"),
+            std::string::npos)
+      << res.output;
+  flip_in_text(old, "fixture-centerpoint-pillar");  // in the global heap: nothing inside the file notices
+  res = testing::run_command(bin + " verify " + old);
+  EXPECT_EQ(res.status, 0) << res.output;
+  res = testing::run_command(bin + " verify " + d.path());
+  EXPECT_EQ(res.status, 2) << res.output;
+  for (const std::string& part : {std::string("file checksum MISMATCH"), std::string("modified after it was written")})
+    EXPECT_NE(res.output.find(part), std::string::npos) << part << "\n" << res.output;
+}
+
+TEST_F(Inspect, DumpExitsNonZeroWhenAFieldFailsItsChecksum) {
+  const testing::ChunkLocation c = testing::locate_chunk(shard, "timestamp", {1});
+  testing::flip_bytes(shard, c.address, 1);  // stored raw: only the checksum notices
+  auto res = testing::run_command(bin + " dump " + shard + " --sample 1 --fields timestamp gt/labels", true);
+  EXPECT_EQ(res.status, 2) << res.output;
+  const json j = json::parse(res.output);
+  EXPECT_NE(j.at("fields").at("timestamp").at("error").get<std::string>().find("checksum mismatch"), std::string::npos);
+  EXPECT_EQ(j.at("fields").at("gt/labels").at("checksum"), "ok");
+  res = testing::run_command(bin + " dump " + shard + " --sample 0 --fields timestamp", true);
+  EXPECT_EQ(res.status, 0) << res.output;
+}
+
+TEST_F(Inspect, SummaryOfAManifestNamesACorruptShardAndGoesOn) {
+  Manifest m = Manifest::load(dir / Manifest::kFileName);
+  const std::string second = dir / "train/shard-00001.h5";
+  m.add(testing::write_fixture_shard(second, spec, 4), dir.path());
+  m.save(dir / Manifest::kFileName);
+  // Damage the first shard's metadata: the root group's object header.
+  const std::string bytes = read_file(shard);
+  const std::size_t ohdr = bytes.find("OHDR");
+  ASSERT_NE(ohdr, std::string::npos);
+  testing::flip_bytes(shard, ohdr + 12, 1);
+  auto res = testing::run_command(bin + " summary " + dir.path());
+  EXPECT_EQ(res.status, 2) << res.output;
+  for (const std::string& part : {std::string("CORRUPT shard train/shard-00000.h5"), std::string("the file is corrupt"),
+                                  std::string("fields of train/shard-00001.h5")})
+    EXPECT_NE(res.output.find(part), std::string::npos) << part << "\n" << res.output;
+  res = testing::run_command(bin + " verify " + dir.path());
+  EXPECT_EQ(res.status, 2) << res.output;
+  EXPECT_NE(res.output.find("OK   train/shard-00001.h5"), std::string::npos) << res.output;
+  EXPECT_NE(res.output.find("BAD  train/shard-00000.h5"), std::string::npos) << res.output;
+  res = testing::run_command(bin + " render " + shard + " --sample 0 -o " + (dir / "x.png"));
+  EXPECT_EQ(res.status, 1) << res.output;
+  EXPECT_NE(res.output.find("shard " + shard), std::string::npos) << res.output;
 }
 
 }  // namespace

@@ -72,6 +72,8 @@ TEST(Interop, H5pyWithHdf5pluginReadsTheSameValues) {
     const std::string npy = cat("d", file_no++, ".npy");
     write_npy(dir / npy, npy_descr(f), f.dataset_shape(rows), bytes);
     index["datasets"][f.name] = npy;
+    index["schema_version"] = Schema::current().version().str();
+    index["config"] = testing::make_meta(spec).config;
     index["shuffled"][f.name] = f.shuffled(true);
   }
   for (const GroupLayout& g : layout.groups()) {

@@ -59,8 +59,8 @@ TEST(Schema, BadSchemaTextIsReportedWithItsKey) {
 }
 
 TEST(Layout, ResolvesSymbolsFromTheMeta) {
-  const ShardMeta meta = testing::make_meta(testing::small_spec());
-  const ShardLayout L = ShardLayout::make(meta);
+  const ShardMeta meta = testing::make_meta(testing::small_spec(SchemaVersion{1, 0}));  // with the fd3d group
+  const ShardLayout L = ShardLayout::make(meta, Schema::current(), SchemaVersion{1, 0});
   const FieldLayout& neck = L.field("teacher/features/neck", "t");
   EXPECT_EQ(neck.item_shape, (std::vector<std::int64_t>{2, 8, 16, 16}));
   EXPECT_EQ(neck.chunk_shape(), (std::vector<std::int64_t>{1, 1, 8, 16, 16}));

@@ -30,7 +30,7 @@ void expect_same_sample(const Sample& got, const Sample& want, std::int64_t i) {
 
 TEST(ShardIO, EveryFieldKindRoundTripsExactly) {
   TempDir dir;
-  const FixtureSpec spec = testing::small_spec();  // V = 2, float16 + int8 taps, FD3D
+  const FixtureSpec spec = testing::small_spec();  // V = 2, float16 + int8 taps, class_probs
   const std::int64_t n = 7;                        // includes empty GT/teacher rows and an empty camera
   const std::string path = dir / "train/shard-00000.h5";
   const ShardInfo info = testing::write_fixture_shard(path, spec, n);
@@ -45,7 +45,9 @@ TEST(ShardIO, EveryFieldKindRoundTripsExactly) {
   EXPECT_EQ(r.header().meta.num_views, 2);
   // Taps come back in name order.
   EXPECT_EQ(r.header().meta.taps, (std::vector<TapSpec>{spec.taps[1], spec.taps[0]}));
-  EXPECT_EQ(r.header().meta.fd3d_points, 4);
+  EXPECT_EQ(r.header().version, Schema::current().version());
+  EXPECT_GE(r.layout().find("teacher/class_probs"), 0);
+  EXPECT_TRUE(r.attributes_checksummed());
   EXPECT_TRUE(r.header().meta.grid.same_as(spec.grid));
   EXPECT_EQ(r.header().meta.teacher, testing::make_meta(spec).teacher);
   EXPECT_EQ(r.header().meta.config, testing::make_meta(spec).config);

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "base/fs.h"
 #include "storage/shard_stream.h"
 #include "storage/shard_writer.h"
 #include "tests/storage/test_util.h"
@@ -197,6 +198,38 @@ TEST_F(Stream, ShardsThatDisagreeWithTheManifestAreRefused) {
   ShardStream s(manifest, o);
   EXPECT_ERROR_WITH(s.next(), "shard train/shard-00000.h5", "bytes, the manifest says",
                     "replaced or truncated after the manifest was written");
+}
+
+TEST_F(Stream, ACorruptShardFailsItsItemsByNameAndTheOthersGoOn) {
+  const std::string shard1 = dir / "train/shard-00001.h5";
+  const std::string bytes = read_file(shard1);
+  testing::flip_bytes(shard1, bytes.find("OHDR") + 12, 1);  // the root's object header: HDF5 refuses the file
+  ShardStream s(manifest, options());
+  const auto order = s.rank_order(0);
+  std::int64_t good = 0, bad = 0;
+  for (std::int64_t k = 0; k < 17; ++k) {
+    if (order[static_cast<std::size_t>(k)].shard == 1) {
+      EXPECT_ERROR_WITH(s.next(), "shard train/shard-00001.h5", "the file is corrupt");
+      ++bad;
+    } else {
+      EXPECT_TRUE(s.next().has_value());
+      ++good;
+    }
+  }
+  EXPECT_GT(bad, 0);
+  EXPECT_EQ(good + bad, 17);
+}
+
+TEST_F(Stream, FileHashCheckCatchesDamageHdf5CannotSee) {
+  const std::string shard0 = dir / "train/shard-00000.h5";
+  const auto c = testing::locate_chunk(shard0, "timestamp", {1});
+  testing::flip_bytes(shard0, c.address, 1);  // raw chunk: no zstd frame, no HDF5 checksum
+  StreamOptions o = options();
+  o.shuffle = false;
+  o.check_file_hash = true;
+  ShardStream s(manifest, o);
+  EXPECT_ERROR_WITH(s.next(), "shard train/shard-00000.h5", "the file's XXH64 is", "the manifest says",
+                    "the file is corrupt");
 }
 
 }  // namespace

@@ -142,10 +142,16 @@ FixtureSpec small_spec() {
   s.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 1.6, 1.6);  // 16 x 16
   s.num_views = 2;
   s.taps = {{"neck", 8, DType::kFloat16}, {"head_shared", 4, DType::kInt8}};
-  s.fd3d_points = 4;
   s.max_objects = 6;
   s.false_positives = 3;
   s.depth_points = 5;
+  return s;
+}
+
+FixtureSpec small_spec(SchemaVersion version) {
+  FixtureSpec s = small_spec();
+  s.schema_version = version;
+  if (version == SchemaVersion{1, 0}) s.fd3d_points = 4;
   return s;
 }
 
@@ -343,6 +349,21 @@ Sample make_sample(const FixtureSpec& spec, std::int64_t index) {
     s.set("teacher/scores", ragged_f32(1, scores, seg));
     s.set("teacher/labels", ragged(labels, seg));
     s.set("teacher/quality", ragged_f32(1, quality, seg));
+    if (SchemaVersion{1, 1} <= spec.schema_version) {
+      // Class probabilities at the peak: the box's own class has its score, the others less
+      // (a fixed fraction per (sample, box, class); no draws from rng, so the other fields stay
+      // what they were before class_probs existed).
+      std::vector<float> probs;
+      for (std::size_t m = 0; m < scores.size(); ++m)
+        for (int k = 0; k < 10; ++k) {
+          const double frac = static_cast<double>(mix(mix(spec.seed, static_cast<std::uint64_t>(index)), m * 10 + k) >> 11) /
+                              9007199254740992.0;
+          probs.push_back(k == labels[m] ? scores[m] : static_cast<float>(scores[m] * 0.9 * frac));
+        }
+      Array p = half_array({static_cast<std::int64_t>(scores.size()), 10}, probs);
+      p.segments = seg;
+      s.set("teacher/class_probs", std::move(p));
+    }
   }
 
   // Cameras.

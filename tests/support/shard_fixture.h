@@ -22,17 +22,22 @@ struct FixtureSpec {
   BevGrid grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8, 0.8);  // 128 x 128
   std::int64_t num_views = 1;
   std::vector<TapSpec> taps{{"neck", 384, DType::kFloat16}, {"head_shared", 256, DType::kFloat16}};
-  std::int64_t fd3d_points = 0;     // Q; 0 = no fd3d group
+  std::int64_t fd3d_points = 0;     // Q; 0 = no fd3d group (schema 1.0 only)
   int max_objects = 40;             // GT boxes per sample: 0 .. max_objects
   int false_positives = 20;         // extra low-score teacher boxes per view
   int depth_points = 2000;          // projected points per camera (before the empty cases)
   std::uint64_t seed = 1;
   std::string split = "train";
+  // The schema version the samples are made for: teacher/class_probs from 1.1 on.
+  SchemaVersion schema_version = Schema::current().version();
 };
 
 // A small layout for unit tests: 16 x 16 grid, taps neck [8] float16 and head_shared [4] int8,
-// two views, FD3D with Q = 4, few boxes and points.
+// two views, few boxes and points.
 FixtureSpec small_spec();
+// small_spec() for an older schema version: 1.0 with the fd3d group (Q = 4) and without
+// teacher/class_probs, 1.1 with class_probs.
+FixtureSpec small_spec(SchemaVersion version);
 
 ShardMeta make_meta(const FixtureSpec& spec);
 Sample make_sample(const FixtureSpec& spec, std::int64_t index);

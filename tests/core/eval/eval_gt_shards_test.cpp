@@ -4,12 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdlib>
 
 #include "base/fs.h"
 #include "core/eval/evaluate.h"
+#include "core/eval/results_io.h"
 #include "core/geometry.h"
 #include "storage/manifest.h"
+#include "storage/shard_writer.h"
 #include "tests/support/shard_fixture.h"
 #include "tests/storage/test_util.h"
 
@@ -117,6 +122,85 @@ TEST(EvalGtShards, PerfectPredictionsScoreApOne) {
   EXPECT_GE(perfect, 4);
   EXPECT_LT(r.metrics.tp_errors[static_cast<int>(TpMetric::kTrans)], 1e-4);
   EXPECT_LT(r.metrics.tp_errors[static_cast<int>(TpMetric::kScale)], 1e-4);
+}
+
+// Two shards of `split`: fixture samples 0..n-1 and n..2n-1.
+std::vector<std::string> write_two_shards(const std::string& dir, const std::string& split, int n) {
+  st::testing::FixtureSpec spec = st::testing::small_spec();
+  spec.grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 3.2, 3.2);
+  spec.split = split;
+  spec.max_objects = 30;
+  make_dirs(dir + "/" + split);
+  st::Manifest m(st::testing::make_meta(spec));
+  std::vector<std::string> paths;
+  for (int k = 0; k < 2; ++k) {
+    paths.push_back(dir + "/" + split + "/shard-0000" + std::to_string(k) + ".h5");
+    st::ShardWriter w(paths.back(), st::testing::make_meta(spec));
+    for (int i = 0; i < n; ++i) w.append(st::testing::make_sample(spec, k * n + i));
+    m.add(w.close(), dir);
+  }
+  m.save(dir + "/manifest.json");
+  return paths;
+}
+
+TEST(EvalGtShards, ADamagedShardIsNamedAndLeftOutTheOthersAreEvaluated) {
+  st::testing::TempDir tmp;
+  const auto paths = write_two_shards(tmp.path(), "mini_val", 4);
+  const GroundTruth all = shard_ground_truth(tmp.path(), "mini_val");
+  ASSERT_EQ(all.boxes.num_samples(), 8u);
+  EXPECT_TRUE(all.unreadable.empty());
+  // The first shard's root object header: HDF5 refuses the file.
+  const std::string bytes = read_file(paths[0]);
+  st::testing::flip_bytes(paths[0], bytes.find("OHDR") + 12, 1);
+  const GroundTruth gt = shard_ground_truth(tmp.path(), "mini_val");
+  ASSERT_EQ(gt.unreadable.size(), 1u);
+  EXPECT_NE(gt.unreadable[0].find("shard " + paths[0]), std::string::npos) << gt.unreadable[0];
+  EXPECT_NE(gt.unreadable[0].find("the file is corrupt"), std::string::npos) << gt.unreadable[0];
+  EXPECT_NE(gt.unreadable[0].find("its 4 samples are left out"), std::string::npos) << gt.unreadable[0];
+  EXPECT_EQ(gt.split_kind, SplitKind::kCustom);
+  ASSERT_EQ(gt.boxes.num_samples(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(gt.boxes.token(i), all.boxes.token(4 + i));
+}
+
+TEST(EvalGtShards, ASampleWhoseGtFailsItsChecksumIsLeftOut) {
+  st::testing::TempDir tmp;
+  const auto paths = write_two_shards(tmp.path(), "val", 4);
+  const auto c = st::testing::locate_chunk(paths[1], "ego2global", {2, 0, 0});
+  st::testing::flip_bytes(paths[1], c.address + c.size - 3, 1);
+  const GroundTruth gt = shard_ground_truth(tmp.path(), "val");
+  ASSERT_EQ(gt.unreadable.size(), 1u);
+  EXPECT_NE(gt.unreadable[0].find("dataset ego2global, sample 2"), std::string::npos) << gt.unreadable[0];
+  EXPECT_NE(gt.unreadable[0].find("the sample is left out"), std::string::npos) << gt.unreadable[0];
+  EXPECT_EQ(gt.boxes.num_samples(), 7u);
+}
+
+TEST(EvalGtShards, BevkdEvalOnADamagedShardExitsTwoAfterEvaluatingTheRest) {
+  st::testing::TempDir tmp;
+  const auto paths = write_two_shards(tmp.path(), "val", 4);
+  // Results for all 8 samples (empty lists are fine).
+  const GroundTruth all = shard_ground_truth(tmp.path(), "val");
+  std::vector<SampleDetections> dets;
+  for (std::size_t i = 0; i < all.boxes.num_samples(); ++i) {
+    SampleDetections d;
+    d.sample_token = all.boxes.token(i);
+    dets.push_back(d);
+  }
+  const std::string results = tmp.path() + "/results.json";
+  ResultsMeta meta;
+  meta.use_lidar = true;
+  write_results_json(results, to_eval_boxes(dets), meta, 500);
+  const std::string bytes = read_file(paths[1]);
+  st::testing::flip_bytes(paths[1], bytes.find("OHDR") + 12, 1);
+  const std::string cmd = std::string(BEVKD_BINARY_DIR) + "/core/eval/bevkd-eval " + results + " --shards " +
+                          tmp.path() + " --split val --no-plots --quiet > " + tmp.path() + "/out 2> " + tmp.path() + "/err";
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  const std::string out = read_file(tmp.path() + "/out"), err = read_file(tmp.path() + "/err");
+  EXPECT_NE(err.find("CORRUPT ground truth left out: shard " + paths[1]), std::string::npos) << err;
+  EXPECT_NE(out.find("mAP"), std::string::npos) << out;
+  EXPECT_NE(out.find("metrics cover 4 readable samples only"), std::string::npos) << out;
+  EXPECT_TRUE(path_exists(tmp.path() + "/metrics_summary.json"));
 }
 
 TEST(EvalGtShards, ErrorsNameTheManifestAndSplit) {

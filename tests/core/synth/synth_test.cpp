@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "base/canvas.h"
 #include "tests/support/expect_error.h"
 #include "base/error.h"
 #include "base/fs.h"
@@ -18,6 +19,7 @@
 #include "core/nuscenes/sensor_files.h"
 #include "core/nuscenes/tables.h"
 #include "core/nuscenes_vocab.h"
+#include "core/synth/map_mask.h"
 #include "core/synth/synth.h"
 #include "tests/core/nusc_fixtures.h"
 
@@ -337,6 +339,82 @@ TEST(Synth, TablesOnlyModeWritesLoadableTablesWithoutSensorFiles) {
   EXPECT_EQ(loader.num_skipped(), 1u);
   EXPECT_EQ(loader.skipped()[0].missing_files.size(), 1u + 6u);  // LIDAR_TOP + 6 images
   std::filesystem::remove_all(cfg.out_dir);
+}
+
+TEST(Synth, MapMasksAreSingleChannelAtTheDevkitResolutionAndCoverEveryEgoPose) {
+  // What the devkit's render_ego_centric_map needs (core/synth/map_mask.h): for every ego pose
+  // of every sample_data, the crop of int(40 / 0.1 * sqrt(2)) pixels around its pixel lies in
+  // the mask, and the pose is on the semantic prior.
+  const NuScenes& db = tiny();
+  const std::string root = nusc::testing::tiny_synth_dataset();
+  std::map<std::uint32_t, GrayImage> masks;  // map index -> mask
+  for (std::uint32_t m = 0; m < db.map().size(); ++m) {
+    masks[m] = load_png_gray(root + "/" + db.map()[m].filename);  // refuses anything but 8-bit gray
+    EXPECT_GT(masks[m].width, 100);
+  }
+  const int crop = static_cast<int>(static_cast<int>(40.0 / kMapResolution) * std::sqrt(2.0));
+  std::vector<double> widths;
+  std::size_t poses = 0;
+  for (std::uint32_t sd = 0; sd < db.sample_data().size(); ++sd) {
+    const nusc::SampleData& rec = db.sample_data()[sd];
+    const std::uint32_t log = db.scene()[db.sample()[rec.sample].scene].log;
+    const std::uint32_t m = db.log()[log].map;
+    ASSERT_NE(m, nusc::kNone);
+    const GrayImage& mask = masks.at(m);
+    const nusc::EgoPose& pose = db.ego_pose()[rec.ego_pose];
+    const double x = pose.translation[0], y = pose.translation[1];
+    const long px = std::lrint(x / kMapResolution), py = std::lrint(mask.height - y / kMapResolution);
+    ASSERT_GE(px - crop, 0) << "sample_data " << sd;
+    ASSERT_GE(py - crop, 0) << "sample_data " << sd;
+    ASSERT_LE(px + crop, mask.width) << "sample_data " << sd;
+    ASSERT_LE(py + crop, mask.height) << "sample_data " << sd;
+    EXPECT_TRUE(on_mask(mask, x, y)) << "sample_data " << sd << " at (" << x << ", " << y << ")";
+    // Across the road through the pose: road + parking + sidewalk, |d| <= 14.6 m, is 29.2 m of
+    // foreground at 0.1 m per pixel (the resolution the devkit assumes).
+    const double yaw = yaw_of(pose.rotation);
+    const double nx = -std::sin(yaw), ny = std::cos(yaw);
+    double lo = 0, hi = 0;
+    while (lo > -40 && on_mask(mask, x + (lo - 0.05) * nx, y + (lo - 0.05) * ny)) lo -= 0.05;
+    while (hi < 40 && on_mask(mask, x + (hi + 0.05) * nx, y + (hi + 0.05) * ny)) hi += 0.05;
+    widths.push_back(hi - lo);
+    ++poses;
+  }
+  ASSERT_GT(poses, 100u);
+  std::sort(widths.begin(), widths.end());
+  EXPECT_NEAR(widths[widths.size() / 2], 2 * 14.6, 0.4);
+  // Mostly background, like a real mask.
+  for (const auto& [m, mask] : masks) {
+    const auto fg = std::count(mask.pixels.begin(), mask.pixels.end(), std::uint8_t{255});
+    const auto bg = std::count(mask.pixels.begin(), mask.pixels.end(), std::uint8_t{0});
+    EXPECT_EQ(static_cast<std::size_t>(fg + bg), mask.pixels.size()) << "a mask holds only 0 and 255";
+    EXPECT_GT(fg, 0);
+    EXPECT_GT(bg, fg);
+  }
+}
+
+TEST(MapMask, PaintsTheRoadAtTheResolutionAndRefusesPosesNearTheAxes) {
+  MapRoad r;
+  r.road.origin = {100, 200, 0};
+  r.road.heading = 0;  // along +x
+  r.s_lo = 0;
+  r.s_hi = 50;
+  const GrayImage m = make_map_mask({r}, {Vec3{110, 200, 0}});
+  EXPECT_EQ(m.width, static_cast<int>(std::ceil((110 + kMapMarginM) / kMapResolution)));
+  EXPECT_EQ(m.height, static_cast<int>(std::ceil((200 + kMapMarginM) / kMapResolution)));
+  EXPECT_TRUE(on_mask(m, 125, 200));
+  EXPECT_TRUE(on_mask(m, 125, 200 + 14.5));
+  EXPECT_FALSE(on_mask(m, 125, 200 + 14.7));
+  EXPECT_FALSE(on_mask(m, 125, 200 - 14.7));
+  EXPECT_FALSE(on_mask(m, 151, 200));  // past s_hi
+  EXPECT_FALSE(on_mask(m, 99, 200));   // before s_lo
+  // Row 0 is the top: y = H * res; the pixel of (125, 200) is row H - 2000, column 1250.
+  EXPECT_EQ(m.pixels[static_cast<std::size_t>(m.height - 2000) * m.width + 1250], 255);
+  try {
+    make_map_mask({r}, {Vec3{30, 200, 0}});
+    ADD_FAILURE() << "a pose 30 m from the axis";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("closer than 60 m to the global axes"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Synth, ConfigurationIsValidated) {
