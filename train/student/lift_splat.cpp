@@ -137,8 +137,11 @@ torch::Tensor LiftSplat::forward(const torch::Tensor& depth, const torch::Tensor
               intrinsics.sizes());
   const auto& geom = geometry(intrinsics, cam2ego, bda, depth.device(), mode, timings);
   Stopwatch sw(depth.device());
-  // bev_pool wants channel-last features: [B, N, h, w, C].
-  auto out = kernels::bev_pool(depth.contiguous(), context.permute({0, 1, 3, 4, 2}).contiguous(), geom);
+  // bev_pool wants one dtype (float32, or float64 for both) and channel-last features [B, N, h, w, C];
+  // under autocast the context arrives in half precision while the softmax stays float32.
+  const bool f64 = depth.scalar_type() == torch::kFloat64 && context.scalar_type() == torch::kFloat64;
+  const auto dt = f64 ? torch::kFloat64 : torch::kFloat32;
+  auto out = kernels::bev_pool(depth.to(dt).contiguous(), context.to(dt).permute({0, 1, 3, 4, 2}).contiguous(), geom);
   if (timings != nullptr) {
     timings->pool_ms = sw.lap_ms();
     timings->kept_points = geom.num_kept();

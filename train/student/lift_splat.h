@@ -48,9 +48,10 @@ class LiftSplat {
   LiftSplat(FrustumSpec spec, BevGrid grid, int64_t cache_size);
 
   // depth:   [B, N, D, h, w] float32, the per-cell depth distribution (softmax over D);
-  // context: [B, N, C, h, w] float32 context features;
+  // context: [B, N, C, h, w] float32 context features (other floating dtypes are pooled in
+  //          float32; float64 when both are float64);
   // intrinsics [B, N, 3, 3] (A K), cam2ego [B, N, 4, 4], bda [B, 3, 3] float32 (train/data/batch.h).
-  // Returns [B, C, H, W] float32 on the grid (row <-> y, column <-> x), differentiable in depth and
+  // Returns [B, C, H, W] float32 (float64) on the grid (row <-> y, column <-> x), differentiable in depth and
   // context. `timings` (optional) is filled.
   torch::Tensor forward(const torch::Tensor& depth, const torch::Tensor& context, const torch::Tensor& intrinsics,
                         const torch::Tensor& cam2ego, const torch::Tensor& bda, GeometryMode mode,

@@ -70,6 +70,10 @@ StudentOutput StudentImpl::forward(const data::CameraBatch& cam, StudentTimings*
               "student (preset ", cfg_.preset, "): images must be [B, N, 3, ", cfg_.image_height, ", ",
               cfg_.image_width, "], got ", images.defined() ? images.sizes() : torch::IntArrayRef{});
   const int64_t B = images.size(0), N = images.size(1);
+  // The depth net's BatchNorm1d over the camera parameters needs two rows to train on.
+  BEVKD_CHECK(!is_training() || B * N >= 2, "student (preset ", cfg_.preset,
+              "): training needs at least two cameras per batch (B x N = ", B * N,
+              "): the depth net normalises its camera parameters over them (BatchNorm1d)");
   const int64_t D = cfg_.depth_bins.count();
   const int64_t h = cfg_.image_height / cfg_.depth_stride, w = cfg_.image_width / cfg_.depth_stride;
   Clock clock(images.device(), timings != nullptr);
