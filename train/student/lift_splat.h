@@ -57,7 +57,9 @@ class LiftSplat {
                         const torch::Tensor& cam2ego, const torch::Tensor& bda, GeometryMode mode,
                         LiftSplatTimings* timings = nullptr);
 
-  // The prepared geometry for these cameras (per batch or from the cache, per `mode`).
+  // The prepared geometry for these cameras (intrinsics [B, N, 3, 3], cam2ego [B, N, 4, 4], bda
+  // [B, 3, 3], float32, any device) on `device`, prepared now or taken from the cache per `mode`.
+  // The reference stays valid until the next call.
   const kernels::BevPoolGeometry& geometry(const torch::Tensor& intrinsics, const torch::Tensor& cam2ego,
                                            const torch::Tensor& bda, const torch::Device& device, GeometryMode mode,
                                            LiftSplatTimings* timings = nullptr);
@@ -65,7 +67,7 @@ class LiftSplat {
   torch::Tensor points(const torch::Tensor& intrinsics, const torch::Tensor& cam2ego, const torch::Tensor& bda,
                        const torch::Device& device);
 
-  // The cache key described above.
+  // The cache key described above (same tensors as geometry()).
   static std::string geometry_key(const torch::Tensor& intrinsics, const torch::Tensor& cam2ego,
                                   const torch::Tensor& bda, const torch::Device& device);
 
