@@ -4,7 +4,8 @@
 // Median of --reps runs after a warm-up; the GPU is synchronised before every reading.
 //
 //   build/bench/bevkd-bench-student [--preset tiny|bevdepth-r50|all] [--batch 1] [--cameras 6]
-//                                   [--reps 5] [--threads N] [--device cpu|cuda]
+//                                   [--reps 5] [--threads N] [--device cpu|cuda] [--no-mkldnn]
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -137,21 +138,24 @@ int main(int argc, char** argv) {
     std::string preset = "all", device = "cpu";
     int64_t batch = 1, cameras = 6;
     int reps = 5, threads = 0;
+    bool no_mkldnn = false;
     app.add_option("--preset", preset, "tiny, bevdepth-r50 or all");
     app.add_option("--batch", batch, "samples per batch");
     app.add_option("--cameras", cameras, "cameras per sample");
     app.add_option("--reps", reps, "timed runs per mode (median)");
     app.add_option("--threads", threads, "intra-op threads (0: LibTorch's default)");
     app.add_option("--device", device, "cpu or cuda");
+    app.add_flag("--no-mkldnn", no_mkldnn, "disable LibTorch's oneDNN (mkldnn) CPU convolutions");
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
       return app.exit(e);
     }
     if (threads > 0) at::set_num_threads(threads);
+    if (no_mkldnn) at::globalContext().setUserEnabledMkldnn(false);
     const torch::Device dev(device);
     BEVKD_CHECK(!dev.is_cuda() || torch::cuda::is_available(), "--device cuda: no GPU visible");
-    std::printf("threads %d\n", at::get_num_threads());
+    std::printf("threads %d, oneDNN %s\n", at::get_num_threads(), at::globalContext().userEnabledMkldnn() ? "on" : "off");
     torch::manual_seed(0);
     std::vector<std::string> presets =
         preset == "all" ? bevkd::train::student::student_preset_names() : std::vector<std::string>{preset};
