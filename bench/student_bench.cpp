@@ -1,10 +1,12 @@
 // bevkd-bench-student: the camera student's forward pass per stage (train/student/), for each
 // preset on random inputs of the preset's image size with a six-camera ring: evaluation (cached
 // lift-splat geometry), training-mode forward (geometry prepared per batch) and forward + backward.
-// Median of --reps runs after a warm-up; the GPU is synchronised before every reading.
+// Median of --reps runs after --warmup untimed runs per mode (one is not enough on the CPU: the
+// first timed block came out twice as slow); the GPU is synchronised before every reading.
 //
 //   build/bench/bevkd-bench-student [--preset tiny|bevdepth-r50|all] [--batch 1] [--cameras 6]
-//                                   [--reps 5] [--threads N] [--device cpu|cuda] [--no-mkldnn]
+//                                   [--warmup 3] [--reps 5] [--threads N] [--device cpu|cuda] [--no-mkldnn]
+//                                   [--flush-denormal]
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -78,7 +80,7 @@ struct Row {
   }
 };
 
-void bench_preset(const std::string& name, int64_t B, int64_t N, int reps, const torch::Device& dev) {
+void bench_preset(const std::string& name, int64_t B, int64_t N, int warmup, int reps, const torch::Device& dev) {
   auto cfg = train::student::student_preset(name);
   Student model(cfg);
   model->to(dev);
@@ -97,7 +99,7 @@ void bench_preset(const std::string& name, int64_t B, int64_t N, int reps, const
     torch::NoGradGuard ng;
     Row r;
     StudentTimings t;
-    model->forward(batch, &t);  // warm-up; fills the geometry cache
+    for (int i = 0; i < warmup; ++i) model->forward(batch, &t);  // also fills the geometry cache
     for (int i = 0; i < reps; ++i) {
       model->forward(batch, &t);
       r.add(t);
@@ -110,7 +112,7 @@ void bench_preset(const std::string& name, int64_t B, int64_t N, int reps, const
     Row r;
     std::vector<double> step;
     StudentTimings t;
-    for (int i = 0; i <= reps; ++i) {
+    for (int i = 0; i < warmup + reps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       auto out = model->forward(batch, &t);
       auto loss = out.tasks[0].heatmap.sigmoid().mean() + out.depth.mean();
@@ -118,7 +120,7 @@ void bench_preset(const std::string& name, int64_t B, int64_t N, int reps, const
       if (dev.is_cuda()) torch::cuda::synchronize();
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       model->zero_grad();
-      if (i == 0) continue;  // warm-up
+      if (i < warmup) continue;
       r.add(t);
       step.push_back(ms);
     }
@@ -137,15 +139,17 @@ int main(int argc, char** argv) {
     CLI::App app{"bevkd-bench-student: the camera student's forward/backward per stage"};
     std::string preset = "all", device = "cpu";
     int64_t batch = 1, cameras = 6;
-    int reps = 5, threads = 0;
-    bool no_mkldnn = false;
+    int warmup = 3, reps = 5, threads = 0;
+    bool no_mkldnn = false, flush_denormal = false;
     app.add_option("--preset", preset, "tiny, bevdepth-r50 or all");
     app.add_option("--batch", batch, "samples per batch");
     app.add_option("--cameras", cameras, "cameras per sample");
-    app.add_option("--reps", reps, "timed runs per mode (median)");
+    app.add_option("--warmup", warmup, "untimed runs per mode first (>= 1)")->check(CLI::PositiveNumber);
+    app.add_option("--reps", reps, "timed runs per mode (median)")->check(CLI::PositiveNumber);
     app.add_option("--threads", threads, "intra-op threads (0: LibTorch's default)");
     app.add_option("--device", device, "cpu or cuda");
     app.add_flag("--no-mkldnn", no_mkldnn, "disable LibTorch's oneDNN (mkldnn) CPU convolutions");
+    app.add_flag("--flush-denormal", flush_denormal, "flush denormal floats to zero on the CPU");
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -153,13 +157,14 @@ int main(int argc, char** argv) {
     }
     if (threads > 0) at::set_num_threads(threads);
     if (no_mkldnn) at::globalContext().setUserEnabledMkldnn(false);
+    if (flush_denormal) BEVKD_CHECK(at::globalContext().setFlushDenormal(true), "--flush-denormal: not supported on this CPU");
     const torch::Device dev(device);
     BEVKD_CHECK(!dev.is_cuda() || torch::cuda::is_available(), "--device cuda: no GPU visible");
     std::printf("threads %d, oneDNN %s\n", at::get_num_threads(), at::globalContext().userEnabledMkldnn() ? "on" : "off");
     torch::manual_seed(0);
     std::vector<std::string> presets =
         preset == "all" ? bevkd::train::student::student_preset_names() : std::vector<std::string>{preset};
-    for (const auto& p : presets) bevkd::bench_preset(p, batch, cameras, reps, dev);
+    for (const auto& p : presets) bevkd::bench_preset(p, batch, cameras, warmup, reps, dev);
     return 0;
   });
 }
