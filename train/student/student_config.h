@@ -102,8 +102,9 @@ struct StudentConfig {
     v.nested("decode", decode);
   }
   std::string to_json() const;  // pretty-printed, every field
-  // Parses JSON written by to_json (or by hand, starting from the defaults): unknown keys rejected,
-  // then validate(). `source` names the origin in errors.
+  // Parses JSON written by to_json (or by hand, starting from the defaults, which hold no grid):
+  // unknown keys rejected, then validate(). `source` names the origin in errors. To override a
+  // preset instead: auto c = student_preset(name); config::from_json(j, c, source); c.validate();
   static StudentConfig from_json(const std::string& text, const std::string& source);
 };
 

@@ -74,6 +74,12 @@ TEST(StudentPresets, ValidateAndRoundTripThroughJson) {
   EXPECT_EQ(tiny.image_width % 32, 0);
   EXPECT_TRUE(tiny.grid.same_range(r50.grid));
   expect_error([] { student_preset("huge"); }, {"student preset 'huge' is unknown", "tiny, bevdepth-r50"});
+  // A preset overridden by a JSON fragment.
+  auto over = student_preset("tiny");
+  config::from_json(config::parse(R"({"depth_bins": {"step": 1.0}, "image": {"width": 352}})", "o.json"), over, "o.json");
+  over.validate();
+  EXPECT_EQ(over.depth_bins.count(), 56);
+  EXPECT_EQ(over.frustum().feat_width(), 22);
 }
 
 TEST(StudentPresets, UnknownKeysAndInconsistentStagesAreRefusedByName) {
