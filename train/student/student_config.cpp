@@ -8,6 +8,7 @@
 namespace bevkd::train::student {
 
 namespace det = core::nn;
+constexpr double kPi = 3.14159265358979323846;
 
 namespace {
 
@@ -23,7 +24,20 @@ void check_neck_levels(const det::SecondFpnConfig& neck, const std::vector<int64
   }
 }
 
+void check_range(const std::array<double, 2>& r, double lo, double hi, const std::string& where, const char* what) {
+  BEVKD_CHECK(r[0] <= r[1] && r[0] >= lo && r[1] <= hi, where, ": ", what, " [", r[0], ", ", r[1],
+              "] must be ordered and within [", lo, ", ", hi, "]");
+}
+
 }  // namespace
+
+void ImageAugConfig::validate(const std::string& where) const {
+  check_range(resize_range, 1e-6, 1e6, where, "image_aug.resize_range");
+  BEVKD_CHECK(reference_width > 0, where, ": image_aug.reference_width must be positive, got ", reference_width);
+  check_range(bottom_crop, 0.0, 0.99, where, "image_aug.bottom_crop");
+  check_range(rotation_range_deg, -180.0, 180.0, where, "image_aug.rotation_range_deg");
+  BEVKD_CHECK(flip_prob >= 0 && flip_prob <= 1, where, ": image_aug.flip_prob must be in [0, 1], got ", flip_prob);
+}
 
 void StudentConfig::validate() const {
   const std::string where = "student config (preset " + preset + ")";
@@ -32,6 +46,8 @@ void StudentConfig::validate() const {
   BEVKD_CHECK(image_mean.size() == 3 && image_std.size() == 3, where, ": image.mean and image.std need 3 values (RGB)");
   for (double s : image_std) BEVKD_CHECK(s > 0, where, ": image.std values must be positive, got ", s);
 
+  image_aug.validate(where);
+  view_ranges.validate(where + " view_ranges");
   image_backbone.validate(where + " image_backbone");
   BEVKD_CHECK(image_backbone.in_channels == 3, where, ": image_backbone.in_channels is ", image_backbone.in_channels,
               ", images have 3");
@@ -70,6 +86,8 @@ void StudentConfig::validate() const {
   head_geometry().validate(where + " targets");
   target_config().validate(where + " targets");
   loss.validate(where + " loss");
+  BEVKD_CHECK(std::isfinite(depth_loss_weight) && depth_loss_weight >= 0, where,
+              ": depth_loss_weight must be finite and >= 0, got ", depth_loss_weight);
   decode_config().validate(where + " decode");
 }
 
@@ -127,6 +145,16 @@ StudentConfig student_preset(const std::string& name) {
   if (name == "bevdepth-r50") {
     c.image_height = 256;
     c.image_width = 704;
+    // BEVDepth's ida_aug_conf (resize_lim, final_dim, bot_pct_lim, rot_lim, rand_flip) and
+    // bda_aug_conf (rot_lim +-22.5 deg, scale_lim, flip_dx_ratio, flip_dy_ratio).
+    c.image_aug.resize_range = {0.386, 0.55};
+    c.image_aug.bottom_crop = {0.0, 0.0};
+    c.image_aug.rotation_range_deg = {-5.4, 5.4};
+    c.image_aug.flip_prob = 0.5;
+    c.view_ranges.rotation_range = {-22.5 * kPi / 180, 22.5 * kPi / 180};
+    c.view_ranges.scale_range = {0.95, 1.05};
+    c.view_ranges.flip_x_prob = 0.5;
+    c.view_ranges.flip_y_prob = 0.5;
     c.image_backbone = ResNetConfig{};  // torchvision ResNet-50, 4 stages, out_indices 0..3
     c.image_backbone.frozen_stages = 0;  // BEVDepth: frozen_stages=0 (the stem), norm_eval=False
     c.image_neck.out_channels = {128, 128, 128, 128};
@@ -152,6 +180,7 @@ StudentConfig student_preset(const std::string& name) {
     c.out_size_factor = 4;
     c.loss.code_weights = {1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5};
     c.loss.bbox_weight = 0.25;
+    c.depth_loss_weight = 3.0;
     c.decode.nms = det::NmsKind::kCircle;
     c.decode.max_num = 500;
     c.decode.post_max_size = 83;
@@ -159,6 +188,12 @@ StudentConfig student_preset(const std::string& name) {
   } else if (name == "tiny") {
     c.image_height = 96;
     c.image_width = 256;
+    // BEVDepth's ranges scaled to the smaller image: its resize range relative to the scale that
+    // fits 256x704 into 1600x900 (0.44), applied to the scale fitting 96x256 (0.16).
+    c.image_aug.resize_range = {0.14, 0.20};
+    c.image_aug.rotation_range_deg = {-5.4, 5.4};
+    c.image_aug.flip_prob = 0.5;
+    // view_ranges: precompute's default --views ranges (core/nn BevAugmentConfig{}).
     c.image_backbone.depth = 18;
     c.image_backbone.base_channels = 32;
     c.image_backbone.num_stages = 3;

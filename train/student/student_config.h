@@ -5,7 +5,10 @@
 //                 stages (layer1..3, stride 16 at the top), a 64-channel image neck at stride 16,
 //                 28 depth bins [2, 58) m at 2 m, 32 context channels, a 64x64 BEV grid at 1.6 m
 //                 over the teacher's +-51.2 m (an integer ratio of the tiny teacher's 0.8 m
-//                 grid), a 2-stage BEV trunk and a 32-channel single-task CenterHead. Its reduced
+//                 grid), a 2-stage BEV trunk and a 32-channel single-task CenterHead; image
+//                 augmentation as BEVDepth's at the smaller scale (resize 0.14-0.2 of a
+//                 1600-wide source, +-5.4 deg, flip), views as precompute's defaults, depth loss
+//                 weight 3. Its reduced
 //                 width means torchvision weights do not fit it (--init is for full-width presets).
 //   bevdepth-r50  BEVDepth's base experiment (bev_depth_lss_r50_256x704_128x128_24e): 256x704 images,
 //                 torchvision ResNet-50 with all 4 stages, SECONDFPN [256, 512, 1024, 2048] ->
@@ -13,17 +16,22 @@
 //                 112 depth bins [2, 58) at 0.5 m, 128x128 BEV at 0.8 m over +-51.2 m (z -5..3),
 //                 BEV trunk ResNet-18 layout (in 80, base 160, 3 stages, strides 1, 2, 2, no max pool)
 //                 + SECONDFPN [80, 160, 320, 640] x 64 = 256 channels, CenterHead with the six
-//                 nuScenes tasks (shared 64, head 64), circle NMS as BEVDepth's test_cfg.
+//                 nuScenes tasks (shared 64, head 64), circle NMS as BEVDepth's test_cfg; image
+//                 augmentation resize 0.386-0.55, crop to 256x704, rotation +-5.4 deg, flip 0.5;
+//                 stored views drawn with rotation +-22.5 deg, scale 0.95-1.05, x / y flips 0.5;
+//                 ImageNet normalisation; depth loss weight 3.0 (min-pooled LiDAR depth).
 //
 // The BEV grid is data like everything else; align_student_grid() checks it against a teacher
 // (shard) grid per DESIGN.md "Grids".
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "base/bev_grid.h"
+#include "core/nn/bev_augment.h"
 #include "core/nn/center_decode.h"
 #include "core/nn/center_head.h"
 #include "core/nn/center_loss.h"
@@ -35,6 +43,32 @@
 
 namespace bevkd::train::student {
 
+// Image augmentation ranges (BEVDepth's ida_aug_conf), applied by the loader (train/data/): the
+// source image is resized by r ~ U(resize_range) x (reference_width / source width) -- r is
+// BEVDepth's factor on a reference_width-wide nuScenes image, so other source sizes (synth) get
+// the same output scale -- then cropped to the student's image size (the crop's top at the
+// bottom_crop fraction range of the resized height, as BEVDepth's bot_pct_lim; horizontally
+// centred in evaluation, uniform in training), flipped horizontally with flip_prob and rotated by
+// U(rotation_range_deg) degrees about the crop centre. Evaluation uses the mean resize, no flip,
+// no rotation. The intrinsics (A K) and depth targets move with the image.
+struct ImageAugConfig {
+  std::array<double, 2> resize_range{0.386, 0.55};
+  double reference_width = 1600;                 // pixels (nuScenes CAM_*)
+  std::array<double, 2> bottom_crop{0.0, 0.0};   // fraction of the resized height cut at the bottom
+  std::array<double, 2> rotation_range_deg{-5.4, 5.4};
+  double flip_prob = 0.5;
+
+  void validate(const std::string& where) const;
+  template <class V>
+  void fields(V& v) {
+    v("resize_range", resize_range);
+    v("reference_width", reference_width);
+    v("bottom_crop", bottom_crop);
+    v("rotation_range_deg", rotation_range_deg);
+    v("flip_prob", flip_prob);
+  }
+};
+
 struct StudentConfig {
   std::string preset = "custom";
   // The augmented image the student sees (pixels); the loader resizes and crops to it.
@@ -43,6 +77,11 @@ struct StudentConfig {
   // weights expect it (torchvision's ImageNet statistics).
   std::vector<double> image_mean{0.485, 0.456, 0.406};
   std::vector<double> image_std{0.229, 0.224, 0.225};
+  ImageAugConfig image_aug;              // the loader's image augmentation (training only)
+  // The BEV augmentation ranges of the shard's stored views (precompute's --views, core/nn
+  // BevAugmentConfig: rotation in rad). The trainer replays stored views only and checks the
+  // shard's recorded view ranges against these at start-up; it never draws a BEV transform itself.
+  core::nn::BevAugmentConfig view_ranges;
   ResNetConfig image_backbone;
   core::nn::SecondFpnConfig image_neck;  // brings image_backbone's outputs to depth_stride
   int64_t depth_stride = 16;             // the depth net's stride (BEVDepth downsample_factor)
@@ -59,6 +98,7 @@ struct StudentConfig {
   int min_radius = 2;
   int64_t max_objs = 500;
   core::nn::CenterLossConfig loss;
+  double depth_loss_weight = 3.0;        // BEVDepth's depth loss (BCE on min-pooled LiDAR depth bins)
   core::nn::DecodeConfig decode;
 
   // Checks every field and the consistency between stages (neck levels at depth_stride, BEV neck
@@ -82,6 +122,8 @@ struct StudentConfig {
       v("mean", image_mean);
       v("std", image_std);
     });
+    v.nested("image_aug", image_aug);
+    v.nested("view_ranges", view_ranges);
     v.nested("image_backbone", image_backbone);
     v.nested("image_neck", image_neck);
     v("depth_stride", depth_stride);
@@ -99,6 +141,7 @@ struct StudentConfig {
       v("max_objs", max_objs);
     });
     v.nested("loss", loss);
+    v("depth_loss_weight", depth_loss_weight);
     v.nested("decode", decode);
   }
   std::string to_json() const;  // pretty-printed, every field

@@ -69,6 +69,21 @@ TEST(StudentPresets, ValidateAndRoundTripThroughJson) {
   EXPECT_DOUBLE_EQ(r50.grid.dx, 0.8);
   EXPECT_EQ(r50.image_neck_channels(), 512);
   EXPECT_EQ(r50.bev_neck_channels(), 256);
+  EXPECT_EQ(r50.image_height, 256);
+  EXPECT_EQ(r50.image_width, 704);
+  EXPECT_EQ(r50.image_backbone.depth, 50);
+  EXPECT_DOUBLE_EQ(r50.depth_bins.count() * 0.5 + 2.0, 58.0);
+  EXPECT_EQ(r50.image_aug.resize_range, (std::array<double, 2>{0.386, 0.55}));
+  EXPECT_EQ(r50.image_aug.rotation_range_deg, (std::array<double, 2>{-5.4, 5.4}));
+  EXPECT_DOUBLE_EQ(r50.image_aug.flip_prob, 0.5);
+  EXPECT_NEAR(r50.view_ranges.rotation_range[1] * 180 / 3.14159265358979323846, 22.5, 1e-12);
+  EXPECT_DOUBLE_EQ(r50.view_ranges.rotation_range[0], -r50.view_ranges.rotation_range[1]);
+  EXPECT_EQ(r50.view_ranges.scale_range, (std::array<double, 2>{0.95, 1.05}));
+  EXPECT_DOUBLE_EQ(r50.view_ranges.flip_x_prob, 0.5);
+  EXPECT_DOUBLE_EQ(r50.view_ranges.flip_y_prob, 0.5);
+  EXPECT_EQ(r50.image_mean, (std::vector<double>{0.485, 0.456, 0.406}));
+  EXPECT_EQ(r50.image_std, (std::vector<double>{0.229, 0.224, 0.225}));
+  EXPECT_DOUBLE_EQ(r50.depth_loss_weight, 3.0);
   const auto tiny = student_preset("tiny");
   EXPECT_EQ(tiny.image_height % 32, 0);
   EXPECT_EQ(tiny.image_width % 32, 0);
@@ -94,6 +109,12 @@ TEST(StudentPresets, UnknownKeysAndInconsistentStagesAreRefusedByName) {
   cfg = student_preset("tiny");
   cfg.image_width = 248;
   expect_error([&] { cfg.validate(); }, {"image 96x248 (HxW) must be a multiple of 16"});
+  cfg = student_preset("tiny");
+  cfg.image_aug.resize_range = {0.3, 0.2};
+  expect_error([&] { cfg.validate(); }, {"image_aug.resize_range [0.3, 0.2] must be ordered"});
+  cfg = student_preset("tiny");
+  cfg.depth_loss_weight = -1;
+  expect_error([&] { cfg.validate(); }, {"depth_loss_weight must be finite and >= 0, got -1"});
 }
 
 TEST(StudentForward, TinyShapesGradientsAndTimings) {
