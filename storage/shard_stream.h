@@ -58,6 +58,8 @@
 
 namespace bevkd::storage {
 
+struct StreamItem;
+
 struct StreamOptions {
   std::string split;                  // shards of this split ("" = all shards of the manifest)
   std::vector<std::string> fields;    // selectors as in ShardReader::select ("" = every field)

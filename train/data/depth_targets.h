@@ -24,7 +24,7 @@ namespace bevkd::train::data {
 
 struct DepthPoolOptions {
   std::int64_t image_height = 256, image_width = 704;  // the augmented image (pixels)
-  std::int64_t stride = 16;                             // multiple-free: cells are ceil(size / stride)
+  std::int64_t stride = 16;                             // cells: ceil(size / stride) per axis
   double min_depth = 2.0, max_depth = 58.0;             // m, [min, max)
   std::int64_t out_height() const { return (image_height + stride - 1) / stride; }
   std::int64_t out_width() const { return (image_width + stride - 1) / stride; }

@@ -124,7 +124,7 @@ TEST(ImageWarp, IdentityCopiesAndHalfPixelShiftAverages) {
   for (int y = 0; y < H; ++y)
     for (int x = 0; x < W; ++x)
       for (int c = 0; c < 3; ++c)
-        EXPECT_FLOAT_EQ(out[(c * H + y) * W + x], static_cast<float>((rgb[(y * W + x) * 3 + c] / 255.0 - mean[c]) / sd[c]));
+        EXPECT_NEAR(out[(c * H + y) * W + x], (rgb[(y * W + x) * 3 + c] / 255.0 - mean[c]) / sd[c], 1e-6);
   // Sampling half a pixel to the right (x = u + 1/2) averages neighbours; column W samples
   // x = W + 1/2, outside the image: black.
   std::vector<float> shifted(3 * H * (W + 1));

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "base/fs.h"
 #include "base/rng.h"
 #include "core/nn/bev_augment.h"
 #include "core/nuscenes/jpeg.h"
@@ -337,8 +338,9 @@ TEST_F(LoaderTest, GtCentresAfterTheViewsBdaSitOnTheTeachersPeaks) {
         EXPECT_EQ(mask[row][col].item<float>(), 1.0f);
         for (std::int64_t di = -1; di <= 1; ++di)
           for (std::int64_t dj = -1; dj <= 1; ++dj)
-            if ((di || dj) && row + di >= 0 && row + di < 16 && col + dj >= 0 && col + dj < 16)
+            if ((di || dj) && row + di >= 0 && row + di < 16 && col + dj >= 0 && col + dj < 16) {
               EXPECT_LT(heat[wk.label][row + di][col + dj].item<float>(), 1.0f);
+            }
         // Size, height, yaw and velocity moved by M.
         const auto sb = stored_box(static_cast<std::size_t>(k));
         EXPECT_NEAR(box[2].item<double>(), sc * sb[2], 1e-5);
@@ -537,8 +539,9 @@ TEST_F(LoaderTest, Int8AndFloat16TeacherFieldsBecomeFloat32OnTheConsumerSide) {
     EXPECT_TRUE(torch::equal(t.fg_mask.flatten(), torch::tensor(mf)));
     const Array& boxes = raw.get("teacher/boxes");
     ASSERT_EQ(t.boxes.size(0), boxes.dim(0));
-    if (boxes.dim(0) > 0)
+    if (boxes.dim(0) > 0) {
       EXPECT_EQ(std::memcmp(t.boxes.contiguous().data_ptr<float>(), boxes.raw(), boxes.nbytes()), 0);
+    }
     EXPECT_EQ(t.labels.scalar_type(), torch::kInt64);
     EXPECT_EQ(t.scores.size(0), boxes.dim(0));
     EXPECT_FALSE(t.class_probs.defined());
