@@ -55,12 +55,18 @@ RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label) {
 }
 
 RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label, JpegScale scale) {
-  const std::vector<JpegScale> offered = jpeg_downscale_factors();
+  RgbImage img;
+  decode_jpeg_bytes_into(bytes, label, scale, &img);
+  return img;
+}
+
+void decode_jpeg_bytes_into(std::string_view bytes, const std::string& label, JpegScale scale, RgbImage* out) {
+  static const std::vector<JpegScale> offered = jpeg_downscale_factors();
   BEVKD_CHECK(std::find(offered.begin(), offered.end(), scale) != offered.end(), label, ": JPEG scaling factor ",
               scale.num, "/", scale.denom, " is not one libjpeg-turbo offers");
   Handle h(tjInitDecompress());
   const JpegInfo info = header(h.h, bytes, label);
-  RgbImage img;
+  RgbImage& img = *out;
   img.width = scale.scaled(info.width);
   img.height = scale.scaled(info.height);
   img.rgb.resize(static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height) * 3);
@@ -70,7 +76,6 @@ RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label, Jpe
                                static_cast<unsigned long>(bytes.size()), img.rgb.data(), img.width, 0, img.height,
                                TJPF_RGB, 0);
   BEVKD_CHECK(rc == 0, label, ": cannot decode JPEG (", tjGetErrorStr2(h.h), ")");
-  return img;
 }
 
 RgbImage decode_jpeg(const std::string& path) {

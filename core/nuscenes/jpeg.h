@@ -46,6 +46,9 @@ RgbImage decode_jpeg(const std::string& path);
 RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label);
 // Decodes JPEG bytes at a DCT scaling factor (one of jpeg_downscale_factors()).
 RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label, JpegScale scale);
+// The same into `out`, reusing its buffer (a decoding thread's image of the same size every
+// time: no allocation, no fresh pages).
+void decode_jpeg_bytes_into(std::string_view bytes, const std::string& label, JpegScale scale, RgbImage* out);
 // Encodes [height, width, 3] RGB bytes as a baseline JPEG (4:2:0, integer DCT: the same bytes
 // for the same pixels on every machine).
 std::string encode_jpeg(const std::uint8_t* rgb, int width, int height, int quality = 90);

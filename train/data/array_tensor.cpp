@@ -1,6 +1,7 @@
 #include "train/data/array_tensor.h"
 
 #include <cstring>
+#include <memory>
 
 #include "base/error.h"
 
@@ -27,6 +28,13 @@ torch::Tensor tensor_of(const storage::Array& a) {
   auto t = torch::empty(a.shape(), torch::TensorOptions().dtype(torch_type(a.dtype())));
   if (a.nbytes() > 0) std::memcpy(t.data_ptr(), a.raw(), a.nbytes());
   return t;
+}
+
+torch::Tensor pooled_empty(const std::vector<std::int64_t>& shape, storage::DType dtype) {
+  auto a = std::make_shared<storage::Array>(storage::Array::uninitialized(dtype, shape));
+  void* data = a->raw();
+  return torch::from_blob(
+      data, shape, [a](void*) mutable { a.reset(); }, torch::TensorOptions().dtype(torch_type(dtype)));
 }
 
 }  // namespace bevkd::train::data

@@ -117,22 +117,22 @@ void warp_normalize(const std::uint8_t* rgb, std::int64_t width, std::int64_t he
     float* o1 = o0 + plane;
     float* o2 = o1 + plane;
     const double v = static_cast<double>(i);
-    for (std::int64_t j = 0; j < out_width; ++j) {
-      const double u = static_cast<double>(j);
-      const double x = m[0][0] * u + m[0][1] * v + m[0][2];
-      const double y = m[1][0] * u + m[1][1] * v + m[1][2];
+    // The source position moves by (m00, m10) per output column; double keeps the drift far
+    // below a pixel over a row.
+    double x = m[0][1] * v + m[0][2], y = m[1][1] * v + m[1][2];
+    for (std::int64_t j = 0; j < out_width; ++j, x += m[0][0], y += m[1][0]) {
       if (!(x >= xmin && x < xmax && y >= ymin && y < ymax)) {
         o0[j] = bias[0];
         o1[j] = bias[1];
         o2[j] = bias[2];
         continue;
       }
-      const double xf = std::floor(x), yf = std::floor(y);
-      const float fx = static_cast<float>(x - xf), fy = static_cast<float>(y - yf);
-      const auto x0 = static_cast<std::int64_t>(xf), y0 = static_cast<std::int64_t>(yf);
+      // floor() by truncation: x + 1 > 0 inside the image.
+      const auto x0 = static_cast<std::int64_t>(x + 1.0) - 1, y0 = static_cast<std::int64_t>(y + 1.0) - 1;
+      const float fx = static_cast<float>(x - static_cast<double>(x0)), fy = static_cast<float>(y - static_cast<double>(y0));
       // Edge pixels extend to the image border (x in [-1/2, 0) samples column 0).
-      const std::int64_t xa = std::max<std::int64_t>(x0, 0), xb = std::min<std::int64_t>(x0 + 1, width - 1);
-      const std::int64_t ya = std::max<std::int64_t>(y0, 0), yb = std::min<std::int64_t>(y0 + 1, height - 1);
+      const std::int64_t xa = x0 < 0 ? 0 : x0, xb = x0 + 1 < width ? x0 + 1 : width - 1;
+      const std::int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + 1 < height ? y0 + 1 : height - 1;
       const std::uint8_t* p00 = rgb + ya * row_bytes + xa * 3;
       const std::uint8_t* p01 = rgb + ya * row_bytes + xb * 3;
       const std::uint8_t* p10 = rgb + yb * row_bytes + xa * 3;

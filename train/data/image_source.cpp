@@ -70,9 +70,14 @@ CameraJpeg read_camera_jpeg(const std::string& path, const ImageRef& ref) {
 DecodedImage decode_camera_jpeg(const CameraJpeg& jpeg, double target_scale, const ImageRef& ref,
                                 const std::string& path) {
   DecodedImage d;
-  d.scale = choose_jpeg_scale(target_scale);
-  d.image = core::nusc::decode_jpeg_bytes(jpeg.bytes, cat(ref.describe(), ": image file ", path), d.scale);
+  decode_camera_jpeg(jpeg, target_scale, ref, path, &d);
   return d;
+}
+
+void decode_camera_jpeg(const CameraJpeg& jpeg, double target_scale, const ImageRef& ref, const std::string& path,
+                        DecodedImage* out) {
+  out->scale = choose_jpeg_scale(target_scale);
+  core::nusc::decode_jpeg_bytes_into(jpeg.bytes, cat(ref.describe(), ": image file ", path), out->scale, &out->image);
 }
 
 }  // namespace bevkd::train::data

@@ -60,5 +60,8 @@ struct DecodedImage {
 // Decodes at choose_jpeg_scale(target_scale). Throws bevkd::Error naming the sample, camera and file.
 DecodedImage decode_camera_jpeg(const CameraJpeg& jpeg, double target_scale, const ImageRef& ref,
                                 const std::string& path);
+// The same into `out`, reusing its pixel buffer.
+void decode_camera_jpeg(const CameraJpeg& jpeg, double target_scale, const ImageRef& ref, const std::string& path,
+                        DecodedImage* out);
 
 }  // namespace bevkd::train::data

@@ -42,7 +42,7 @@ torch::Tensor stack_arrays(const std::vector<SamplePtr>& s, const std::string& n
   BEVKD_ASSERT(!shape.empty() && shape[0] == 1, "loader: ", name, " has shape ", storage::shape_str(shape),
                ", expected one view first");
   shape[0] = static_cast<std::int64_t>(s.size());
-  auto t = torch::empty(shape, torch::TensorOptions().dtype(torch_type(a0.dtype())));
+  auto t = pooled_empty(shape, a0.dtype());
   auto* dst = static_cast<std::byte*>(t.data_ptr());
   for (std::size_t b = 0; b < s.size(); ++b) {
     const Array& a = s[b]->teacher.get(name);
@@ -121,7 +121,17 @@ Batch Loader::Impl::stack(const std::vector<SamplePtr>& s) const {
     depth.push_back(x->depth);
     if (cfg.depth_box_id) box_id.push_back(x->box_id);
   }
-  b.cameras.images = torch::stack(images);
+  {  // [B, N, 3, H, W] in pooled memory
+    std::vector<std::int64_t> shape{static_cast<std::int64_t>(s.size())};
+    for (auto d : images[0].sizes()) shape.push_back(d);
+    b.cameras.images = pooled_empty(shape, storage::DType::kFloat32);
+    auto* dst = b.cameras.images.data_ptr<float>();
+    const std::int64_t per = images[0].numel();
+    for (std::size_t k = 0; k < s.size(); ++k) {
+      BEVKD_ASSERT(images[k].is_contiguous() && images[k].numel() == per, "loader: image tensor of sample ", k);
+      std::memcpy(dst + static_cast<std::int64_t>(k) * per, images[k].data_ptr<float>(), sizeof(float) * per);
+    }
+  }
   b.cameras.intrinsics = torch::stack(intrinsics);
   b.cameras.cam2ego = torch::stack(cam2ego);
   b.cameras.img_aug = torch::stack(img_aug);

@@ -97,7 +97,7 @@ LoadedSample SampleLoader::load(storage::Sample& sample, std::int64_t epoch, con
   dopt.max_depth = cfg_.depth_range[1];
   const std::int64_t h = dopt.out_height(), w = dopt.out_width();
 
-  out.images = torch::empty({N, 3, fH, fW}, torch::kFloat32);
+  out.images = pooled_empty({N, 3, fH, fW}, storage::DType::kFloat32);
   out.intrinsics = torch::empty({N, 3, 3}, torch::kFloat32);
   out.img_aug = torch::empty({N, 3, 3}, torch::kFloat32);
   out.cam2ego = tensor_of(T).reshape({N, 4, 4});
@@ -125,7 +125,8 @@ LoadedSample SampleLoader::load(storage::Sample& sample, std::int64_t epoch, con
                                            kImageAugSalt + static_cast<std::uint64_t>(n)));
     const ImageAugParams p = draw_image_aug(cfg_.image, jpeg.width, jpeg.height, rng.get());
     const Affine2 A = image_aug_matrix(p, cfg_.image);
-    const DecodedImage dec = decode_camera_jpeg(jpeg, p.resize, ref_n, path);
+    thread_local DecodedImage dec;  // the decoding thread's pixel buffer, reused
+    decode_camera_jpeg(jpeg, p.resize, ref_n, path, &dec);
     // Source pixel of an output pixel: decoded = D(original), original = A^-1(output).
     const Affine2 D = Affine2::scale_about_pixel_centres(dec.scale.value());
     warp_normalize(dec.image.rgb.data(), dec.image.width, dec.image.height, D * A.inverse(), fH, fW, cfg_.image.mean,
