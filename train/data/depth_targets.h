@@ -11,9 +11,14 @@
 // (it min-pools the dense map, then zeroes out-of-range bins): a point nearer than min_depth
 // masks the cell instead of letting a farther point through.
 //
-// Differs from TiG-BEV's rasteriser (rasterize_depth_points in train/losses/tig_bev.h), which
-// assigns u to cell round(u / stride): its cells are centred on multiples of the stride and
-// shifted by half a cell against these floor cells.
+// Differs from TiG-BEV's rasteriser (rasterize_depth_points in train/losses/tig_bev.h, branch
+// losses2) in two ways, both following the respective upstream code: (1) TiG assigns a point to
+// cell (round(v' / stride), round(u' / stride)) — cells centred on multiples of the stride, half
+// a cell (plus half a pixel) away from these floor cells, and the last half cell of each row and
+// column falls off the map; (2) TiG keeps only points in [min_depth, max_depth) before taking the
+// nearest, so a point nearer than min_depth lets a farther one through. The box-id map has the
+// same meaning in both (stored gt row + 1, 0 = none). A TiG-BEV loss given DepthTargets::box_id
+// sees BEVDepth's cells, not the TiG reference's (the batch does not carry the stored points).
 #pragma once
 
 #include <cstdint>

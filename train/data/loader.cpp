@@ -246,6 +246,8 @@ Loader::Loader(storage::Manifest manifest, const std::string& dataroot, LoaderCo
                 ") lack; it is written by bevkd-precompute with shard schema 1.1 or later");
   }
   if (m.setup.expected_views) {
+    // The manifest's producing configuration; every shard's header must equal it (the stream
+    // checks each shard against the manifest when it opens it).
     const nlohmann::json& id = manifest.identity();
     check_view_ranges(id.contains("config") ? id.at("config") : nlohmann::json::object(), shards_name,
                       *m.setup.expected_views, m.setup.expected_views_name);
@@ -258,8 +260,6 @@ Loader::Loader(storage::Manifest manifest, const std::string& dataroot, LoaderCo
 
   storage::StreamOptions o = stream_options(m.cfg, m.setup);
   o.fields = m.samples->fields();
-  std::vector<std::string> shard_paths;
-  for (const auto& s : manifest.shards()) shard_paths.push_back(s.path);
   o.process = [samples = m.samples](storage::StreamItem& item) {
     auto s = std::make_shared<LoadedSample>(
         samples->load(item.sample, item.position.epoch, item.ref, std::max(item.view, 0)));
