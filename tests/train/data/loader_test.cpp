@@ -86,6 +86,9 @@ class LoaderTest : public ::testing::Test {
   testing::LoaderDataset data_;
 };
 
+// Bad input and start-up checks (a suite of its own: ctest runs suites in parallel).
+class LoaderErrors : public LoaderTest {};
+
 // The ego point p projected with the batch's camera (intrinsics = A K, cam2ego): augmented pixel
 // coordinates and depth.
 std::array<double, 3> project(const torch::Tensor& ak, const torch::Tensor& cam2ego, const std::array<double, 3>& p) {
@@ -548,7 +551,7 @@ TEST_F(LoaderTest, Int8AndFloat16TeacherFieldsBecomeFloat32OnTheConsumerSide) {
   }
 }
 
-TEST_F(LoaderTest, MissingJpegIsAnErrorNamingSampleCameraAndFileOrSkippedAndCounted) {
+TEST_F(LoaderErrors, MissingJpegIsAnErrorNamingSampleCameraAndFileOrSkippedAndCounted) {
   make();
   // Shard order in evaluation: sample (0, 3) is the fourth item.
   std::string token;
@@ -586,7 +589,7 @@ TEST_F(LoaderTest, MissingJpegIsAnErrorNamingSampleCameraAndFileOrSkippedAndCoun
   EXPECT_EQ(l->position(), (StreamPosition{0, 9}));
 }
 
-TEST_F(LoaderTest, ImagePathsLeavingTheDatarootAreRefusedEvenWhenSkippingMissingImages) {
+TEST_F(LoaderErrors, ImagePathsLeavingTheDatarootAreRefusedEvenWhenSkippingMissingImages) {
   testing::LoaderDatasetSpec spec;
   spec.customize = [](storage::Sample& s, int shard, std::int64_t i) {
     Array& paths = s.get("cams/image_path");
@@ -610,7 +613,7 @@ TEST_F(LoaderTest, ImagePathsLeavingTheDatarootAreRefusedEvenWhenSkippingMissing
   EXPECT_EQ(l->stats().skipped_samples, 0);
 }
 
-TEST_F(LoaderTest, StartupChecksNameBothSides) {
+TEST_F(LoaderErrors, StartupChecksNameBothSides) {
   make();
   LoaderConfig cfg = small_config();
   LoaderSetup setup = train_setup();
