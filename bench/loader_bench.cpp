@@ -25,6 +25,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -53,6 +54,13 @@ std::string load_average() {
   return a + " " + b + " " + c;
 }
 
+// User + system CPU time of the whole process so far.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 struct Preset {
   std::string name;
   int source_w, source_h;
@@ -64,7 +72,7 @@ struct Row {
   std::string preset, source;
   int threads;
   std::int64_t samples;
-  double seconds, wait_fraction;
+  double seconds, cpu_seconds, wait_fraction;
   std::int64_t skipped;
 };
 
@@ -90,12 +98,13 @@ Row measure(const Preset& p, const std::string& source, const storage::Manifest&
   for (int b = 0; b < warmup; ++b) next();  // fills the queues and the buffer pool
   const LoaderStats before = loader.stats();
   std::int64_t samples = 0;
+  const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   for (int b = 0; b < batches; ++b) samples += next().size();
+  const double cpu = cpu_seconds() - cpu0;
   const double s = seconds_since(t0);
   const LoaderStats after = loader.stats();
-  return Row{p.name, source, threads, samples, s, (after.wait_s - before.wait_s) / s,
-             after.skipped_samples};
+  return Row{p.name, source, threads, samples, s, cpu, (after.wait_s - before.wait_s) / s, after.skipped_samples};
 }
 
 // One camera of one sample: decode at 1/1 and at the DCT factor, warp + normalise.
@@ -199,14 +208,15 @@ int run(int argc, char** argv) {
   }
   std::printf("\nloader alone (batch 4, training augmentation, depth targets, GT%s%s):\n",
               taps.empty() ? "" : ", teacher taps ", taps.empty() ? "" : cat(taps.size(), " loaded").c_str());
-  std::printf("  %-13s %-10s %7s %8s %10s %10s %9s\n", "preset", "data", "threads", "samples", "samples/s", "ms/sample",
-              "wait");
+  std::printf("  %-13s %-10s %7s %8s %10s %10s %14s %6s\n", "preset", "data", "threads", "samples", "samples/s",
+              "ms/sample", "CPU ms/sample", "wait");
   for (const Row& r : rows)
-    std::printf("  %-13s %-10s %7d %8lld %10.1f %10.1f %8.0f%%\n", r.preset.c_str(),
+    std::printf("  %-13s %-10s %7d %8lld %10.1f %10.1f %14.1f %5.0f%%\n", r.preset.c_str(),
                 r.source == "synthetic" ? "synthetic" : "shards", r.threads, static_cast<long long>(r.samples),
                 static_cast<double>(r.samples) / r.seconds, 1e3 * r.seconds / static_cast<double>(r.samples),
-                100 * r.wait_fraction);
-  std::printf("(wait: the share of the consumer's time spent inside next(); the consumer does nothing else here)\n");
+                1e3 * r.cpu_seconds / static_cast<double>(r.samples), 100 * r.wait_fraction);
+  std::printf("(CPU: the whole process, every thread; wait: the share of the consumer's time inside next(), which\n"
+              " is all of it here: the consumer does nothing else)\n");
   return 0;
 }
 

@@ -28,7 +28,9 @@ class ImageRoot {
   // The canonical absolute path of ref.stored_path under the dataroot. Refuses (bevkd::Error
   // naming sample, camera and the path) an empty or absolute stored path, and one whose
   // canonical form — ".." resolved, symlinks followed as far as the file system has them —
-  // lies outside the dataroot. Does not require the file to exist; see exists().
+  // lies outside the dataroot, or that is a dangling symbolic link (its target cannot be
+  // checked). A missing file inside the dataroot resolves: whether it exists is the caller's
+  // check (a missing image may be skipped, an escaping path never is).
   std::string resolve(const ImageRef& ref) const;
 
  private:
