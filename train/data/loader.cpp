@@ -210,7 +210,12 @@ void Loader::Impl::halt() {
 
 void Loader::Impl::start(storage::StreamPosition p) {
   halt();
-  stream->seek(p);
+  try {
+    stream->seek(p);
+  } catch (...) {  // e.g. a position outside the epoch: next() reports it too, until a good seek()
+    failed = std::current_exception();
+    throw;
+  }
   pos = p;
   failed = nullptr;
   clock_started = false;

@@ -477,6 +477,11 @@ TEST_F(LoaderTest, ARestoredPositionGivesTheSameNextBatches) {
   b->seek({1, 0});
   expect_same_batch(*first_of_1, *b->next());
 
+  EXPECT_ERROR_WITH(b->seek({0, 10}), "position {epoch 0, index 10} is outside an epoch of 9 items");
+  EXPECT_ERROR_WITH(b->next(), "outside an epoch of 9 items");  // not a silent end of epoch
+  b->seek({0, 8});
+  EXPECT_EQ(b->next()->size(), 1);
+
   cfg.drop_last_batch = true;
   auto c = loader(cfg, train_setup());
   EXPECT_EQ(c->batches_per_epoch(), 4);
