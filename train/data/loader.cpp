@@ -80,6 +80,7 @@ struct Loader::Impl {
   LoaderConfig cfg;
   LoaderSetup setup;
   BevGrid grid;
+  StoredViews views;
   std::shared_ptr<const SampleLoader> samples;
   std::unique_ptr<storage::ShardStream> stream;
 
@@ -250,13 +251,14 @@ Loader::Loader(storage::Manifest manifest, const std::string& dataroot, LoaderCo
                 "dataset teacher/class_probs, which the ", shards_name, " (shard schema ", sv.str(),
                 ") lack; it is written by bevkd-precompute with shard schema 1.1 or later");
   }
-  if (m.setup.expected_views) {
-    // The manifest's producing configuration; every shard's header must equal it (the stream
-    // checks each shard against the manifest when it opens it).
-    const nlohmann::json& id = manifest.identity();
-    check_view_ranges(id.contains("config") ? id.at("config") : nlohmann::json::object(), shards_name,
-                      *m.setup.expected_views, m.setup.expected_views_name);
-  }
+  // The manifest's producing configuration; every shard's header must equal it (the stream
+  // checks each shard against the manifest when it opens it).
+  const nlohmann::json& id = manifest.identity();
+  const nlohmann::json producing = id.contains("config") ? id.at("config") : nlohmann::json::object();
+  m.views = data::stored_views(producing, V, shards_name);
+  if (m.setup.expected_views)
+    check_view_ranges(producing, shards_name, *m.setup.expected_views, m.setup.expected_views_name);
+  if (m.setup.student_grid) check_grid_rule(m.grid, shards_name, *m.setup.student_grid, m.setup.student_grid_name);
   std::vector<std::string> cameras;
   if (manifest.identity().contains("camera_names"))
     cameras = manifest.identity().at("camera_names").get<std::vector<std::string>>();
@@ -336,6 +338,7 @@ LoaderStats Loader::stats() const {
 }
 
 const BevGrid& Loader::grid() const { return impl_->grid; }
+const StoredViews& Loader::stored_views() const { return impl_->views; }
 const LoaderConfig& Loader::config() const { return impl_->cfg; }
 
 }  // namespace bevkd::train::data

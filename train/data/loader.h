@@ -5,6 +5,7 @@
 //   setup.split = "train";
 //   setup.expected_views = preset.bev_augment;          // refused unless the shards' views match
 //   setup.expected_views_name = "student preset bevdepth-r50";
+//   setup.student_grid = preset.grid;                     // DESIGN.md's grid rule against the shards
 //   Loader loader(Manifest::load("shards/manifest.json"), "/data/nuscenes", cfg, setup);
 //   loader.seek(checkpoint.loader_position);             // {epoch, index}; {0, 0} to start
 //   for (;;) {
@@ -59,6 +60,10 @@ struct LoaderSetup {
   // student preset's BEV augmentation; expected_views_name names it in the message.
   std::optional<core::nn::BevAugmentConfig> expected_views;
   std::string expected_views_name = "the student preset";
+  // When set, the student's BEV grid, checked against the shards' grid by DESIGN.md's grid rule
+  // (check_grid_rule: same x-y range, cells equal or one integer ratio apart); refused naming both.
+  std::optional<BevGrid> student_grid;
+  std::string student_grid_name = "the student preset";
 };
 
 struct LoaderStats {
@@ -93,7 +98,10 @@ class Loader {
   std::int64_t samples_per_epoch() const;  // this rank's stream items (before skips)
   std::int64_t batches_per_epoch() const;  // without skips
   LoaderStats stats() const;
-  const BevGrid& grid() const;
+  const BevGrid& grid() const;  // the shards' (teacher's) grid, from the manifest
+  // The shards' stored views: count V and the ranges views 1..V-1 were drawn from (the manifest's
+  // producing configuration), for the trainer's log and its own checks.
+  const StoredViews& stored_views() const;
   const LoaderConfig& config() const;
 
   struct Impl;

@@ -92,4 +92,57 @@ void check_view_ranges(const nlohmann::json& shard_config, const std::string& sh
   check_value("flip_y_prob", expected.flip_y_prob);
 }
 
+StoredViews stored_views(const nlohmann::json& shard_config, std::int64_t count, const std::string& shards_name) {
+  StoredViews out;
+  out.count = count;
+  if (!shard_config.is_object() || !shard_config.contains("views") || !shard_config["views"].is_object() ||
+      !shard_config["views"].contains("augmentation"))
+    return out;
+  const nlohmann::json& aug = shard_config["views"]["augmentation"];
+  BEVKD_CHECK(aug.is_object(), shards_name, ": views.augmentation is ", aug.dump(), ", expected an object");
+  core::nn::BevAugmentConfig a;
+  auto pair = [&](const char* key, std::array<double, 2>* v) {
+    BEVKD_CHECK(aug.contains(key) && aug[key].is_array() && aug[key].size() == 2 && aug[key][0].is_number() &&
+                    aug[key][1].is_number(),
+                shards_name, ": views.augmentation.", key, " is missing or not a pair of numbers");
+    *v = {aug[key][0].get<double>(), aug[key][1].get<double>()};
+  };
+  auto value = [&](const char* key, double* v) {
+    BEVKD_CHECK(aug.contains(key) && aug[key].is_number(), shards_name, ": views.augmentation.", key,
+                " is missing or not a number");
+    *v = aug[key].get<double>();
+  };
+  pair("rotation_range", &a.rotation_range);
+  pair("scale_range", &a.scale_range);
+  value("flip_x_prob", &a.flip_x_prob);
+  value("flip_y_prob", &a.flip_y_prob);
+  out.augmentation = a;
+  return out;
+}
+
+std::int64_t check_grid_rule(const BevGrid& shards, const std::string& shards_name, const BevGrid& student,
+                             const std::string& student_name) {
+  auto both = [&] {
+    return cat(shards_name, " have the grid ", shards.describe(), "; ", student_name, " has ", student.describe());
+  };
+  BEVKD_CHECK(shards.valid() && student.valid(), "BEV grids: ", both(), " (an empty grid)");
+  const double tol = BevGrid::kSameTolerance;
+  bool same_xy = true;
+  for (int k : {0, 1, 3, 4}) same_xy = same_xy && std::abs(shards.range[k] - student.range[k]) <= tol;
+  BEVKD_CHECK(same_xy, "BEV grids do not cover the same x-y range: ", both(),
+              " (DESIGN.md \"Grids\": the student covers the teacher's range)");
+  if (shards.H == student.H && shards.W == student.W) return 1;
+  // Exact integer ratio of the cell counts, the same on both axes.
+  auto ratio = [](std::int64_t big_h, std::int64_t big_w, std::int64_t small_h, std::int64_t small_w) -> std::int64_t {
+    if (small_h <= 0 || big_h % small_h != 0 || big_w % small_w != 0) return 0;
+    const std::int64_t r = big_h / small_h;
+    return big_w / small_w == r ? r : 0;
+  };
+  const std::int64_t coarser = ratio(shards.H, shards.W, student.H, student.W);  // student cells r x larger
+  const std::int64_t finer = ratio(student.H, student.W, shards.H, shards.W);
+  BEVKD_CHECK(coarser > 1 || finer > 1, "BEV grids cannot be aligned: ", both(),
+              "; the cells must be equal or differ by one integer ratio on both axes (DESIGN.md \"Grids\")");
+  return coarser > 1 ? coarser : -finer;
+}
+
 }  // namespace bevkd::train::data

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "base/bev_grid.h"
 #include "core/nn/bev_augment.h"
 
 namespace bevkd::train::data {
@@ -126,5 +127,24 @@ struct LoaderConfig {
 // when the shards hold a single view while augmented views are expected.
 void check_view_ranges(const nlohmann::json& shard_config, const std::string& shards_name,
                        const core::nn::BevAugmentConfig& expected, const std::string& expected_name);
+
+// The shards' stored views as their producing configuration records them (config.views), for a
+// trainer that logs them or compares them itself (Loader::stored_views()).
+struct StoredViews {
+  std::int64_t count = 1;  // V, the manifest's num_views (view 0 = the key frame's own frame)
+  // The ranges views 1..V-1 were drawn from; absent when the configuration does not record them.
+  std::optional<core::nn::BevAugmentConfig> augmentation;
+};
+// Reads config.views.augmentation of `shard_config` (throws naming `shards_name` and the key when
+// it is present but malformed); `count` is the caller's (the manifest's num_views).
+StoredViews stored_views(const nlohmann::json& shard_config, std::int64_t count, const std::string& shards_name);
+
+// DESIGN.md "Grids": the student's BEV grid must cover the same x-y range as the shards' (teacher)
+// grid within BevGrid::kSameTolerance, and its cells must equal the teacher's or differ from them by
+// one integer ratio r on both axes (student r times finer or r times coarser; H and W scale by r).
+// Returns r as a signed ratio (1: same cells; r > 1: the student is r times coarser; r < -1: the
+// student is |r| times finer). Throws bevkd::Error naming both grids (BevGrid::describe) otherwise.
+std::int64_t check_grid_rule(const BevGrid& shards, const std::string& shards_name, const BevGrid& student,
+                             const std::string& student_name);
 
 }  // namespace bevkd::train::data

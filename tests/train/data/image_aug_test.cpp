@@ -364,5 +364,47 @@ TEST(LoaderConfigCheck, StoredViewRangesAreCheckedAgainstThePreset) {
                     "shards /y: the producing configuration has no views.augmentation");
 }
 
+TEST(LoaderConfigCheck, StoredViewsAreReadFromTheProducingConfiguration) {
+  nlohmann::json cfg = {{"views",
+                         {{"count", 3},
+                          {"augmentation",
+                           {{"rotation_range", {-0.25, 0.5}},
+                            {"scale_range", {0.9, 1.1}},
+                            {"flip_x_prob", 0.25},
+                            {"flip_y_prob", 0.0}}}}}};
+  const StoredViews v = stored_views(cfg, 3, "shards s");
+  EXPECT_EQ(v.count, 3);
+  ASSERT_TRUE(v.augmentation.has_value());
+  EXPECT_EQ(v.augmentation->rotation_range, (std::array<double, 2>{-0.25, 0.5}));
+  EXPECT_EQ(v.augmentation->scale_range, (std::array<double, 2>{0.9, 1.1}));
+  EXPECT_EQ(v.augmentation->flip_x_prob, 0.25);
+  EXPECT_EQ(v.augmentation->flip_y_prob, 0.0);
+  EXPECT_FALSE(stored_views(nlohmann::json{{"gamma", 1}}, 1, "shards s").augmentation.has_value());
+  cfg["views"]["augmentation"].erase("scale_range");
+  EXPECT_ERROR_WITH(stored_views(cfg, 3, "shards /z"), "shards /z: views.augmentation.scale_range is missing");
+}
+
+TEST(LoaderConfigCheck, StudentGridFollowsTheGridRule) {
+  const std::array<double, 6> r{-51.2, -51.2, -5, 51.2, 51.2, 3};
+  const BevGrid teacher = BevGrid::make(r, 0.8);  // 128 x 128
+  // Same cells, 2x coarser (64 x 64), 2x finer (256 x 256); another z range is allowed (BEV maps).
+  EXPECT_EQ(check_grid_rule(teacher, "shards s", BevGrid::make(r, 0.8), "preset p"), 1);
+  EXPECT_EQ(check_grid_rule(teacher, "shards s", BevGrid::make(r, 1.6), "preset p"), 2);
+  EXPECT_EQ(check_grid_rule(teacher, "shards s", BevGrid::make(r, 0.4), "preset p"), -2);
+  EXPECT_EQ(check_grid_rule(teacher, "shards s", BevGrid::make({-51.2, -51.2, -10, 51.2, 51.2, 10}, 0.8), "preset p"),
+            1);
+  // 0.512 m cells: 200 x 200, not an integer ratio of 128.
+  EXPECT_ERROR_WITH(check_grid_rule(teacher, "shards s", BevGrid::make(r, 0.512), "student preset tiny"),
+                    "BEV grids cannot be aligned: shards s have the grid range [-51.2, -51.2, -5, 51.2, 51.2, 3], "
+                    "cell 0.8x0.8 m, 128x128",
+                    "student preset tiny has range [-51.2, -51.2, -5, 51.2, 51.2, 3], cell 0.512x0.512 m, 200x200",
+                    "integer ratio");
+  // Different ratios on the two axes (x 2x coarser, y the same).
+  EXPECT_ERROR_WITH(check_grid_rule(teacher, "shards s", BevGrid::make(r, 1.6, 0.8), "preset p"),
+                    "BEV grids cannot be aligned", "cell 1.6x0.8 m, 128x64 (HxW)");
+  EXPECT_ERROR_WITH(check_grid_rule(teacher, "shards s", BevGrid::make({-54, -54, -5, 54, 54, 3}, 0.8), "preset p"),
+                    "do not cover the same x-y range", "shards s have the grid range [-51.2", "preset p has range [-54");
+}
+
 }  // namespace
 }  // namespace bevkd::train::data

@@ -650,5 +650,50 @@ TEST_F(LoaderErrors, StartupChecksNameBothSides) {
   EXPECT_ERROR_WITH(loader(cfg, train_setup()), "image.final_size [60, 128] is not a multiple of depth.stride 8");
 }
 
+TEST_F(LoaderErrors, StudentGridAndStoredViewsAtStartUp) {
+  make();
+  const BevGrid shards = manifest().grid();
+  LoaderSetup setup = train_setup();
+  setup.student_grid = shards.coarsened(2);
+  setup.student_grid_name = "student preset tiny";
+  auto l = loader(small_config(), setup);
+  EXPECT_TRUE(l->grid().same_as(shards));
+  // The fixture's stored views (LoaderDatasetSpec::views_config).
+  const StoredViews& v = l->stored_views();
+  EXPECT_EQ(v.count, 2);
+  ASSERT_TRUE(v.augmentation.has_value());
+  EXPECT_EQ(v.augmentation->rotation_range, (std::array<double, 2>{-0.3925, 0.3925}));
+  EXPECT_EQ(v.augmentation->scale_range, (std::array<double, 2>{0.95, 1.05}));
+  EXPECT_EQ(v.augmentation->flip_x_prob, 0.5);
+  EXPECT_EQ(v.augmentation->flip_y_prob, 0.5);
+  // 1.5 times the shards' cell count on each axis: the same range, no integer ratio.
+  ASSERT_EQ(shards.H % 2, 0);
+  setup.student_grid = shards.with_cell((shards.x_max() - shards.x_min()) / static_cast<double>(shards.W * 3 / 2),
+                                        (shards.y_max() - shards.y_min()) / static_cast<double>(shards.H * 3 / 2));
+  EXPECT_ERROR_WITH(loader(small_config(), setup), "BEV grids cannot be aligned",
+                    "shards " + std::filesystem::path(data_.manifest_path).parent_path().string() + " have the grid " +
+                        shards.describe(),
+                    "student preset tiny has " + setup.student_grid->describe());
+}
+
+TEST_F(LoaderErrors, CorruptShardDataIsReportedByNextNamingShardSampleAndDataset) {
+  make();
+  // Evaluation reads shard 0 in order: sample 2 is in the second batch.
+  const std::string shard0 = shard_file("train/shard-00000.h5");
+  const auto c = storage::testing::locate_chunk(shard0, "teacher/features/neck", {2, 0, 0, 0, 0});
+  storage::testing::flip_bytes(shard0, c.address + c.size / 2, 8);
+  LoaderConfig cfg = small_config();
+  cfg.teacher_taps = {"neck"};
+  auto l = loader(cfg, eval_setup());
+  ASSERT_TRUE(l->next().has_value());  // items 0, 1
+  EXPECT_ERROR_WITH(l->next(), "shard train/shard-00000.h5, sample 2", "dataset teacher/features/neck, sample 2");
+  EXPECT_ERROR_WITH(l->next(), "shard train/shard-00000.h5, sample 2");  // again until seek()
+  l->seek({0, 3});
+  EXPECT_TRUE(l->next().has_value());
+  // Without the tap the damaged bytes are never read.
+  auto l2 = loader(small_config(), eval_setup());
+  EXPECT_EQ(epoch(*l2).size(), 5u);
+}
+
 }  // namespace
 }  // namespace bevkd::train::data
