@@ -19,12 +19,27 @@
 namespace bevkd::storage {
 namespace {
 
+constexpr std::uint64_t kSampleKeySalt = 0x53414D504C454B45ull;
+constexpr std::uint64_t kViewSalt = 0x56494557ull;
+
 struct OpenShard {
   std::shared_ptr<const ShardReader> reader;
   std::vector<int> fields;
 };
 
 }  // namespace
+
+std::uint64_t sample_key(const SampleRef& ref) {
+  return mix_keys(kSampleKeySalt, static_cast<std::uint64_t>(ref.shard), static_cast<std::uint64_t>(ref.sample));
+}
+
+int draw_view(std::uint64_t seed, std::int64_t epoch, const SampleRef& ref, std::int64_t num_views,
+              const std::vector<int>& choices) {
+  BEVKD_ASSERT(num_views >= 1, "draw_view: num_views ", num_views);
+  Rng rng(mix_keys(seed, static_cast<std::uint64_t>(epoch), sample_key(ref), kViewSalt));
+  if (choices.empty()) return static_cast<int>(rng.below(static_cast<std::uint64_t>(num_views)));
+  return choices[static_cast<std::size_t>(rng.below(choices.size()))];
+}
 
 struct ShardStream::Impl {
   Manifest manifest;
@@ -52,7 +67,13 @@ struct ShardStream::Impl {
   void fill();
   std::vector<SampleRef> epoch_order(std::int64_t epoch) const;
   std::vector<SampleRef> rank_order(std::int64_t epoch) const;
+  int view_of(std::int64_t epoch, const SampleRef& ref) const;
 };
+
+int ShardStream::Impl::view_of(std::int64_t epoch, const SampleRef& ref) const {
+  if (!opts.draw_view) return opts.view;
+  return draw_view(opts.seed, epoch, ref, manifest.num_views(), opts.view_choices);
+}
 
 std::vector<SampleRef> ShardStream::Impl::epoch_order(std::int64_t epoch) const {
   struct Block {
@@ -123,12 +144,15 @@ void ShardStream::Impl::decode(PrefetchQueue<StreamItem>::Ticket t, std::int64_t
     const OpenShard o = open_shard(ref.shard);
     ReadOptions ro;
     ro.verify = opts.verify;
-    ro.view = opts.view;
+    ro.view = view_of(epoch, ref);
     StreamItem item;
     item.sample = o.reader->read_fields(ref.sample, o.fields, ro);
     item.shard = entry.path;
     item.sample_index = ref.sample;
+    item.ref = ref;
+    item.view = ro.view;
     item.position = StreamPosition{epoch, k};
+    if (opts.process) opts.process(item);
     queue->put(t, std::move(item));
   } catch (const std::exception& e) {
     queue->put_error(t, std::make_exception_ptr(Error(cat("ShardStream (epoch ", epoch, ", item ", k, " of rank ",
@@ -158,6 +182,15 @@ ShardStream::ShardStream(Manifest manifest, StreamOptions opts) : impl_(std::mak
   BEVKD_CHECK(o.num_threads >= 1 && o.prefetch >= 0 && o.block_samples >= 1 && o.window_blocks >= 1,
               "ShardStream: num_threads, block_samples and window_blocks must be >= 1 and prefetch >= 0");
   if (m.opts.prefetch == 0) m.opts.prefetch = 2 * o.num_threads;
+  const std::int64_t V = m.manifest.num_views();
+  BEVKD_CHECK(o.view >= -1 && o.view < V, "ShardStream: view ", o.view, " is not a stored view (the shards store ", V,
+              " views, 0..", V - 1, "; -1 = all)");
+  BEVKD_CHECK(!(o.draw_view && o.view >= 0), "ShardStream: a fixed view (", o.view,
+              ") and draw_view exclude each other");
+  BEVKD_CHECK(o.draw_view || o.view_choices.empty(), "ShardStream: view_choices given without draw_view");
+  for (int v : o.view_choices)
+    BEVKD_CHECK(v >= 0 && v < V, "ShardStream: view choice ", v, " is not a stored view (the shards store ", V,
+                " views, 0..", V - 1, ")");
   for (std::size_t s = 0; s < m.manifest.shards().size(); ++s)
     if (o.split.empty() || m.manifest.shards()[s].split == o.split) {
       m.shards.push_back(static_cast<int>(s));
@@ -228,6 +261,7 @@ StreamPosition ShardStream::position() const {
 std::int64_t ShardStream::samples_per_epoch() const { return impl_->per_rank; }
 std::vector<SampleRef> ShardStream::rank_order(std::int64_t epoch) const { return impl_->rank_order(epoch); }
 std::vector<SampleRef> ShardStream::epoch_order(std::int64_t epoch) const { return impl_->epoch_order(epoch); }
+int ShardStream::view_of(std::int64_t epoch, const SampleRef& ref) const { return impl_->view_of(epoch, ref); }
 const Manifest& ShardStream::manifest() const { return impl_->manifest; }
 const std::vector<int>& ShardStream::shard_indices() const { return impl_->shards; }
 

@@ -31,11 +31,28 @@
 // Fields. Asking for a field the manifest's schema version does not have (teacher/class_probs
 // of 1.0 shards) is refused by the constructor, naming the field and the version that writes it.
 //
+// Views. A shard stores V BEV views per sample (SHARD_FORMAT.md). Three policies:
+//   * every view (view = -1, draw_view = false): per-view fields keep their V axis;
+//   * a fixed view (view >= 0): only that view of every sample is decoded (per-view fields have
+//     1 on their view axis), e.g. view 0 for evaluation;
+//   * a drawn view (draw_view = true): one view per (seed, epoch, sample), uniform over
+//     view_choices (empty: 0..V-1), and only that view is decoded. The draw is keyed by the
+//     sample's identity — its manifest shard index and index in the shard (sample_key()) — never
+//     by the rank, the position or the thread, so a run sees the same views however it is split
+//     across ranks, threads or restarts. StreamItem::view says which view an item carries.
+//
+// Per-item work. `process`, when set, runs on the decoding thread right after an item is read
+// (the trainer's loader decodes the item's images there), so the num_threads workers do all
+// per-item work and `prefetch` bounds finished items. It may fill StreamItem::payload. Its
+// exceptions are reported like read errors.
+//
 // Position. position() is {epoch, index of the next item}; seek() to a saved position resumes
 // exactly: the same items, in the same order, with the same data.
 #pragma once
 
+#include <any>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,10 +63,14 @@
 
 namespace bevkd::storage {
 
+struct StreamItem;
+
 struct StreamOptions {
   std::string split;                  // shards of this split ("" = all shards of the manifest)
   std::vector<std::string> fields;    // selectors as in ShardReader::select ("" = every field)
-  int view = -1;                      // as ReadOptions::view
+  int view = -1;                      // fixed-view mode, as ReadOptions::view (-1: every view)
+  bool draw_view = false;             // per-item view policy (see the header comment); view must be -1
+  std::vector<int> view_choices;      // views draw_view picks from (empty: all V)
   int num_threads = 2;                // decoding workers
   // Items decoded ahead of the consumer (the bounded queue); 0 = 2 * num_threads. Keep it small:
   // every item in flight is a fresh teacher-tensor buffer, and a few of them stay in the CPU's
@@ -75,6 +96,8 @@ struct StreamOptions {
   // trainer's gigabytes), while the hash costs one read of the file (README "Integrity").
   bool check_legacy_file_hash = true;
   int max_open_shards = 16;           // open ShardReaders kept (LRU)
+  // Per-item work on the decoding thread (see the header comment); may be empty.
+  std::function<void(StreamItem&)> process;
 };
 
 struct StreamPosition {
@@ -83,18 +106,29 @@ struct StreamPosition {
   bool operator==(const StreamPosition& o) const { return epoch == o.epoch && index == o.index; }
 };
 
-struct StreamItem {
-  Sample sample;
-  std::string shard;            // manifest-relative shard path
-  std::int64_t sample_index = 0;  // index inside the shard
-  StreamPosition position;      // of this item (position() after it is {epoch, index + 1})
-};
-
 // One entry of an epoch's order: shard (index into the manifest's shards) and sample.
 struct SampleRef {
   int shard = 0;
   std::int64_t sample = 0;
   bool operator==(const SampleRef& o) const { return shard == o.shard && sample == o.sample; }
+};
+
+// The identity of a sample for keyed random draws (base/rng.h): a function of (manifest shard
+// index, sample index) only. Draws of one sample use Rng(mix_keys(seed, epoch, sample_key(ref), salt)).
+std::uint64_t sample_key(const SampleRef& ref);
+
+// The view drawn for `ref` in `epoch` (uniform over `choices`, or over 0..num_views-1 when empty).
+int draw_view(std::uint64_t seed, std::int64_t epoch, const SampleRef& ref, std::int64_t num_views,
+              const std::vector<int>& choices = {});
+
+struct StreamItem {
+  Sample sample;
+  std::string shard;            // manifest-relative shard path
+  std::int64_t sample_index = 0;  // index inside the shard
+  SampleRef ref;                // manifest shard index and sample index (the sample's identity)
+  int view = -1;                // the view the per-view fields hold (-1: all views)
+  StreamPosition position;      // of this item (position() after it is {epoch, index + 1})
+  std::any payload;             // filled by StreamOptions::process, if any
 };
 
 class ShardStream {
@@ -116,6 +150,8 @@ class ShardStream {
   std::vector<SampleRef> rank_order(std::int64_t epoch) const;
   // The whole epoch's order before the rank split.
   std::vector<SampleRef> epoch_order(std::int64_t epoch) const;
+  // The view an item of `ref` carries in `epoch` under this stream's policy (-1: all views).
+  int view_of(std::int64_t epoch, const SampleRef& ref) const;
   const Manifest& manifest() const;
   // The manifest indices of the shards in this stream's split.
   const std::vector<int>& shard_indices() const;

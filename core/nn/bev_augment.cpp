@@ -26,6 +26,37 @@ Mat3 BevTransform::matrix() const {
   return f * (s * Mat3::rot_z(rotation));
 }
 
+BevTransform BevTransform::from_matrix(const Mat3& m, const std::string& where) {
+  const auto& a = m.m;
+  auto shown = [&] {
+    return cat("[[", a[0][0], ", ", a[0][1], ", ", a[0][2], "], [", a[1][0], ", ", a[1][1], ", ", a[1][2], "], [",
+               a[2][0], ", ", a[2][1], ", ", a[2][2], "]]");
+  };
+  const double det2 = a[0][0] * a[1][1] - a[0][1] * a[1][0];
+  const double s = std::sqrt(std::abs(det2));
+  BEVKD_CHECK(std::isfinite(s) && s > 0, where, ": BEV augmentation matrix ", shown(), " is singular or not finite");
+  const double tol = 1e-4 * s;
+  // x-y block = s * [[c, -sg], [sg, c]] * diag(1, r) with r = +-1 (r = -1: a reflection).
+  const double r = det2 > 0 ? 1.0 : -1.0;
+  const double c = a[0][0] / s, sg = a[1][0] / s;
+  const bool similarity = std::abs(a[1][1] - r * a[0][0]) <= tol && std::abs(a[0][1] + r * a[1][0]) <= tol &&
+                          std::abs(c * c + sg * sg - 1.0) <= 1e-4;
+  const bool z_ok = std::abs(a[2][2] - s) <= tol && std::abs(a[0][2]) <= tol && std::abs(a[1][2]) <= tol &&
+                    std::abs(a[2][0]) <= tol && std::abs(a[2][1]) <= tol;
+  BEVKD_CHECK(similarity && z_ok, where, ": BEV augmentation matrix ", shown(),
+              " is not a scaled rotation or reflection about z (expected s*R(theta)*diag(1, +-1) in x-y and s on z)");
+  BevTransform t;
+  t.scale = s;
+  if (r > 0) {
+    t.rotation = std::atan2(sg, c);  // M = s R(theta)
+  } else {
+    // M = diag(1, -1) s R(theta) (flip_y after the rotation): s R(theta) = diag(1, -1) M.
+    t.flip_y = true;
+    t.rotation = std::atan2(-a[1][0] / s, a[0][0] / s);
+  }
+  return t;
+}
+
 Box BevTransform::apply(const Box& b) const {
   const Mat3 m = matrix();
   const Vec3 c = m * Vec3{b.x, b.y, b.z};

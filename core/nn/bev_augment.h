@@ -29,6 +29,15 @@ struct BevTransform {
 
   bool is_identity() const { return rotation == 0 && scale == 1 && !flip_x && !flip_y; }
   Mat3 matrix() const;  // M above
+
+  // The transform whose matrix() is `m` (e.g. a shard's stored view/bda): the x-y block must be
+  // s times a rotation or a reflection, z scaled by the same s > 0, no coupling between z and
+  // x-y. The decomposition is canonical, not the drawn one: a reflection comes back as flip_y
+  // with some rotation (flip_x = flip_y after a rotation by pi; both flips = a rotation by pi),
+  // which moves centres, sizes, yaws and velocities exactly as the transform that produced m.
+  // Throws bevkd::Error naming `where` and the matrix when it is not of that form (tolerance
+  // 1e-4 relative to s, for float32 storage).
+  static BevTransform from_matrix(const Mat3& m, const std::string& where);
   Box apply(const Box& b) const;
 
   // points: [P, >=3] float32, columns 0..2 = x, y z (m, ego frame); other columns unchanged.

@@ -2,6 +2,7 @@
 
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -35,18 +36,47 @@ JpegInfo read_jpeg_info(const std::string& path) {
   return header(h.h, read_file(path), cat("image file ", path));
 }
 
+std::vector<JpegScale> jpeg_downscale_factors() {
+  int n = 0;
+  const tjscalingfactor* f = tjGetScalingFactors(&n);
+  std::vector<JpegScale> out;
+  for (int i = 0; i < n; ++i)
+    if (f[i].num <= f[i].denom) out.push_back(JpegScale{f[i].num, f[i].denom});
+  std::sort(out.begin(), out.end(), [](const JpegScale& a, const JpegScale& b) { return a.value() < b.value(); });
+  return out;
+}
+
+JpegInfo read_jpeg_info_bytes(std::string_view bytes, const std::string& label) {
+  Handle h(tjInitDecompress());
+  return header(h.h, bytes, label);
+}
+
 RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label) {
+  return decode_jpeg_bytes(bytes, label, JpegScale{1, 1});
+}
+
+RgbImage decode_jpeg_bytes(std::string_view bytes, const std::string& label, JpegScale scale) {
+  RgbImage img;
+  decode_jpeg_bytes_into(bytes, label, scale, &img);
+  return img;
+}
+
+void decode_jpeg_bytes_into(std::string_view bytes, const std::string& label, JpegScale scale, RgbImage* out) {
+  static const std::vector<JpegScale> offered = jpeg_downscale_factors();
+  BEVKD_CHECK(std::find(offered.begin(), offered.end(), scale) != offered.end(), label, ": JPEG scaling factor ",
+              scale.num, "/", scale.denom, " is not one libjpeg-turbo offers");
   Handle h(tjInitDecompress());
   const JpegInfo info = header(h.h, bytes, label);
-  RgbImage img;
-  img.width = info.width;
-  img.height = info.height;
-  img.rgb.resize(static_cast<std::size_t>(info.width) * static_cast<std::size_t>(info.height) * 3);
+  RgbImage& img = *out;
+  img.width = scale.scaled(info.width);
+  img.height = scale.scaled(info.height);
+  img.rgb.resize(static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height) * 3);
+  // tjDecompress2 picks the scaling factor from the requested size; the size computed above is
+  // exactly TJSCALED(size, factor), so it picks `scale`.
   const int rc = tjDecompress2(h.h, reinterpret_cast<const unsigned char*>(bytes.data()),
-                               static_cast<unsigned long>(bytes.size()), img.rgb.data(), info.width, 0, info.height,
+                               static_cast<unsigned long>(bytes.size()), img.rgb.data(), img.width, 0, img.height,
                                TJPF_RGB, 0);
   BEVKD_CHECK(rc == 0, label, ": cannot decode JPEG (", tjGetErrorStr2(h.h), ")");
-  return img;
 }
 
 JpegInfo check_jpeg_bytes(std::string_view bytes, const std::string& label) {

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <any>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -230,6 +232,122 @@ TEST_F(Stream, FileHashCheckCatchesDamageHdf5CannotSee) {
   ShardStream s(manifest, o);
   EXPECT_ERROR_WITH(s.next(), "shard train/shard-00000.h5", "the file's XXH64 is", "the manifest says",
                     "the file is corrupt");
+}
+
+// The per-item view policy: one view per (seed, epoch, sample), keyed by the sample's identity.
+TEST_F(Stream, DrawnViewsAreKeyedBySampleIdentityAndOnlyThatViewIsDecoded) {
+  StreamOptions o = options(1);
+  o.draw_view = true;
+  o.fields = {"teacher/features/neck", "view/bda", "teacher/boxes", "fg_mask"};
+  std::map<std::pair<int, std::int64_t>, int> views0;
+  {
+    ShardStream s(manifest, o);
+    int count[2] = {0, 0};
+    while (auto item = s.next()) {
+      const SampleRef ref = item->ref;
+      EXPECT_EQ(manifest.shards()[ref.shard].path, item->shard);
+      EXPECT_EQ(ref.sample, item->sample_index);
+      ASSERT_TRUE(item->view == 0 || item->view == 1);
+      EXPECT_EQ(item->view, s.view_of(0, ref));
+      EXPECT_EQ(item->view, draw_view(o.seed, 0, ref, 2));
+      views0[{ref.shard, ref.sample}] = item->view;
+      ++count[item->view];
+      // Only the drawn view: per-view fields have 1 on their view axis and equal that view of a
+      // full read.
+      const Sample full = testing::make_sample(specs[ref.shard], ref.sample);
+      const Array& neck = item->sample.get("teacher/features/neck");
+      ASSERT_EQ(neck.dim(0), 1);
+      const Array& full_neck = full.get("teacher/features/neck");
+      ASSERT_EQ(neck.nbytes() * 2, full_neck.nbytes());
+      EXPECT_EQ(std::memcmp(neck.raw(), full_neck.bytes() + item->view * neck.nbytes(), neck.nbytes()), 0);
+      const Array& bda = item->sample.get("view/bda");
+      EXPECT_EQ(std::memcmp(bda.raw(), full.get("view/bda").bytes() + item->view * 36, 36), 0);
+      const Array& boxes = item->sample.get("teacher/boxes");
+      const Array& full_boxes = full.get("teacher/boxes");
+      ASSERT_EQ(boxes.segments.size(), 1u);
+      EXPECT_EQ(boxes.segments[0], full_boxes.segments[static_cast<std::size_t>(item->view)]);
+      const std::size_t row = 9 * sizeof(float);
+      const std::size_t skip = item->view == 1 ? static_cast<std::size_t>(full_boxes.segments[0]) * row : 0;
+      EXPECT_EQ(std::memcmp(boxes.raw(), full_boxes.bytes() + skip, boxes.nbytes()), 0);
+    }
+    EXPECT_GT(count[0], 0);  // both views occur in an epoch of 17 samples
+    EXPECT_GT(count[1], 0);
+  }
+  // Independent of the split: 3 ranks with 2 threads each see the same view for every sample.
+  StreamOptions split = o;
+  split.num_threads = 2;
+  split.world_size = 3;
+  for (int r = 0; r < 3; ++r) {
+    split.rank = r;
+    ShardStream s(manifest, split);
+    s.seek({0, 2});  // and of the position
+    while (auto item = s.next())
+      EXPECT_EQ(item->view, (views0[{item->ref.shard, item->ref.sample}])) << "rank " << r;
+  }
+  // Another epoch or seed draws again; view_choices restricts the draw.
+  ShardStream s(manifest, o);
+  int changed_epoch = 0, changed_seed = 0;
+  for (const auto& [key, v] : views0) {
+    const SampleRef ref{key.first, key.second};
+    changed_epoch += s.view_of(1, ref) != v;
+    changed_seed += draw_view(o.seed + 1, 0, ref, 2) != v;
+  }
+  EXPECT_GT(changed_epoch, 0);
+  EXPECT_GT(changed_seed, 0);
+  StreamOptions only1 = o;
+  only1.view_choices = {1};
+  ShardStream one(manifest, only1);
+  while (auto item = one.next()) EXPECT_EQ(item->view, 1);
+}
+
+TEST_F(Stream, FixedViewModeAndBadViewOptions) {
+  StreamOptions o = options();
+  o.view = 1;
+  o.fields = {"fg_mask"};
+  ShardStream s(manifest, o);
+  while (auto item = s.next()) {
+    EXPECT_EQ(item->view, 1);
+    const Array& m = item->sample.get("fg_mask");
+    const Array full = testing::make_sample(specs[item->ref.shard], item->ref.sample).take("fg_mask");
+    ASSERT_EQ(m.nbytes() * 2, full.nbytes());
+    EXPECT_EQ(std::memcmp(m.raw(), full.bytes() + m.nbytes(), m.nbytes()), 0);
+  }
+  o.view = 2;
+  EXPECT_ERROR_WITH(ShardStream(manifest, o), "view 2 is not a stored view (the shards store 2 views");
+  o.view = 0;
+  o.draw_view = true;
+  EXPECT_ERROR_WITH(ShardStream(manifest, o), "a fixed view (0) and draw_view exclude each other");
+  o.view = -1;
+  o.view_choices = {0, 3};
+  EXPECT_ERROR_WITH(ShardStream(manifest, o), "view choice 3 is not a stored view");
+}
+
+// StreamOptions::process runs on the decoding threads; its result travels in the item, its
+// errors surface at the item's position naming shard and sample.
+TEST_F(Stream, PerItemWorkRunsOnTheWorkersAndItsErrorsNameTheSample) {
+  StreamOptions o = options(2);
+  o.fields = {"sample_token"};
+  o.process = [](StreamItem& item) {
+    BEVKD_CHECK(!(item.ref.shard == 2 && item.sample_index == 4), "no image for this one");
+    item.payload = item.sample.get("sample_token").string_at(0) + "!";
+  };
+  ShardStream s(manifest, o);
+  int good = 0, bad = 0;
+  for (std::int64_t k = 0; k < 17; ++k) {
+    try {
+      const auto item = s.next();
+      ASSERT_TRUE(item.has_value());
+      EXPECT_EQ(std::any_cast<std::string>(item->payload), item->sample.get("sample_token").string_at(0) + "!");
+      ++good;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("shard train/shard-00002.h5, sample 4: no image for this one"),
+                std::string::npos)
+          << e.what();
+      ++bad;
+    }
+  }
+  EXPECT_EQ(good, 16);
+  EXPECT_EQ(bad, 1);
 }
 
 }  // namespace
