@@ -31,6 +31,20 @@ int64_t map_cells(float lo, float hi, float voxel, int64_t osf, const char* axis
   return n / osf;
 }
 
+// An explicit map size: positive, within int32 (the kernels index with it), and a valid
+// voxel / stride / x_min / y_min (which map_cells checks otherwise).
+void check_explicit_shape(const GaussianOptions& o) {
+  BEVKD_CHECK(o.map_shape[0] >= 1 && o.map_shape[1] >= 1 && o.map_shape[0] <= (int64_t{1} << 20) &&
+                  o.map_shape[1] <= (int64_t{1} << 20),
+              kOp, ": map_shape must be positive (at most 2^20) or {0, 0}, found {", o.map_shape[0], ", ",
+              o.map_shape[1], "}");
+  BEVKD_CHECK(std::isfinite(o.range[0]) && std::isfinite(o.range[1]), kOp, ": x_min and y_min must be finite, found ",
+              o.range[0], ", ", o.range[1]);
+  BEVKD_CHECK(std::isfinite(o.voxel_x) && o.voxel_x > 0 && std::isfinite(o.voxel_y) && o.voxel_y > 0, kOp,
+              ": voxel sizes must be positive, found ", o.voxel_x, ", ", o.voxel_y);
+  BEVKD_CHECK(o.out_size_factor >= 1, kOp, ": out_size_factor must be >= 1, found ", o.out_size_factor);
+}
+
 detail::GaussianGrid make_grid(const GaussianOptions& o) {
   BEVKD_CHECK(std::isfinite(o.min_overlap) && o.min_overlap > 0 && o.min_overlap < 1, kOp,
               ": min_overlap must be in (0, 1), found ", o.min_overlap);
@@ -109,8 +123,16 @@ torch::Tensor draw_any(const torch::Tensor& boxes, const torch::Tensor& labels, 
 
 }  // namespace
 
-int64_t GaussianOptions::width() const { return map_cells(range[0], range[3], voxel_x, out_size_factor, "x"); }
-int64_t GaussianOptions::height() const { return map_cells(range[1], range[4], voxel_y, out_size_factor, "y"); }
+int64_t GaussianOptions::width() const {
+  if (map_shape[0] == 0 && map_shape[1] == 0) return map_cells(range[0], range[3], voxel_x, out_size_factor, "x");
+  check_explicit_shape(*this);
+  return map_shape[1];
+}
+int64_t GaussianOptions::height() const {
+  if (map_shape[0] == 0 && map_shape[1] == 0) return map_cells(range[1], range[4], voxel_y, out_size_factor, "y");
+  check_explicit_shape(*this);
+  return map_shape[0];
+}
 
 float gaussian_radius(float height, float width, double min_overlap) {
   return detail::gaussian_radius_f32(height, width, detail::make_radius_consts(min_overlap));
@@ -149,6 +171,20 @@ torch::Tensor gaussian_heatmaps(const torch::Tensor& boxes, const torch::Tensor&
     }
   }
   return draw_any(boxes, lab, num_classes, opts, kOp);
+}
+
+torch::Tensor gaussian_radii(const torch::Tensor& boxes, const GaussianOptions& opts) {
+  detail::check_arg(boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) &&
+                        boxes.scalar_type() == torch::kFloat32,
+                    "gaussian_radii", "boxes", "[N, 7] or [N, 9] float32 (x, y, z, l, w, h, yaw[, vx, vy])", boxes);
+  const detail::GaussianGrid g = make_grid(opts);
+  const torch::Tensor bx = boxes.to(torch::kCPU).contiguous();
+  const int64_t N = bx.size(0), S = bx.size(1);
+  torch::Tensor out = torch::empty({N}, torch::TensorOptions().dtype(torch::kInt64));
+  const float* b = bx.data_ptr<float>();
+  int64_t* r = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < N; ++i) r[i] = detail::gaussian_box_radius(b + i * S, g);
+  return out.to(boxes.device());
 }
 
 torch::Tensor gaussian_mask(const torch::Tensor& boxes, const GaussianOptions& opts) {

@@ -29,10 +29,13 @@ struct GaussianOptions {
   int64_t out_size_factor = 8;           // heat-map stride in voxels
   double min_overlap = 0.1;              // gaussian_overlap of the train config
   int64_t min_radius = 2;                // 2 for CenterPoint and FD3D, 1 for BEVDistill's mask
+  // Explicit heat-map size {H, W} (cells); {0, 0}: derived from the range as below. With an
+  // explicit size only x_min and y_min of `range` are used (e.g. loss-probe's H, W parameters).
+  std::array<int64_t, 2> map_shape{0, 0};
 
-  // Heat-map size: W = round((x_max - x_min) / voxel_x) / out_size_factor (integer division,
-  // as upstream's grid_size // out_size_factor), H likewise. Throw bevkd::Error on invalid
-  // options (naming the field).
+  // Heat-map size: map_shape when set, else W = round((x_max - x_min) / voxel_x) /
+  // out_size_factor (integer division, as upstream's grid_size // out_size_factor), H likewise.
+  // Throw bevkd::Error on invalid options (naming the field).
   int64_t width() const;
   int64_t height() const;
 };
@@ -51,6 +54,12 @@ void draw_gaussian(torch::Tensor& heatmap, int64_t center_x, int64_t center_y, i
 // Returns the CenterPoint targets [num_classes, H, W] float32 on the boxes' device.
 torch::Tensor gaussian_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t num_classes,
                                 const GaussianOptions& opts);
+
+// The radius each box is drawn with, max(min_radius, int(gaussian_radius)), or -1 for a box
+// upstream skips for its size (width or length not positive in cells); boxes whose centre is
+// off the map still get their radius. boxes [N, 7|9] float32 (Box) -> [N] int64 on the boxes'
+// device (a per-box scalar: computed on the CPU, for CUDA boxes from a copy).
+torch::Tensor gaussian_radii(const torch::Tensor& boxes, const GaussianOptions& opts);
 
 // Single-channel variant (every box drawn into one map), e.g. BEVDistill's foreground mask
 // (min_radius 1): boxes [N, 7|9] float32 -> [H, W] float32.
