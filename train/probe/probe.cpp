@@ -482,11 +482,11 @@ int run(const LossProbeOptions& opts, std::ostream& out, std::ostream& err, cons
 
   ProbeContext c = load_case(*e, opts.case_dir, opts.grad);
   c.want_debug = !opts.out_dir.empty();
+  const ProbeOutput o = e->run(c);
   err << "loss-probe: " << e->name << " on " << opts.case_dir << " in "
       << (c.in.dtype() == torch::kFloat64 ? "float64" : "float32");
   if (c.in.bound("B")) err << ", B = " << c.in.batch();
   err << "\n";
-  const ProbeOutput o = e->run(c);
   check_output(*e, c, o);
   const std::string text = values_json(e->name, o);
   if (!opts.out_dir.empty()) {
