@@ -10,6 +10,7 @@
 
 #include "train/probe/box_convention.h"
 #include "train/probe/params.h"
+#include "train/probe/registry.h"
 
 namespace bevkd::train::probe {
 
@@ -44,6 +45,16 @@ inline std::array<double, 2> positive_xy(const Params& p, const std::string& key
   for (double x : v)
     if (!(std::isfinite(x) && x > 0)) p.refuse(key, "expected positive entries");
   return {v[0], v[1]};
+}
+
+// Inputs that must be present exactly when `needed` (the spec's "iff Cs≠C"); `why` says which
+// sizes decided, e.g. "Cs = 64 != C = 256". Throws UsageError naming the first offending input.
+inline void require_inputs_iff(const ProbeInputs& in, const std::vector<std::string>& names, bool needed,
+                               const std::string& why) {
+  for (const std::string& n : names) {
+    BEVKD_PROBE_CHECK(!needed || in.has(n), "input ", n, ": missing (", why, ")");
+    BEVKD_PROBE_CHECK(needed || !in.has(n), "input ", n, ": extra (", why, ")");
+  }
 }
 
 // The per-sample boxes of a case, converted from mmdet3d v0.17 to DESIGN.md's Box.

@@ -13,6 +13,13 @@
 //    replaces a pending entry of the same name, so a forgotten deletion is harmless).
 // 3. Add the .cpp to train/CMakeLists.txt, a transcription to scripts/loss_golden.py and a test.
 //
+// Value keys, grad files and debug files may be patterns where their number depends on the
+// inputs: "layer{l}" stands for layer0, layer1, ... (any run of names matching it, in order), as
+// in bevdistill_box_distill's values and "match_l{l}_b{b}" debug arrays. Inputs present exactly
+// when sizes differ (the spec's "iff Cs≠C") are declared optional() and checked in validate()
+// with require_inputs_iff() (entry_util.h). tests/train/probe_test.cpp (LossProbeRegistry)
+// registers a complete toy family in its own Registry.
+//
 // An entry in brief:
 //   ProbeEntry e;
 //   e.name = "cwd_kl"; e.section = "§7.2";
