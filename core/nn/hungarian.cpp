@@ -17,8 +17,18 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 class ShortestAugmentingPath {
  public:
   ShortestAugmentingPath(std::vector<double> cost, int64_t n, int64_t m)
-      : c_(std::move(cost)), n_(n), m_(m), u_(n, 0.0), v_(m, 0.0), dist_(m), pred_(m, -1), col_of_row_(n, -1),
-        row_of_col_(m, -1), row_seen_(n), col_done_(m), todo_(m) {}
+      : c_(std::move(cost)),
+        n_(n),
+        m_(m),
+        u_(n, 0.0),
+        v_(m, 0.0),
+        dist_(m),
+        pred_(m, -1),
+        col_of_row_(n, -1),
+        row_of_col_(m, -1),
+        row_seen_(n),
+        col_done_(m),
+        todo_(m) {}
 
   std::vector<int64_t> solve() {
     for (int64_t r = 0; r < n_; ++r) add_row(r);

@@ -27,14 +27,15 @@ std::string python_missing() {
   static const std::string why = [] {
     if (fs::exists(fs::path(BEVKD_LOSS_GOLDEN_DIR) / "COMPLETE")) return std::string();
     const auto r = test::run_command(cat(BEVKD_PYTHON, " -c 'import torch, scipy, numpy' 2>&1"));
-    return r.status == 0 ? std::string() : cat(BEVKD_PYTHON, " cannot import torch/scipy/numpy (", r.output,
-                                               "); install python3-torch and python3-scipy (scripts/setup.sh)");
+    return r.status == 0 ? std::string()
+                         : cat(BEVKD_PYTHON, " cannot import torch/scipy/numpy (", r.output,
+                               "); install python3-torch and python3-scipy (scripts/setup.sh)");
   }();
   return why;
 }
 
-#define SKIP_WITHOUT_TORCH()                                   \
-  do {                                                         \
+#define SKIP_WITHOUT_TORCH()                                         \
+  do {                                                               \
     if (!python_missing().empty()) GTEST_SKIP() << python_missing(); \
   } while (0)
 
@@ -44,8 +45,8 @@ std::string python_missing() {
 std::string cases_dir(const test::TempDir& scratch, const std::string& family) {
   if (fs::exists(fs::path(BEVKD_LOSS_GOLDEN_DIR) / "COMPLETE")) return BEVKD_LOSS_GOLDEN_DIR;
   const std::string dir = scratch / "cases";
-  const auto r = test::run_command(cat(BEVKD_PYTHON, " ", BEVKD_SOURCE_DIR, "/scripts/loss_golden.py ", dir,
-                                       " --family ", family, " 2>&1"));
+  const auto r = test::run_command(
+      cat(BEVKD_PYTHON, " ", BEVKD_SOURCE_DIR, "/scripts/loss_golden.py ", dir, " --family ", family, " 2>&1"));
   EXPECT_EQ(r.status, 0) << r.output;
   return dir;
 }

@@ -106,7 +106,8 @@ TEST(BevDistillDense, PerSampleBroadcastAndEmptySamples) {
   torch::Tensor fg = torch::rand({2, 4, 5}, kF64);
   fg[1].zero_();  // sample 1 has no boxes: adds nothing
   const double both = bevdistill_dense_unweighted(s, t, fg).item<double>();
-  const double first = bevdistill_dense_unweighted(s.slice(0, 0, 1), t.slice(0, 0, 1), fg.slice(0, 0, 1)).item<double>();
+  const double first =
+      bevdistill_dense_unweighted(s.slice(0, 0, 1), t.slice(0, 0, 1), fg.slice(0, 0, 1)).item<double>();
   EXPECT_NEAR(both, first, 1e-13 * first);
   // A loop over samples, cells and channels.
   double num = 0, den = 0;
@@ -262,8 +263,8 @@ TEST(BevDistillBox, RectangularNonFiniteRowsAndScoreSource) {
   ASSERT_EQ(m.rows.size(), 2u);
   EXPECT_EQ(std::count(m.cols.begin(), m.cols.end(), 2), 0);
   const torch::Tensor keep = torch::tensor({int64_t{0}, int64_t{1}, int64_t{3}});
-  const BoxDistillResult without = bevdistill_box_distill(
-      logits, preds, {make_teacher(code.index_select(0, keep), probs.index_select(0, keep))});
+  const BoxDistillResult without =
+      bevdistill_box_distill(logits, preds, {make_teacher(code.index_select(0, keep), probs.index_select(0, keep))});
   EXPECT_NEAR(r.total.item<double>(), without.total.item<double>(), 1e-14);
   EXPECT_TRUE(std::isfinite(r.total.item<double>()));
 
@@ -301,8 +302,9 @@ TEST(BevDistillBox, FiniteDifferenceGradientWithTheMatchingFixed) {
   bevdistill_box_distill(lr, preds.clone().requires_grad_(true), teacher).total.backward();
   EXPECT_FALSE(lr.grad().defined());
   // float32 agrees with float64.
-  EXPECT_NEAR(bevdistill_box_distill(logits.to(torch::kFloat32), preds.to(torch::kFloat32), teacher).total.item<double>(),
-              f(preds).item<double>(), 1e-5 * f(preds).item<double>());
+  EXPECT_NEAR(
+      bevdistill_box_distill(logits.to(torch::kFloat32), preds.to(torch::kFloat32), teacher).total.item<double>(),
+      f(preds).item<double>(), 1e-5 * f(preds).item<double>());
 }
 
 TEST(BevDistillBox, BoxCodeOfDesignBoxes) {
@@ -322,16 +324,17 @@ TEST(BevDistillInfoNce, SamplesBilinearlyWithZerosPadding) {
   const torch::Tensor pts = torch::tensor({0.0, 0.0, -0.5, -0.5, 0.5, -0.5, 1.0, 1.0}, kF64).view({1, 1, 4, 2});
   const torch::Tensor s = bevdistill_sample_points(bev, pts);
   ASSERT_EQ(s.sizes(), (std::vector<int64_t>{4, 1}));
-  EXPECT_DOUBLE_EQ(s[0][0].item<double>(), 2.5);   // centre: mean of the four
-  EXPECT_DOUBLE_EQ(s[1][0].item<double>(), 1.0);   // (x, y) = pixel (0, 0)
-  EXPECT_DOUBLE_EQ(s[2][0].item<double>(), 2.0);   // x selects the W axis: pixel (col 1, row 0)
-  EXPECT_DOUBLE_EQ(s[3][0].item<double>(), 1.0);   // pixel (1.5, 1.5): 1/4 of cell (1, 1), rest padding
+  EXPECT_DOUBLE_EQ(s[0][0].item<double>(), 2.5);  // centre: mean of the four
+  EXPECT_DOUBLE_EQ(s[1][0].item<double>(), 1.0);  // (x, y) = pixel (0, 0)
+  EXPECT_DOUBLE_EQ(s[2][0].item<double>(), 2.0);  // x selects the W axis: pixel (col 1, row 0)
+  EXPECT_DOUBLE_EQ(s[3][0].item<double>(), 1.0);  // pixel (1.5, 1.5): 1/4 of cell (1, 1), rest padding
   // Rows in (b, l, q) order for points [L=2, B=2, Q=3, 2].
   torch::manual_seed(9);
   const torch::Tensor map = torch::randn({2, 3, 4, 5}, kF64), p = torch::rand({2, 2, 3, 2}, kF64) * 2 - 1;
   const torch::Tensor rows = bevdistill_sample_points(map, p);
   ASSERT_EQ(rows.sizes(), (std::vector<int64_t>{12, 3}));
-  const torch::Tensor one = bevdistill_sample_points(map.slice(0, 1, 2), p.slice(1, 1, 2).slice(0, 0, 1).slice(2, 2, 3));
+  const torch::Tensor one =
+      bevdistill_sample_points(map.slice(0, 1, 2), p.slice(1, 1, 2).slice(0, 0, 1).slice(2, 2, 3));
   EXPECT_TRUE(all_close(rows[1 * 6 + 0 * 3 + 2], one[0], 0, 1e-15));  // b = 1, l = 0, q = 2
 }
 
@@ -365,8 +368,8 @@ TEST(BevDistillInfoNce, LossMatchesLoopsAndModuleMatchesComposition) {
     y = torch::matmul(torch::relu(y), h->enc2->weight.t()) + h->enc2->bias;
     return y / y.norm(2, 1, true).clamp_min(1e-12);
   };
-  const torch::Tensor want_loss = infonce_loss(head(m->pts, bevdistill_sample_points(t, p)),
-                                               head(m->img, bevdistill_sample_points(s, p)), 0.07);
+  const torch::Tensor want_loss =
+      infonce_loss(head(m->pts, bevdistill_sample_points(t, p)), head(m->img, bevdistill_sample_points(s, p)), 0.07);
   EXPECT_NEAR(m->forward(s, t, p).item<double>(), want_loss.item<double>(), 1e-12);
 }
 
@@ -393,9 +396,9 @@ TEST(BevDistillInfoNce, GradientsInvarianceAndEdgeCases) {
   const torch::Tensor perm = torch::tensor({int64_t{2}, int64_t{0}, int64_t{1}});
   EXPECT_NEAR(m->forward(s, t, p.index_select(2, perm)).item<double>(), m->forward(s, t, p).item<double>(), 1e-12);
   // One sample in all: 0 (nothing to contrast).
-  EXPECT_EQ(m->forward(s.slice(0, 0, 1), t.slice(0, 0, 1), p.slice(0, 0, 1).slice(1, 0, 1).slice(2, 0, 1))
-                .item<double>(),
-            0.0);
+  EXPECT_EQ(
+      m->forward(s.slice(0, 0, 1), t.slice(0, 0, 1), p.slice(0, 0, 1).slice(1, 0, 1).slice(2, 0, 1)).item<double>(),
+      0.0);
 }
 
 // ---- §6 HeatmapDistiller -----------------------------------------------------------------------

@@ -23,9 +23,7 @@ std::string error_of(const std::string& path) {
   return "no error";
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 // A .npy file of the given version with a header dict and raw data bytes.
 std::string npy_bytes(int major, const std::string& dict, const std::string& data) {
@@ -58,8 +56,8 @@ TEST(Npy, RoundTripsEveryDtypeAndRank) {
       torch::tensor({int64_t{-7}, int64_t{1} << 50, int64_t{3}}),
       torch::zeros({0, 9}),
       torch::zeros({3, 0, 2}, torch::kFloat64),
-      torch::tensor(1.25, torch::kFloat64),                  // rank 0
-      torch::randn({4, 6}).t(),                              // non-contiguous: written in C order
+      torch::tensor(1.25, torch::kFloat64),  // rank 0
+      torch::randn({4, 6}).t(),              // non-contiguous: written in C order
   };
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::string path = dir / cat("t", i, ".npy");
@@ -106,7 +104,8 @@ TEST(Npy, RefusesBrokenFilesNamingThem) {
       {"tiny", good.substr(0, 7), "not a .npy file"},
       {"version", std::string("\x93NUMPY\x04\x00", 8) + good.substr(8), "format version 4.0 is not supported"},
       {"header_cut", good.substr(0, 40), "truncated .npy file"},
-      {"data_cut", good.substr(0, good.size() - 3), "truncated .npy file: the header announces shape [2] float32 (8 data bytes), the file holds 5"},
+      {"data_cut", good.substr(0, good.size() - 3),
+       "truncated .npy file: the header announces shape [2] float32 (8 data bytes), the file holds 5"},
       {"trailing", good + "xx", "has 2 bytes after the 8 data bytes"},
       {"fortran", npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", data),
        "fortran_order is True"},

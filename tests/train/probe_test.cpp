@@ -23,7 +23,9 @@ torch::TensorOptions kF64() { return torch::TensorOptions().dtype(torch::kFloat6
 // A valid bevdistill_dense case: B=2, C=3, 4x5 map, fg_map given.
 std::map<std::string, torch::Tensor> dense_inputs() {
   torch::manual_seed(3);
-  return {{"s_feat", torch::randn({2, 3, 4, 5})}, {"t_feat", torch::randn({2, 3, 4, 5})}, {"fg_map", torch::rand({2, 4, 5})}};
+  return {{"s_feat", torch::randn({2, 3, 4, 5})},
+          {"t_feat", torch::randn({2, 3, 4, 5})},
+          {"fg_map", torch::rand({2, 4, 5})}};
 }
 
 // A valid bevdistill_box_distill case: L=2, B=2, Q=4, Ncls=3, K = (2, 0).
@@ -31,9 +33,12 @@ std::map<std::string, torch::Tensor> box_inputs() {
   torch::manual_seed(4);
   torch::Tensor boxes = torch::tensor({{1.0f, 2.0f, 0.5f, 1.8f, 4.2f, 1.5f, 0.3f, 1.0f, 0.0f},
                                        {-5.0f, 3.0f, 0.2f, 2.0f, 4.8f, 1.7f, -1.2f, 0.0f, 0.5f}});
-  return {{"cls_logits", torch::randn({2, 2, 4, 3})}, {"bbox_preds", torch::randn({2, 2, 4, 10})},
-          {"t_boxes_b0", boxes},       {"t_scores_b0", torch::rand({2, 3})},
-          {"t_boxes_b1", torch::zeros({0, 9})}, {"t_scores_b1", torch::zeros({0, 3})}};
+  return {{"cls_logits", torch::randn({2, 2, 4, 3})},
+          {"bbox_preds", torch::randn({2, 2, 4, 10})},
+          {"t_boxes_b0", boxes},
+          {"t_scores_b0", torch::rand({2, 3})},
+          {"t_boxes_b1", torch::zeros({0, 9})},
+          {"t_scores_b1", torch::zeros({0, 3})}};
 }
 
 // The message of a run that must fail with exit code 2.
@@ -49,7 +54,8 @@ TEST(LossProbeUsage, UnknownAndPendingLosses) {
   test::TempDir dir("probe_loss");
   EXPECT_EQ(usage_error("bevdistil_dense", dir.path()).rfind("loss-probe: unknown loss 'bevdistil_dense' (known: ", 0),
             0u);
-  EXPECT_EQ(usage_error("cwd_kl", dir.path()), "loss-probe: loss cwd_kl (spec/losses.md §7.2) is not implemented yet\n");
+  EXPECT_EQ(usage_error("cwd_kl", dir.path()),
+            "loss-probe: loss cwd_kl (spec/losses.md §7.2) is not implemented yet\n");
   for (const char* pending : {"tig_inner_depth", "tig_inner_feature", "cwd_ce_focaldistiller", "mgd", "fgd", "fitnet",
                               "fd3d_qfd", "fd3d_smgd", "x3kd"})
     EXPECT_NE(usage_error(pending, dir.path()).find("is not implemented yet"), std::string::npos) << pending;
@@ -64,7 +70,8 @@ TEST(LossProbeUsage, UnknownMissingAndExtraInputs) {
             "loss-probe: input t_feats: unknown for loss bevdistill_dense (its inputs: s_feat, t_feat, fg_map, "
             "boxes_b*)\n");
   // Unknown: a per-sample input given as one file.
-  test::write_case(dir / "unknown2", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes", torch::zeros({0, 9})}});
+  test::write_case(dir / "unknown2",
+                   {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes", torch::zeros({0, 9})}});
   EXPECT_NE(usage_error("bevdistill_dense", dir / "unknown2").find("input boxes: unknown for loss bevdistill_dense"),
             std::string::npos);
   // Missing.
@@ -75,17 +82,24 @@ TEST(LossProbeUsage, UnknownMissingAndExtraInputs) {
   test::write_case(dir / "none", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "none"),
             "loss-probe: input fg_map: missing (loss bevdistill_dense needs fg_map or boxes_b*)\n");
-  test::write_case(dir / "both", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"fg_map", in["fg_map"]},
-                                  {"boxes_b0", torch::zeros({0, 9})}, {"boxes_b1", torch::zeros({0, 9})}});
+  test::write_case(dir / "both", {{"s_feat", in["s_feat"]},
+                                  {"t_feat", in["t_feat"]},
+                                  {"fg_map", in["fg_map"]},
+                                  {"boxes_b0", torch::zeros({0, 9})},
+                                  {"boxes_b1", torch::zeros({0, 9})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "both"),
             "loss-probe: input boxes_b*: extra (fg_map is given; loss bevdistill_dense takes fg_map or boxes_b*, not "
             "both)\n");
   // Per-sample: one too many, one missing (B = 2 from s_feat).
-  test::write_case(dir / "extra", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes_b0", torch::zeros({0, 9})},
-                                   {"boxes_b1", torch::zeros({0, 9})}, {"boxes_b2", torch::zeros({0, 9})}});
+  test::write_case(dir / "extra", {{"s_feat", in["s_feat"]},
+                                   {"t_feat", in["t_feat"]},
+                                   {"boxes_b0", torch::zeros({0, 9})},
+                                   {"boxes_b1", torch::zeros({0, 9})},
+                                   {"boxes_b2", torch::zeros({0, 9})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "extra"),
             "loss-probe: input boxes_b2: extra (B = 2: boxes_b0 ... boxes_b1 expected)\n");
-  test::write_case(dir / "short", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes_b0", torch::zeros({0, 9})}});
+  test::write_case(dir / "short",
+                   {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes_b0", torch::zeros({0, 9})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "short"),
             "loss-probe: input boxes_b1: missing (B = 2: boxes_b0 ... boxes_b1 expected)\n");
   // Not a directory.
@@ -96,19 +110,23 @@ TEST(LossProbeUsage, WrongShapesRanksAndDtypes) {
   test::TempDir dir("probe_shapes");
   auto in = dense_inputs();
   // The spec's example, scaled down: C disagrees between S and T.
-  test::write_case(dir / "c", {{"s_feat", torch::zeros({2, 8, 5, 5})}, {"t_feat", torch::zeros({2, 4, 5, 5})},
+  test::write_case(dir / "c", {{"s_feat", torch::zeros({2, 8, 5, 5})},
+                               {"t_feat", torch::zeros({2, 4, 5, 5})},
                                {"fg_map", torch::zeros({2, 5, 5})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "c"),
             "loss-probe: input t_feat: shape [2,4,5,5], expected [B,C,H,W]=[2,8,5,5]\n");
-  test::write_case(dir / "rank", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"fg_map", torch::zeros({2, 4})}});
+  test::write_case(dir / "rank",
+                   {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"fg_map", torch::zeros({2, 4})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "rank"),
             "loss-probe: input fg_map: shape [2,4], expected [B,H,W]=[2,4,5]\n");
-  test::write_case(dir / "dtype", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"].to(torch::kInt64)},
-                                   {"fg_map", in["fg_map"]}});
+  test::write_case(dir / "dtype",
+                   {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"].to(torch::kInt64)}, {"fg_map", in["fg_map"]}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "dtype"),
             "loss-probe: input t_feat: dtype int64, expected float32 or float64\n");
   // A literal size: boxes must have 9 columns.
-  test::write_case(dir / "cols", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes_b0", torch::zeros({1, 7})},
+  test::write_case(dir / "cols", {{"s_feat", in["s_feat"]},
+                                  {"t_feat", in["t_feat"]},
+                                  {"boxes_b0", torch::zeros({1, 7})},
                                   {"boxes_b1", torch::zeros({0, 9})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "cols"),
             "loss-probe: input boxes_b0: shape [1,7], expected [K_b,9]=[1,9]\n");
@@ -149,7 +167,9 @@ TEST(LossProbeUsage, ParamsAreStrict) {
   write_file_atomic(dir / "badjson/params.json", "{\"loss_weight\": ");
   EXPECT_NE(usage_error("bevdistill_dense", dir / "badjson").find("is not valid JSON"), std::string::npos);
   // grid_size must give the features' H x W when fg is drawn from boxes.
-  test::write_case(dir / "grid", {{"s_feat", in["s_feat"]}, {"t_feat", in["t_feat"]}, {"boxes_b0", torch::zeros({0, 9})},
+  test::write_case(dir / "grid", {{"s_feat", in["s_feat"]},
+                                  {"t_feat", in["t_feat"]},
+                                  {"boxes_b0", torch::zeros({0, 9})},
                                   {"boxes_b1", torch::zeros({0, 9})}});
   EXPECT_EQ(usage_error("bevdistill_dense", dir / "grid"),
             "loss-probe: params.json: key grid_size: [1024,1024] is not allowed ((ny/8, nx/8) = (128, 128) must equal "
@@ -165,12 +185,14 @@ TEST(LossProbeUsage, ParamsAreStrict) {
   EXPECT_EQ(usage_error("bevdistill_box_distill", dir / "cw"),
             "loss-probe: params.json: key code_weights: [1,2,3] is not a list of 10 numbers\n");
   // A required key, an ignored key (accepted), an integer given as 8.0.
-  test::write_case(dir / "g", {{"boxes", torch::zeros({0, 9})}},
-                   {{"W", 8}, {"pc_min_xy", {0, 0}}, {"voxel_xy", {1, 1}}, {"out_size_factor", 1.0}, {"min_radius", 1}});
-  EXPECT_EQ(usage_error("gaussian_fg_map", dir / "g"), "loss-probe: params.json: key H: missing (required, no default)\n");
-  test::write_case(dir / "g2", {{"boxes", torch::zeros({0, 9})}},
-                   {{"H", 8}, {"W", 8}, {"pc_min_xy", {0, 0}}, {"voxel_xy", {1, 1}}, {"out_size_factor", 8.5},
-                    {"min_radius", 1}});
+  test::write_case(
+      dir / "g", {{"boxes", torch::zeros({0, 9})}},
+      {{"W", 8}, {"pc_min_xy", {0, 0}}, {"voxel_xy", {1, 1}}, {"out_size_factor", 1.0}, {"min_radius", 1}});
+  EXPECT_EQ(usage_error("gaussian_fg_map", dir / "g"),
+            "loss-probe: params.json: key H: missing (required, no default)\n");
+  test::write_case(
+      dir / "g2", {{"boxes", torch::zeros({0, 9})}},
+      {{"H", 8}, {"W", 8}, {"pc_min_xy", {0, 0}}, {"voxel_xy", {1, 1}}, {"out_size_factor", 8.5}, {"min_radius", 1}});
   EXPECT_EQ(usage_error("gaussian_fg_map", dir / "g2"),
             "loss-probe: params.json: key out_size_factor: 8.5 is not an integer\n");
   test::write_case(dir / "ign", box_inputs(), {{"teacher_topk_in_release", 50}});
@@ -233,7 +255,9 @@ TEST(LossProbeOutput, NonFiniteValuesAreNull) {
   test::write_case(dir / "c", in);
   const test::ProbeRun r = probe("bevdistill_dense", dir / "c");
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"loss\": \"bevdistill_dense\", \"values\": {\"bev_fit_loss_unweighted\": null, \"bev_fit_loss\": null}}\n");
+  EXPECT_EQ(
+      r.out,
+      "{\"loss\": \"bevdistill_dense\", \"values\": {\"bev_fit_loss_unweighted\": null, \"bev_fit_loss\": null}}\n");
 }
 
 TEST(LossProbeOutput, AnyFloat64InputComputesInFloat64) {
@@ -260,10 +284,15 @@ TEST(LossProbeOutput, AnyFloat64InputComputesInFloat64) {
 
 TEST(LossProbeOutput, GaussianDebugArraysAndBoxMatches) {
   test::TempDir dir("probe_debug");
-  test::write_case(dir / "g", {{"boxes", torch::tensor({{0.5f, 0.5f, 0.f, 2.f, 2.f, 1.f, 0.f, 0.f, 0.f},
-                                                        {50.f, 0.5f, 0.f, 2.f, 2.f, 1.f, 0.f, 0.f, 0.f},
-                                                        {0.5f, 0.5f, 0.f, -1.f, 2.f, 1.f, 0.f, 0.f, 0.f}})}},
-                   {{"H", 4}, {"W", 4}, {"pc_min_xy", {-2, -2}}, {"voxel_xy", {0.5, 0.5}}, {"out_size_factor", 2},
+  test::write_case(dir / "g",
+                   {{"boxes", torch::tensor({{0.5f, 0.5f, 0.f, 2.f, 2.f, 1.f, 0.f, 0.f, 0.f},
+                                             {50.f, 0.5f, 0.f, 2.f, 2.f, 1.f, 0.f, 0.f, 0.f},
+                                             {0.5f, 0.5f, 0.f, -1.f, 2.f, 1.f, 0.f, 0.f, 0.f}})}},
+                   {{"H", 4},
+                    {"W", 4},
+                    {"pc_min_xy", {-2, -2}},
+                    {"voxel_xy", {0.5, 0.5}},
+                    {"out_size_factor", 2},
                     {"min_radius", 1}});
   const test::ProbeRun r = probe("gaussian_fg_map", dir / "g", dir / "gout");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -282,9 +311,9 @@ TEST(LossProbeOutput, GaussianDebugArraysAndBoxMatches) {
   for (int l = 0; l < 2; ++l) {
     const torch::Tensor m0 = probe::read_npy(dir / cat("bout/match_l", l, "_b0.npy"));
     const torch::Tensor m1 = probe::read_npy(dir / cat("bout/match_l", l, "_b1.npy"));
-    EXPECT_EQ(m0.sizes(), (std::vector<int64_t>{2, 2}));  // both teacher boxes matched
+    EXPECT_EQ(m0.sizes(), (std::vector<int64_t>{2, 2}));            // both teacher boxes matched
     EXPECT_LT(m0[0][0].item<int64_t>(), m0[1][0].item<int64_t>());  // sorted by query
-    EXPECT_EQ(m1.sizes(), (std::vector<int64_t>{0, 2}));  // no teacher box in sample 1
+    EXPECT_EQ(m1.sizes(), (std::vector<int64_t>{0, 2}));            // no teacher box in sample 1
   }
   const torch::Tensor g = probe::read_npy(dir / "bout/grad_bbox_preds.npy");
   EXPECT_EQ(g.sizes(), (std::vector<int64_t>{2, 2, 4, 10}));
@@ -319,8 +348,12 @@ TEST(LossProbeList, JsonSchemaFromTheRegistry) {
   EXPECT_FALSE(g["params"][0].contains("default"));  // H is required
   EXPECT_EQ(g["params"][6], json({{"key", "min_overlap"}, {"default", 0.1}}));
   const json& d = j["losses"][1];
-  EXPECT_EQ(d["inputs"][0], json({{"name", "s_feat"}, {"shape", {"B", "C", "H", "W"}}, {"dtype", "float"},
-                                  {"per_sample", false}, {"required", true}, {"grad", true}}));
+  EXPECT_EQ(d["inputs"][0], json({{"name", "s_feat"},
+                                  {"shape", {"B", "C", "H", "W"}},
+                                  {"dtype", "float"},
+                                  {"per_sample", false},
+                                  {"required", true},
+                                  {"grad", true}}));
   EXPECT_EQ(d["inputs"][3]["per_sample"], true);
   EXPECT_EQ(d["grads"], json({"grad_s_feat"}));
   // Text listing: every loss, and the pending ones named.
@@ -338,9 +371,7 @@ TEST(LossProbeBinary, ExitCodesAndStreams) {
   test::TempDir dir("probe_binary");
   test::write_case(dir / "c", dense_inputs());
   const std::string bin = BEVKD_TRAIN_BINARY;
-  auto run = [&](const std::string& args) {
-    return test::run_command(cat(bin, " ", args, " 2>", dir / "stderr"));
-  };
+  auto run = [&](const std::string& args) { return test::run_command(cat(bin, " ", args, " 2>", dir / "stderr")); };
   auto stderr_text = [&] { return read_file(dir / "stderr"); };
 
   auto r = run(cat("loss-probe --loss bevdistill_dense --case ", dir / "c"));

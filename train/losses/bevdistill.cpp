@@ -26,12 +26,12 @@ torch::Tensor bevdistill_dense_unweighted(const torch::Tensor& s, const torch::T
   BEVKD_CHECK(s.defined() && s.dim() == 4 && s.is_floating_point(),
               "bevdistill_dense: student features must be [B, C, H, W] float, found ", shape_of(s));
   BEVKD_CHECK(t.defined() && t.sizes() == s.sizes() && t.scalar_type() == s.scalar_type(),
-              "bevdistill_dense: teacher features ", shape_of(t), " must match the student's ", s.sizes(),
-              " (dtype ", s.scalar_type(), ")");
-  BEVKD_CHECK(fg.defined() && fg.dim() == 3 && fg.size(0) == s.size(0) && fg.size(1) == s.size(2) &&
-                  fg.size(2) == s.size(3),
-              "bevdistill_dense: fg map ", shape_of(fg), " must be [B, H, W] = [", s.size(0), ", ", s.size(2), ", ",
-              s.size(3), "]");
+              "bevdistill_dense: teacher features ", shape_of(t), " must match the student's ", s.sizes(), " (dtype ",
+              s.scalar_type(), ")");
+  BEVKD_CHECK(
+      fg.defined() && fg.dim() == 3 && fg.size(0) == s.size(0) && fg.size(1) == s.size(2) && fg.size(2) == s.size(3),
+      "bevdistill_dense: fg map ", shape_of(fg), " must be [B, H, W] = [", s.size(0), ", ", s.size(2), ", ", s.size(3),
+      "]");
   const torch::Tensor f = fg.detach().to(s.scalar_type()).unsqueeze(1);
   const torch::Tensor num = ((s - t.detach()).pow(2) * f).sum();
   return safe_ratio(num, f.sum());
@@ -66,9 +66,9 @@ torch::Tensor bevdistill_max_prob_score(const torch::Tensor& probs) {
 BoxDistillResult bevdistill_box_distill(const torch::Tensor& cls_logits, const torch::Tensor& bbox_preds,
                                         const std::vector<BoxDistillTeacher>& teacher, const BoxDistillOptions& opts) {
   const char* op = "bevdistill_box_distill";
-  BEVKD_CHECK(bbox_preds.defined() && bbox_preds.dim() == 4 && bbox_preds.size(3) == 10 &&
-                  bbox_preds.is_floating_point(),
-              op, ": bbox_preds must be [L, B, Q, 10] float, found ", shape_of(bbox_preds));
+  BEVKD_CHECK(
+      bbox_preds.defined() && bbox_preds.dim() == 4 && bbox_preds.size(3) == 10 && bbox_preds.is_floating_point(), op,
+      ": bbox_preds must be [L, B, Q, 10] float, found ", shape_of(bbox_preds));
   const int64_t L = bbox_preds.size(0), B = bbox_preds.size(1), Q = bbox_preds.size(2);
   BEVKD_CHECK(cls_logits.defined() && cls_logits.dim() == 4 && cls_logits.size(0) == L && cls_logits.size(1) == B &&
                   cls_logits.size(2) == Q && cls_logits.is_floating_point(),
@@ -82,10 +82,10 @@ BoxDistillResult bevdistill_box_distill(const torch::Tensor& cls_logits, const t
 
   // Teacher rows that can be matched: finite code, probabilities and score.
   struct Rows {
-    torch::Tensor keep;           // [Kv] int64 indices into the given rows
-    torch::Tensor code, score;    // [Kv, 10], [Kv] in dtype
-    torch::Tensor probs_f32;      // [Kv, Ncls] float32, for the cost
-    torch::Tensor code_f32;       // [Kv, 10] float32, for the cost
+    torch::Tensor keep;         // [Kv] int64 indices into the given rows
+    torch::Tensor code, score;  // [Kv, 10], [Kv] in dtype
+    torch::Tensor probs_f32;    // [Kv, Ncls] float32, for the cost
+    torch::Tensor code_f32;     // [Kv, 10] float32, for the cost
   };
   std::vector<Rows> rows(B);
   for (int64_t b = 0; b < B; ++b) {
@@ -120,16 +120,16 @@ BoxDistillResult bevdistill_box_distill(const torch::Tensor& cls_logits, const t
       core::nn::Assignment a;
       if (Q > 0 && Kv > 0) {
         torch::NoGradGuard no_grad;
-        const torch::Tensor x = cls_logits[l][b].detach().to(torch::kFloat32);     // [Q, Ncls]
-        const torch::Tensor p = bbox_preds[l][b].detach().to(torch::kFloat32);     // [Q, 10]
-        const torch::Tensor cls_cost = torch::softplus(-x).matmul(r.probs_f32.t()) +
-                                       torch::softplus(x).matmul((1 - r.probs_f32).t());
+        const torch::Tensor x = cls_logits[l][b].detach().to(torch::kFloat32);  // [Q, Ncls]
+        const torch::Tensor p = bbox_preds[l][b].detach().to(torch::kFloat32);  // [Q, 10]
+        const torch::Tensor cls_cost =
+            torch::softplus(-x).matmul(r.probs_f32.t()) + torch::softplus(x).matmul((1 - r.probs_f32).t());
         const torch::Tensor reg_cost =
             torch::cdist(p.slice(1, 0, 8).contiguous(), r.code_f32.slice(1, 0, 8).contiguous(), 1.0);
-        const torch::Tensor cost = (static_cast<float>(opts.cls_cost_weight) * cls_cost +
-                                    static_cast<float>(opts.reg_cost_weight) * reg_cost)
-                                       .to(torch::kCPU, torch::kFloat64)
-                                       .contiguous();
+        const torch::Tensor cost =
+            (static_cast<float>(opts.cls_cost_weight) * cls_cost + static_cast<float>(opts.reg_cost_weight) * reg_cost)
+                .to(torch::kCPU, torch::kFloat64)
+                .contiguous();
         a = core::nn::linear_sum_assignment(cost.data_ptr<double>(), Q, Kv,
                                             cat(op, ": layer ", l, " sample ", b, " matching cost"));
       }
@@ -165,7 +165,8 @@ BoxDistillResult bevdistill_box_distill(const torch::Tensor& cls_logits, const t
 torch::Tensor bevdistill_sample_points(const torch::Tensor& bev, const torch::Tensor& points) {
   BEVKD_CHECK(bev.defined() && bev.dim() == 4 && bev.is_floating_point(),
               "bevdistill_sample_points: BEV map must be [B, C, H, W] float, found ", shape_of(bev));
-  BEVKD_CHECK(points.defined() && points.dim() == 4 && points.size(1) == bev.size(0) && points.size(3) == 2, "bevdistill_sample_points: points must be [L, B, Q, 2] with B = ", bev.size(0), ", found ",
+  BEVKD_CHECK(points.defined() && points.dim() == 4 && points.size(1) == bev.size(0) && points.size(3) == 2,
+              "bevdistill_sample_points: points must be [L, B, Q, 2] with B = ", bev.size(0), ", found ",
               shape_of(points));
   const int64_t C = bev.size(1);
   const torch::Tensor grid = points.detach().to(bev.scalar_type()).permute({1, 0, 2, 3});  // [B, L, Q, 2]
@@ -208,10 +209,10 @@ torch::Tensor BevDistillInfoNceImpl::forward(const torch::Tensor& s_bev, const t
   BEVKD_CHECK(s_bev.defined() && s_bev.dim() == 4 && s_bev.size(1) == opts_.student_channels,
               "BEVDistill InfoNCE: student map must be [B, ", opts_.student_channels, ", H, W], found ",
               shape_of(s_bev));
-  BEVKD_CHECK(t_bev.defined() && t_bev.dim() == 4 && t_bev.size(1) == opts_.teacher_channels &&
-                  t_bev.size(0) == s_bev.size(0),
-              "BEVDistill InfoNCE: teacher map must be [B, ", opts_.teacher_channels, ", H, W] with B = ",
-              s_bev.size(0), ", found ", shape_of(t_bev));
+  BEVKD_CHECK(
+      t_bev.defined() && t_bev.dim() == 4 && t_bev.size(1) == opts_.teacher_channels && t_bev.size(0) == s_bev.size(0),
+      "BEVDistill InfoNCE: teacher map must be [B, ", opts_.teacher_channels, ", H, W] with B = ", s_bev.size(0),
+      ", found ", shape_of(t_bev));
   const torch::Tensor s = bevdistill_sample_points(s_bev, points);
   const torch::Tensor t = bevdistill_sample_points(t_bev.detach(), points);
   // One sample has nothing to contrast (its CE is log 1 = 0), and BN1d cannot normalise it.

@@ -22,10 +22,10 @@ kernels::GaussianOptions kernel_options(const FgMapGeometry& g) {
 }
 
 torch::Tensor float32_boxes(const torch::Tensor& boxes) {
-  BEVKD_CHECK(boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 9 || boxes.size(1) == 7) &&
-                  boxes.is_floating_point(),
-              "gaussian_fg_map: boxes must be [K, 9] (or [K, 7]) float (x, y, z, l, w, h, yaw, vx, vy), found ",
-              boxes.defined() ? cat(boxes.sizes(), " ", boxes.scalar_type()) : std::string("undefined"));
+  BEVKD_CHECK(
+      boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 9 || boxes.size(1) == 7) && boxes.is_floating_point(),
+      "gaussian_fg_map: boxes must be [K, 9] (or [K, 7]) float (x, y, z, l, w, h, yaw, vx, vy), found ",
+      boxes.defined() ? cat(boxes.sizes(), " ", boxes.scalar_type()) : std::string("undefined"));
   return boxes.detach().to(torch::kFloat32).contiguous();
 }
 

@@ -237,7 +237,8 @@ ProbeEntry bevdistill_infonce_entry() {
     m->train();
     load_head(m->img, c.in, "img_");
     load_head(m->pts, c.in, "pts_");
-    const torch::Tensor unweighted = m->forward(c.in.tensor("s_bev"), c.in.tensor("t_bev"), c.in.tensor("sampling_points"));
+    const torch::Tensor unweighted =
+        m->forward(c.in.tensor("s_bev"), c.in.tensor("t_bev"), c.in.tensor("sampling_points"));
     const torch::Tensor loss = o.loss_weight * unweighted;
     ProbeOutput out;
     out.value("relation_distill_loss_unweighted", unweighted);

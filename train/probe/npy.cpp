@@ -232,7 +232,7 @@ std::string npy_dtype_name(const std::string& descr) {
 }
 
 NpyHeader read_npy_header(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   BEVKD_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open for reading (", std::strerror(errno), ")");
   BEVKD_CHECK(S_ISREG(st.st_mode), path, ": not a regular file");
   std::string bytes = read_prefix(path, 12);
@@ -267,11 +267,15 @@ torch::Tensor read_npy(const std::string& path) {
 
 void write_npy(const std::string& path, const torch::Tensor& t) {
   const torch::ScalarType type = t.scalar_type();
-  const char* descr = type == torch::kFloat32 ? "<f4" : type == torch::kFloat64 ? "<f8" : type == torch::kInt64 ? "<i8" : nullptr;
+  const char* descr = type == torch::kFloat32   ? "<f4"
+                      : type == torch::kFloat64 ? "<f8"
+                      : type == torch::kInt64   ? "<i8"
+                                                : nullptr;
   BEVKD_CHECK(descr != nullptr, path, ": cannot write a ", type, " tensor as .npy (float32, float64 or int64)");
   const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
   std::string shape = "(";
-  for (int64_t i = 0; i < c.dim(); ++i) shape += std::to_string(c.size(i)) + (c.dim() == 1 || i + 1 < c.dim() ? ", " : "");
+  for (int64_t i = 0; i < c.dim(); ++i)
+    shape += std::to_string(c.size(i)) + (c.dim() == 1 || i + 1 < c.dim() ? ", " : "");
   if (c.dim() == 1) shape.resize(shape.size() - 1);  // "(3,)"
   shape += ")";
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";

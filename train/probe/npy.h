@@ -28,11 +28,11 @@ namespace bevkd::train::probe {
 
 // What the header of a .npy file says.
 struct NpyHeader {
-  std::string descr;            // as written, e.g. "<f4"
+  std::string descr;  // as written, e.g. "<f4"
   bool fortran_order = false;
   std::vector<int64_t> shape;
-  int major = 1, minor = 0;     // format version
-  int64_t data_offset = 0;      // first data byte
+  int major = 1, minor = 0;  // format version
+  int64_t data_offset = 0;   // first data byte
 };
 
 // The dtype name of a descr for messages: "<f4" -> "float32", "<i4" -> "int32", else the descr.

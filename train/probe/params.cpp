@@ -47,8 +47,8 @@ Params Params::from_json(const nlohmann::json& j, const std::vector<ParamSpec>& 
   for (const auto& [key, value] : j.items()) {
     bool declared = false;
     for (const ParamSpec& s : specs) declared = declared || s.key == key;
-    BEVKD_PROBE_CHECK(declared, "params.json: key ", key, ": unknown for this loss (its keys: ",
-                      known.empty() ? "none" : known, ")");
+    BEVKD_PROBE_CHECK(declared, "params.json: key ", key,
+                      ": unknown for this loss (its keys: ", known.empty() ? "none" : known, ")");
   }
   for (const ParamSpec& s : specs) {
     if (s.ignored) continue;
@@ -130,9 +130,9 @@ std::vector<int64_t> Params::integers(const std::string& key, size_t min_size, s
   std::vector<int64_t> out;
   for (double x : d) {
     if (!(std::isfinite(x) && x == std::floor(x) && std::abs(x) < 9e15))
-      type_error(key, cat("a list of ", min_size == max_size ? cat(min_size) : cat(min_size, " to ", max_size),
-                          " integers")
-                          .c_str());
+      type_error(key,
+                 cat("a list of ", min_size == max_size ? cat(min_size) : cat(min_size, " to ", max_size), " integers")
+                     .c_str());
     out.push_back(static_cast<int64_t>(x));
   }
   return out;

@@ -30,8 +30,8 @@ class UsageError : public Error {
   explicit UsageError(const std::string& msg) : Error(msg) {}
 };
 
-#define BEVKD_PROBE_CHECK(cond, ...)                                       \
-  do {                                                                     \
+#define BEVKD_PROBE_CHECK(cond, ...)                                                 \
+  do {                                                                               \
     if (!(cond)) throw ::bevkd::train::probe::UsageError(::bevkd::cat(__VA_ARGS__)); \
   } while (0)
 

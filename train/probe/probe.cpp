@@ -116,7 +116,8 @@ class CaseLoader {
     std::vector<std::string> stems;
     for (const auto& de : fs::directory_iterator(dir_, ec)) {
       const std::string name = de.path().filename().string();
-      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) stems.push_back(name.substr(0, name.size() - 4));
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+        stems.push_back(name.substr(0, name.size() - 4));
     }
     BEVKD_PROBE_CHECK(!ec, "case directory ", dir_, ": cannot be listed (", ec.message(), ")");
     std::sort(stems.begin(), stems.end());
@@ -142,7 +143,8 @@ class CaseLoader {
       for (const std::string& d : e_.debug_files) own_output = own_output || glob_match(d, stem);
       if (own_output) continue;
       std::string hint;
-      if (s != nullptr && s->per_sample) hint = cat("; ", stem, " is per sample: ", stem, "_b0.npy, ", stem, "_b1.npy, ...");
+      if (s != nullptr && s->per_sample)
+        hint = cat("; ", stem, " is per sample: ", stem, "_b0.npy, ", stem, "_b1.npy, ...");
       throw UsageError(cat("input ", stem, ": unknown for loss ", e_.name, " (its inputs: ", inputs_list(), ")", hint));
     }
   }
