@@ -15,6 +15,10 @@ namespace bevkd::kernels::test {
 // float32 results compared with a double reference (sums of up to ~100 products).
 constexpr double kF32RelTol = 1e-5;
 constexpr double kF32AbsTol = 1e-6;
+// float32 gradients that the CUDA twin sums with atomicAdd (in an order that varies between
+// runs) compared with the CPU's ordered sums of the same terms.
+constexpr double kF32AtomicRelTol = 1e-4;
+constexpr double kF32AtomicAbsTol = 1e-5;
 // double results compared with a double reference computed another way.
 constexpr double kF64Tol = 1e-10;
 
