@@ -23,10 +23,10 @@ std::array<torch::Tensor, 3> deform_attn_backward(const torch::Tensor& grad_out,
   const c10::cuda::CUDAGuard guard(value.device());
   torch::Tensor gv = torch::zeros_like(value), gl = torch::empty_like(locations), ga = torch::empty_like(weights);
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "deform_attn_backward_cuda", [&] {
-    check_launch(cuda_raw::deform_attn_backward<scalar_t>(
-                     grad_out.data_ptr<scalar_t>(), value.data_ptr<scalar_t>(), locations.data_ptr<scalar_t>(),
-                     weights.data_ptr<scalar_t>(), s, gv.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(),
-                     ga.data_ptr<scalar_t>(), current_stream(value)),
+    check_launch(cuda_raw::deform_attn_backward<scalar_t>(grad_out.data_ptr<scalar_t>(), value.data_ptr<scalar_t>(),
+                                                          locations.data_ptr<scalar_t>(), weights.data_ptr<scalar_t>(),
+                                                          s, gv.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(),
+                                                          ga.data_ptr<scalar_t>(), current_stream(value)),
                  "deform_attn backward");
   });
   return {gv, gl, ga};

@@ -77,8 +77,8 @@ cudaError_t nms_mask(const T* boxes, int64_t num_boxes, int64_t stride, const in
 
 template cudaError_t iou<float>(const float*, int64_t, int64_t, const float*, int64_t, int64_t, detail::OverlapKind,
                                 bool, float*, cudaStream_t);
-template cudaError_t iou<double>(const double*, int64_t, int64_t, const double*, int64_t, int64_t,
-                                 detail::OverlapKind, bool, double*, cudaStream_t);
+template cudaError_t iou<double>(const double*, int64_t, int64_t, const double*, int64_t, int64_t, detail::OverlapKind,
+                                 bool, double*, cudaStream_t);
 template cudaError_t nms_mask<float>(const float*, int64_t, int64_t, const int64_t*, const double*, bool, uint64_t*,
                                      int64_t, cudaStream_t);
 template cudaError_t nms_mask<double>(const double*, int64_t, int64_t, const int64_t*, const double*, bool, uint64_t*,

@@ -162,7 +162,8 @@ TEST(CudaTwin, DeformAttnForwardAndBackward) {
     const bool f32 = dtype == torch::kFloat32;
     const double rtol = f32 ? test::kF32RelTol : 0, atol = f32 ? test::kF32AbsTol : test::kF64Tol;
     EXPECT_TRUE(all_close(gpu[0], cpu[0], rtol, atol)) << "output " << dtype;
-    EXPECT_TRUE(all_close(gpu[1], cpu[1], f32 ? test::kF32AtomicRelTol : 0, f32 ? test::kF32AtomicAbsTol : test::kF64Tol))
+    EXPECT_TRUE(
+        all_close(gpu[1], cpu[1], f32 ? test::kF32AtomicRelTol : 0, f32 ? test::kF32AtomicAbsTol : test::kF64Tol))
         << "value gradient (atomicAdd on the GPU) " << dtype;
     // location gradients: sums of 32 channel products times W = 128
     EXPECT_TRUE(all_close(gpu[2], cpu[2], f32 ? test::kF32AtomicRelTol : 0, f32 ? 1e-3 : 1e-8))

@@ -1,6 +1,8 @@
 // Single-scale deformable attention against hand-worked samples, an independent reference built
 // from torch::grid_sample (forward and, through LibTorch's autograd, backward), and float64
 // central finite differences for value, locations and weights.
+#include "kernels/deform_attn.h"
+
 #include <torch/torch.h>
 
 #include <array>
@@ -8,7 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/deform_attn.h"
 #include "tests/kernels/test_util.h"
 
 namespace bevkd::kernels {
@@ -59,10 +60,10 @@ TEST(DeformAttn, HandWorkedSamples) {
   const torch::Tensor value = torch::tensor({1.0, 2.0, 3.0, 11.0, 12.0, 13.0}, torch::kFloat64).view({1, 6, 1, 1});
   // pixel (px, py) = loc · (W, H) − ½; the expected sample is worked out from (px, py).
   const std::vector<std::pair<std::array<double, 2>, double>> cases = {
-      {{0.5 / 3, 0.25}, 1.0},                      // (0, 0): centre of cell (0, 0)
-      {{2.5 / 3, 0.75}, 13.0},                     // (2, 1): centre of cell (1, 2)
-      {{1.0 / 3, 0.5}, (1 + 2 + 11 + 12) / 4.0},  // (0.5, 0.5): the four cells' mean
-      {{0.5, 0.25}, 2.0},                          // (1, 0): column 1 exactly
+      {{0.5 / 3, 0.25}, 1.0},                                                      // (0, 0): centre of cell (0, 0)
+      {{2.5 / 3, 0.75}, 13.0},                                                     // (2, 1): centre of cell (1, 2)
+      {{1.0 / 3, 0.5}, (1 + 2 + 11 + 12) / 4.0},                                   // (0.5, 0.5): the four cells' mean
+      {{0.5, 0.25}, 2.0},                                                          // (1, 0): column 1 exactly
       {{1.3 / 3, 0.35}, 0.8 * (0.2 * 1 + 0.8 * 2) + 0.2 * (0.2 * 11 + 0.8 * 12)},  // (0.8, 0.2) = 3.8
       {{-0.25 / 3, 0.25}, 0.25 * 1.0},  // (−0.75, 0): column −1 reads 0, column 0 has weight 0.25
       {{-0.5 / 3, 0.25}, 0.0},          // (−1, 0): the support boundary samples 0
@@ -80,9 +81,9 @@ TEST(DeformAttn, HandWorkedSamples) {
 
 TEST(DeformAttn, ForwardMatchesGridSample) {
   for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
-    for (const auto& [B, H, W, M, Dh, Q, K] : {std::array<int64_t, 7>{2, 13, 17, 3, 5, 40, 4},
-                                              std::array<int64_t, 7>{1, 32, 32, 8, 32, 300, 4},
-                                              std::array<int64_t, 7>{3, 1, 9, 2, 1, 7, 1}}) {
+    for (const auto& [B, H, W, M, Dh, Q, K] :
+         {std::array<int64_t, 7>{2, 13, 17, 3, 5, 40, 4}, std::array<int64_t, 7>{1, 32, 32, 8, 32, 300, 4},
+          std::array<int64_t, 7>{3, 1, 9, 2, 1, 7, 1}}) {
       const Inputs in = random_inputs(B, H, W, M, Dh, Q, K, 100 + H, dtype);
       const torch::Tensor out = deform_attn(in.value, H, W, in.loc, in.attn);
       ASSERT_EQ(out.sizes(), torch::IntArrayRef({B, Q, M * Dh}));
@@ -148,10 +149,12 @@ TEST(DeformAttn, FiniteDifferenceGradients) {
       torch::Tensor plus = base.clone(), minus = base.clone();
       plus.view({-1})[i] += h;
       minus.view({-1})[i] -= h;
-      const double fp = which == 0 ? loss(plus, in.loc, in.attn) : which == 1 ? loss(in.value, plus, in.attn)
-                                                                              : loss(in.value, in.loc, plus);
-      const double fm = which == 0 ? loss(minus, in.loc, in.attn) : which == 1 ? loss(in.value, minus, in.attn)
-                                                                               : loss(in.value, in.loc, minus);
+      const double fp = which == 0   ? loss(plus, in.loc, in.attn)
+                        : which == 1 ? loss(in.value, plus, in.attn)
+                                     : loss(in.value, in.loc, plus);
+      const double fm = which == 0   ? loss(minus, in.loc, in.attn)
+                        : which == 1 ? loss(in.value, minus, in.attn)
+                                     : loss(in.value, in.loc, minus);
       numeric[i] = (fp - fm) / (2 * h);
     }
     EXPECT_TRUE(all_close(analytic, numeric, 1e-6, 1e-7)) << "input " << which;
@@ -198,14 +201,17 @@ TEST(DeformAttn, ValueFromBevLayout) {
   // head 2, channel 1 = BEV channel 9; cell (row 3, col 4) = flat 3·7 + 4
   EXPECT_EQ(v[1][25][2][1].item<float>(), bev[1][9][3][4].item<float>());
   // Sampling the centre of cell (3, 4) with weight 1 reads the BEV map there.
-  const torch::Tensor loc = torch::tensor({4.5 / 7, 3.5 / 5}, torch::kFloat32).view({1, 1, 1, 1, 2}).expand({2, 1, 3, 1, 2});
+  const torch::Tensor loc =
+      torch::tensor({4.5 / 7, 3.5 / 5}, torch::kFloat32).view({1, 1, 1, 1, 2}).expand({2, 1, 3, 1, 2});
   const torch::Tensor out = deform_attn(v, 5, 7, loc, torch::ones({2, 1, 3, 1}));
   EXPECT_TRUE(all_close(out.squeeze(1), bev.select(3, 4).select(2, 3), 0, 1e-6));
 }
 
 TEST(DeformAttn, RejectsBadInput) {
-  const torch::Tensor v = torch::zeros({2, 20, 2, 3}), l = torch::zeros({2, 5, 2, 4, 2}), a = torch::zeros({2, 5, 2, 4});
-  EXPECT_BEVKD_ERROR(deform_attn(v, 4, 6, l, a), "deform_attn: value has 20 cells along dim 1 but the map is 4 x 6 (24 cells)");
+  const torch::Tensor v = torch::zeros({2, 20, 2, 3}), l = torch::zeros({2, 5, 2, 4, 2}),
+                      a = torch::zeros({2, 5, 2, 4});
+  EXPECT_BEVKD_ERROR(deform_attn(v, 4, 6, l, a),
+                     "deform_attn: value has 20 cells along dim 1 but the map is 4 x 6 (24 cells)");
   EXPECT_BEVKD_ERROR(deform_attn(v, 4, 5, torch::zeros({2, 5, 3, 4, 2}), a),
                      "deform_attn: locations must be [B, Q, M, K, 2] with B and M of value, found [2, 5, 3, 4, 2] "
                      "float32 on cpu");

@@ -24,7 +24,8 @@ std::vector<P> corners(const double* b) {
   const double c = std::cos(b[6]), s = std::sin(b[6]);
   std::vector<P> out;
   for (const double u : {-0.5, 0.5})
-    for (const double v : {-0.5, 0.5}) out.push_back({b[0] + c * u * b[3] - s * v * b[4], b[1] + s * u * b[3] + c * v * b[4]});
+    for (const double v : {-0.5, 0.5})
+      out.push_back({b[0] + c * u * b[3] - s * v * b[4], b[1] + s * u * b[3] + c * v * b[4]});
   return out;
 }
 
@@ -152,7 +153,7 @@ TEST(Giou, RandomBoxesMatchTheBruteForceHull) {
     for (int64_t j = 0; j < 25; ++j)
       want[i][j] = exact_giou(a7.data_ptr<double>() + 7 * i, b7.data_ptr<double>() + 7 * j);
   EXPECT_TRUE(all_close(g, want, 0, 1e-10));
-  EXPECT_GT((g > 0).sum().item<int64_t>(), 20);   // overlapping pairs
+  EXPECT_GT((g > 0).sum().item<int64_t>(), 20);      // overlapping pairs
   EXPECT_GT((g < -0.3).sum().item<int64_t>(), 100);  // distant pairs
   // GIoU <= IoU, symmetric, in [−1, 1]
   EXPECT_TRUE((g <= bev_iou(a, b) + 1e-12).all().item<bool>());
