@@ -4,7 +4,8 @@
 Usage: /usr/bin/python3 scripts/loss_golden.py OUT_DIR [--family NAME ...] [--seed N]
 
 Writes one case directory per case under OUT_DIR (families: gaussian, dense, box, infonce,
-heatmap, hungarian, npy; default all):
+heatmap, hungarian, npy, part2 = TiG-BEV/CWD/MGD/FGD/FitNet from loss_golden_part2.py, fd3d, x3kd (the spec's
+own definitions §5, §6); default all):
 
     OUT_DIR/<case>/<input>.npy, params.json     what loss-probe reads (spec/loss_probe.md)
     OUT_DIR/<case>/case.json                    {"loss", "grad", "dtype", "rtol", "atol"}
@@ -364,6 +365,148 @@ def heatmap_cases(root, g):
                    {"grad_s_bev": s.grad}, debug, dtype=str(dtype).split(".")[1])
 
 
+# ---- §5 X3KD and §6 FD3D (provisional: no released code; the spec's own definitions) ----------
+
+def uniform(g, *shape, dtype=F32):
+    return torch.rand(*shape, generator=g, dtype=F64).to(dtype)
+
+
+def qfd(s, t, positions, rng, weight, adaptor=None):
+    """spec §6 eq. 10-14: sample both maps at each focal query's M*K positions, min-max normalise
+    each side per query over its M*K*C values, sum of squared differences / N_f."""
+    if adaptor is not None:
+        s = F.conv2d(s, *adaptor)
+    total, nf = s.sum() * 0, 0
+    for b, p in enumerate(positions):
+        n, m, k, _ = p.shape
+        if n == 0:
+            continue
+        gx = 2 * (p[..., 0] - rng[0]) / (rng[2] - rng[0]) - 1
+        gy = 2 * (p[..., 1] - rng[1]) / (rng[3] - rng[1]) - 1
+        grid = torch.stack([gx, gy], -1).reshape(1, n, m * k, 2).to(s.dtype)
+        fs = F.grid_sample(s[b:b + 1], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        ft = F.grid_sample(t[b:b + 1], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        for q in range(n):
+            a, c = fs[:, q], ft[:, q]  # [C, M*K]
+            a = (a - a.min()) / (a.max() - a.min()).clamp_min(1e-12)
+            c = (c - c.min()) / (c.max() - c.min()).clamp_min(1e-12)
+            total = total + ((a - c) ** 2).sum()
+        nf += n
+    return total * 0 if nf == 0 else weight * total / nf
+
+
+def smgd(s, t, u, region, gen, tau, r, weight):
+    """spec §6 eq. 3-9: I^m = I^fg OR I^r (I^fg = 1 - region, I^r = 0 where u < r),
+    F = G(S * I^m), loss = weight * tau^2 / C * sum_c sum_i phi(T) log(phi(T) / phi(F)), batch mean."""
+    keep = ((1 - region) > 0.5) | (u >= r)
+    x = s * keep.to(s.dtype)
+    f = F.conv2d(F.relu(F.conv2d(x, gen[0], gen[1], padding=1)), gen[2], gen[3], padding=1)
+    B, C, H, W = t.shape
+    pt = F.softmax(t.reshape(B, C, H * W) / tau, -1)
+    kl = (pt * (torch.log(pt) - F.log_softmax(f.reshape(B, C, H * W) / tau, -1))).sum()
+    return weight * tau ** 2 / C * kl / B
+
+
+def qfl(x, y, beta):
+    p = torch.sigmoid(x)
+    return -(y - p).abs() ** beta * (y * torch.log(p) + (1 - y) * torch.log(1 - p))
+
+
+def fd3d_cases(root, g):
+    rng = [-8.0, -6.0, 8.0, 6.0]
+    for dtype, cs, c, counts in ((F32, 3, 4, (2, 0, 1)), (F64, 3, 4, (2, 0, 1)), (F64, 4, 4, (0, 0, 0)),
+                                 (F64, 2, 2, (3, 1, 0))):
+        B = len(counts)
+        s = randn(g, B, cs, 6, 8, dtype=dtype).requires_grad_()   # student grid 2 m cells
+        t = randn(g, B, c, 12, 16, dtype=dtype)                   # teacher grid 1 m cells
+        inputs = {"s_bev": s, "t_bev": t}
+        adaptor = None
+        if cs != c:
+            adaptor = (randn(g, c, cs, 1, 1, dtype=dtype), randn(g, c, dtype=dtype) * 0.1)
+            inputs.update({"adaptor_w": adaptor[0], "adaptor_b": adaptor[1]})
+        positions = []
+        for b, n in enumerate(counts):
+            # positions mostly inside the range, some past its border (zeros padding)
+            p = torch.stack([uniform(g, n, 2, 3, dtype=F64) * 19 - 9.5, uniform(g, n, 2, 3, dtype=F64) * 14 - 7], -1)
+            positions.append(p.to(dtype))
+            inputs[f"positions_b{b}"] = positions[-1]
+        w = 0.001 if c == 4 else 0.5
+        loss = qfd(s, t, positions, rng, w, adaptor)
+        grads = {}
+        if loss.requires_grad:
+            loss.backward()
+            grads = {"grad_s_bev": s.grad}
+        name = f"fd3d_qfd_cs{cs}_c{c}_{'_'.join(map(str, counts))}_{str(dtype).split('.')[1]}"
+        write_case(root, name, "fd3d_qfd", inputs, {"bev_range": rng, "loss_weight": w}, {"loss": loss},
+                   grads or {"grad_s_bev": torch.zeros_like(s)}, dtype=str(dtype).split(".")[1])
+    for dtype, tau, r in ((F32, 2.0, 0.5), (F64, 2.0, 0.5), (F64, 1.0, 0.8)):
+        B, cs, c, H, W = 2, 3, 4, 5, 6
+        s = randn(g, B, cs, H, W, dtype=dtype).requires_grad_()
+        t = randn(g, B, c, H, W, dtype=dtype) * 2
+        u = uniform(g, B, 1, H, W, dtype=dtype)
+        region = torch.zeros(B, 1, H, W, dtype=dtype)
+        region[0, 0, 1:4, 2:5] = 1
+        region[1, 0, 0:2, 0:2] = 1
+        gen = (randn(g, c, cs, 3, 3, dtype=dtype) * 0.3, randn(g, c, dtype=dtype) * 0.1,
+               randn(g, c, c, 3, 3, dtype=dtype) * 0.3, randn(g, c, dtype=dtype) * 0.1)
+        loss = smgd(s, t, u, region, gen, tau, r, 0.25)
+        loss.backward()
+        inputs = {"s": s, "t": t, "u": u, "region": region, "gen_w1": gen[0], "gen_b1": gen[1], "gen_w2": gen[2],
+                  "gen_b2": gen[3]}
+        write_case(root, f"fd3d_smgd_tau{int(tau)}_{str(dtype).split('.')[1]}", "fd3d_smgd", inputs,
+                   {"tau": tau, "mask_ratio": r}, {"loss": loss}, {"grad_s": s.grad}, dtype=str(dtype).split(".")[1])
+
+
+def x3kd_cases(root, g):
+    for dtype in (F32, F64):
+        dn = str(dtype).split(".")[1]
+        B = 2
+        # X-FD: student 3 ch on 4 x 5, teacher 4 ch on 8 x 10 (bilinear resize, then the adaptor).
+        s = randn(g, B, 3, 4, 5, dtype=dtype).requires_grad_()
+        t = randn(g, B, 4, 8, 10, dtype=dtype)
+        aw, ab = randn(g, 4, 3, 1, 1, dtype=dtype), randn(g, 4, dtype=dtype) * 0.1
+        up = F.interpolate(s, size=(8, 10), mode="bilinear", align_corners=False)
+        xfd = 1.0 * ((F.conv2d(up, aw, ab) - t) ** 2).mean()
+        xfd.backward()
+        fd_inputs = {"s": s, "t": t, "adaptor_w": aw, "adaptor_b": ab}
+        # X-AT
+        ls = randn(g, B, 1, 4, 5, dtype=dtype).requires_grad_()
+        lt = randn(g, B, 1, 4, 5, dtype=dtype)
+        bce = F.binary_cross_entropy_with_logits
+        gen = 0.1 * bce(ls, torch.ones_like(ls))
+        disc = bce(lt, torch.ones_like(lt)) + bce(ls.detach(), torch.zeros_like(ls))
+        gen.backward()
+        at_inputs = {"disc_logits_student": ls, "disc_logits_teacher": lt}
+        # X-OD: K = 3 classes, R = 4 code dims on 4 x 5; sample 1 has no teacher box; one box below the threshold.
+        hm = randn(g, B, 3, 4, 5, dtype=dtype).requires_grad_()
+        thm = uniform(g, B, 3, 4, 5, dtype=dtype)
+        reg = randn(g, B, 4, 4, 5, dtype=dtype).requires_grad_()
+        codes = [randn(g, 3, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)]
+        cells = [torch.tensor([[0, 0], [3, 4], [1, 2]], dtype=torch.int64), torch.zeros(0, 2, dtype=torch.int64)]
+        scores = [torch.tensor([0.9, 0.05, 0.4], dtype=dtype), torch.zeros(0, dtype=dtype)]
+        nbox = sum(c.shape[0] for c in codes)
+        l_hm = qfl(hm, thm, 2.0).sum() / max(1, nbox)
+        num, den = reg.sum() * 0, 0.0
+        for b in range(B):
+            for j in range(codes[b].shape[0]):
+                if scores[b][j] >= 0.1:
+                    r_, c_ = cells[b][j].tolist()
+                    num = num + scores[b][j] * (reg[b, :, r_, c_] - codes[b][j]).abs().sum()
+                    den = den + scores[b][j]
+        l_reg = num / max(1e-6, float(den))
+        xod = 1.0 * l_hm + 0.25 * l_reg
+        xod.backward()
+        od_inputs = {"s_hm_logits": hm, "t_hm": thm, "s_reg": reg}
+        for b in range(B):
+            od_inputs.update({f"t_code_b{b}": codes[b], f"t_cell_b{b}": cells[b], f"t_score_b{b}": scores[b]})
+        write_case(root, f"x3kd_all_{dn}", "x3kd", {**fd_inputs, **at_inputs, **od_inputs}, {},
+                   {"xfd": xfd, "gen_loss": gen, "disc_loss": disc, "xod_hm": l_hm, "xod_reg": l_reg, "xod": xod},
+                   {"grad_s_xfd": s.grad, "grad_disc_logits_student_gen_loss": ls.grad,
+                    "grad_s_hm_logits_xod": hm.grad, "grad_s_reg_xod": reg.grad}, dtype=dn)
+        write_case(root, f"x3kd_at_only_{dn}", "x3kd", at_inputs, {"w_at": 0.1},
+                   {"gen_loss": gen, "disc_loss": disc}, {"grad_disc_logits_student_gen_loss": ls.grad}, dtype=dn)
+
+
 # ---- scipy's assignments and .npy versions -------------------------------------------------------
 
 def hungarian_cases(root, g):
@@ -398,8 +541,21 @@ def npy_cases(root, g):
     np.save(os.path.join(d, "big_endian.npy"), np.arange(3, dtype=">f4"))
 
 
+def part2_cases(root, g):
+    """TiG-BEV, CWD, MGD, FGD and FitNet: the cases of scripts/loss_golden_part2.py (its own seed;
+    `g` is unused), written as loss-probe cases. Debug arrays are compared in float64."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import loss_golden_part2
+    for c in loss_golden_part2.build_cases():
+        f64 = any(isinstance(v, torch.Tensor) and v.dtype == F64 for v in c["inputs"].values())
+        debug = {k: (v.to(F64) if v.is_floating_point() else v) for k, v in c["debug"].items()}
+        write_case(root, c["name"], c["loss"], c["inputs"], c["params"], c["expected"], grads=c["grads"],
+                   debug=debug, dtype="float64" if f64 else "float32")
+
+
 FAMILIES = {"gaussian": gaussian_cases, "dense": dense_cases, "box": box_cases, "infonce": infonce_cases,
-            "heatmap": heatmap_cases, "hungarian": hungarian_cases, "npy": npy_cases}
+            "heatmap": heatmap_cases, "hungarian": hungarian_cases, "npy": npy_cases, "part2": part2_cases,
+            "fd3d": fd3d_cases, "x3kd": x3kd_cases}
 
 
 def main():

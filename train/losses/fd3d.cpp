@@ -42,7 +42,7 @@ void Fd3dSmgdOptions::validate() const {
   BEVKD_CHECK(std::isfinite(weight) && weight >= 0, "fd3d SMGD options: weight must be >= 0, found ", weight);
 }
 
-torch::Tensor fd3d_instance_mask(const std::vector<torch::Tensor>& focal_boxes, const core::BevGrid& grid,
+torch::Tensor fd3d_instance_mask(const std::vector<torch::Tensor>& focal_boxes, const BevGrid& grid,
                                  const torch::TensorOptions& options) {
   const int64_t B = static_cast<int64_t>(focal_boxes.size()), H = grid.H, W = grid.W;
   BEVKD_CHECK(B >= 1, "fd3d_instance_mask: no samples (focal_boxes is empty)");
@@ -135,7 +135,7 @@ torch::Tensor fd3d_smgd(const torch::Tensor& s, const torch::Tensor& t, const to
 
 // ---- QFD ---------------------------------------------------------------------------------
 
-Fd3dQfdOptions Fd3dQfdOptions::from_grid(const core::BevGrid& grid) {
+Fd3dQfdOptions Fd3dQfdOptions::from_grid(const BevGrid& grid) {
   Fd3dQfdOptions o;
   o.bev_range = {grid.range[0], grid.range[1], grid.range[3], grid.range[4]};
   return o;

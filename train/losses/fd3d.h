@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/geometry.h"
+#include "base/bev_grid.h"
 
 namespace bevkd::train::losses {
 
@@ -38,7 +38,7 @@ struct Fd3dSmgdOptions {
 // included) the top-down footprint of one of sample b's focal boxes, 1 elsewhere.
 // focal_boxes[b]: [N_b, 7|9] float (ego frame, Box: x, y, z, l, w, h, yaw[, vx, vy]); N_b may
 // be 0. The result has `options`' dtype and device.
-torch::Tensor fd3d_instance_mask(const std::vector<torch::Tensor>& focal_boxes, const core::BevGrid& grid,
+torch::Tensor fd3d_instance_mask(const std::vector<torch::Tensor>& focal_boxes, const BevGrid& grid,
                                  const torch::TensorOptions& options);
 
 // I^m = I^fg ∨ I^r with I^r = 0 where u < r, 1 elsewhere (eq. 5–6): a cell is masked (0) only
@@ -85,7 +85,7 @@ struct Fd3dQfdOptions {
   double weight = 0.001;     // η
   double range_eps = 1e-12;  // min–max normalisation divides by max(max − min, range_eps)
 
-  static Fd3dQfdOptions from_grid(const core::BevGrid& grid);
+  static Fd3dQfdOptions from_grid(const BevGrid& grid);
   void validate() const;
 };
 

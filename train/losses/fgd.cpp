@@ -57,7 +57,7 @@ FgdMasks fgd_masks(const std::vector<torch::Tensor>& boxes, const std::array<dou
   return {fg_out, bg};
 }
 
-torch::Tensor fgd_cell_boxes(const torch::Tensor& boxes, const core::BevGrid& grid) {
+torch::Tensor fgd_cell_boxes(const torch::Tensor& boxes, const BevGrid& grid) {
   const auto corners = box_bev_corners(boxes);  // [K, 4, 2] float32
   const auto lo = std::get<0>(corners.min(1)), hi = std::get<0>(corners.max(1));
   const auto x_min = static_cast<float>(grid.range[0]), y_min = static_cast<float>(grid.range[1]);
@@ -67,7 +67,7 @@ torch::Tensor fgd_cell_boxes(const torch::Tensor& boxes, const core::BevGrid& gr
                       1);
 }
 
-FgdMasks fgd_masks_bev(const std::vector<torch::Tensor>& boxes, const core::BevGrid& grid,
+FgdMasks fgd_masks_bev(const std::vector<torch::Tensor>& boxes, const BevGrid& grid,
                        const torch::TensorOptions& options) {
   std::vector<torch::Tensor> cells;
   cells.reserve(boxes.size());
@@ -245,7 +245,7 @@ FgdParams FgdDistillerImpl::params() const {
 }
 
 FgdLoss FgdDistillerImpl::forward(const torch::Tensor& s, const torch::Tensor& t, const std::vector<torch::Tensor>& boxes,
-                                  const core::BevGrid& grid) {
+                                  const BevGrid& grid) {
   BEVKD_CHECK(s.dim() == 4 && t.dim() == 4, "fgd: maps have shapes ", shape_str(s), " and ", shape_str(t),
               ", expected [N,C,H,W]");
   BEVKD_CHECK(grid.H == t.size(2) && grid.W == t.size(3), "fgd: the teacher map is ", t.size(2), "x", t.size(3),

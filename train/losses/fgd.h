@@ -34,7 +34,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/geometry.h"
+#include "base/bev_grid.h"
 
 namespace bevkd::train::losses {
 
@@ -83,10 +83,10 @@ FgdMasks fgd_masks(const std::vector<torch::Tensor>& boxes, const std::array<dou
 // Axis-aligned extents, in cell units of `grid`, of the BEV footprints of rotated boxes:
 // boxes [K, >= 7] (DESIGN Box, metres) -> [K, 4] float32 (x1, y1, x2, y2) with
 // x = (x_ego - x_min) / dx (column units) and y = (y_ego - y_min) / dy (row units).
-torch::Tensor fgd_cell_boxes(const torch::Tensor& boxes, const core::BevGrid& grid);
+torch::Tensor fgd_cell_boxes(const torch::Tensor& boxes, const BevGrid& grid);
 
 // fgd_masks of the cell boxes of every sample's rotated boxes, img_shape = (grid.H, grid.W).
-FgdMasks fgd_masks_bev(const std::vector<torch::Tensor>& boxes, const core::BevGrid& grid,
+FgdMasks fgd_masks_bev(const std::vector<torch::Tensor>& boxes, const BevGrid& grid,
                        const torch::TensorOptions& options);
 
 // (A_S [N, H, W], A_C [N, C]) of x [N, C, H, W].
@@ -115,7 +115,7 @@ class FgdDistillerImpl : public torch::nn::Module {
 
   // boxes: B tensors [K_b, >= 7] (DESIGN Box, the view's ego frame); grid: the teacher map's grid.
   FgdLoss forward(const torch::Tensor& s, const torch::Tensor& t, const std::vector<torch::Tensor>& boxes,
-                  const core::BevGrid& grid);
+                  const BevGrid& grid);
   // 2D pixel boxes of an img_shape image (upstream's detection form).
   FgdLoss forward_pixel_boxes(const torch::Tensor& s, const torch::Tensor& t, const std::vector<torch::Tensor>& boxes_px,
                               const std::array<double, 2>& img_shape);

@@ -34,9 +34,9 @@ torch::Tensor legacy_nearest_resize(const torch::Tensor& map, int64_t H, int64_t
       .index_select(3, nearest_index(map.size(3), W, map.device()));
 }
 
-torch::Tensor focaldistiller_heat_mask(const std::vector<torch::Tensor>& boxes, const FgMapGeometry& grid, int64_t H,
-                                       int64_t W) {
-  const torch::Tensor m = gaussian_fg_maps(boxes, grid).unsqueeze(1);  // [B, 1, h, w]
+torch::Tensor focaldistiller_heat_mask(const std::vector<torch::Tensor>& boxes, const kernels::GaussianOptions& heat_map,
+                                       int64_t H, int64_t W) {
+  const torch::Tensor m = gaussian_fg_maps(boxes, heat_map).unsqueeze(1);  // [B, 1, h, w]
   if (m.size(0) == 0) return torch::zeros({0, 1, H, W});
   return legacy_nearest_resize(m, H, W);
 }

@@ -21,11 +21,12 @@ namespace bevkd::train::losses {
 //   map: [B, C, h, w] any dtype -> [B, C, H, W]
 torch::Tensor legacy_nearest_resize(const torch::Tensor& map, int64_t H, int64_t W);
 
-// The mask M from GT boxes: per sample, gaussian_fg_map on `grid` (its H, W = the heat-map grid
-// (ny, nx) / out_size_factor; min_radius 2 in the release), then legacy_nearest_resize to
-// (H, W). boxes[b]: [K_b, 9] float DESIGN.md Box. Returns [B, 1, H, W] float32.
-torch::Tensor focaldistiller_heat_mask(const std::vector<torch::Tensor>& boxes, const FgMapGeometry& grid, int64_t H,
-                                       int64_t W);
+// The mask M from GT boxes: per sample, gaussian_fg_map on the detection head's heat-map grid
+// `heat_map` (its grid is (ny, nx) voxels / out_size_factor; min_radius 2 in the release), then
+// legacy_nearest_resize to the features' (H, W). boxes[b]: [K_b, 9] float DESIGN.md Box.
+// Returns [B, 1, H, W] float32.
+torch::Tensor focaldistiller_heat_mask(const std::vector<torch::Tensor>& boxes, const kernels::GaussianOptions& heat_map,
+                                       int64_t H, int64_t W);
 
 // weight · Σ(S·M − T·M)² / ΣM, 0 when ΣM = 0.
 //   s:    [B, C, H, W] float, student BEV features

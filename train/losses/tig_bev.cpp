@@ -172,6 +172,15 @@ torch::Tensor tig_keypoint_lattice(const torch::Tensor& corners, int64_t n) {
   return torch::stack({gx, gy}, 3);
 }
 
+LssGridParams LssGridParams::of(const BevGrid& grid) {
+  BEVKD_CHECK(grid.valid(), "tig_inner_feature: the LSS grid is empty (no BevGrid given)");
+  LssGridParams p;
+  p.bx = {grid.x_center(0), grid.y_center(0)};
+  p.dx = {grid.dx, grid.dy};
+  p.nx = {grid.W, grid.H};
+  return p;
+}
+
 torch::Tensor tig_normalize_lss(const torch::Tensor& lattice, const LssGridParams& lss) {
   BEVKD_CHECK(lss.nx[0] >= 2 && lss.nx[1] >= 2 && lss.dx[0] > 0 && lss.dx[1] > 0,
               "tig_inner_feature: LSS grid dx [", lss.dx[0], ", ", lss.dx[1], "], nx [", lss.nx[0], ", ", lss.nx[1],
@@ -191,7 +200,7 @@ torch::Tensor tig_normalize_lss(const torch::Tensor& lattice, const LssGridParam
   return torch::stack(axes, 3);
 }
 
-torch::Tensor tig_normalize_exact(const torch::Tensor& lattice, const core::BevGrid& grid) {
+torch::Tensor tig_normalize_exact(const torch::Tensor& lattice, const BevGrid& grid) {
   std::vector<torch::Tensor> axes;
   for (int a = 0; a < 2; ++a) {
     const double lo = grid.range[a], hi = grid.range[a + 3];

@@ -44,7 +44,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/geometry.h"
+#include "base/bev_grid.h"
 
 namespace bevkd::train::losses {
 
@@ -103,11 +103,15 @@ DepthRaster rasterize_depth_points(const torch::Tensor& uvd, const torch::Tensor
 // ---- inner feature (§4.2) ---------------------------------------------------------------
 
 // BEVDet/LSS view-transformer grid used by upstream's key-point normalisation: bx = cell centre
-// of the first cell (x_min + dx/2), dx = cell size, nx = cells, for x and y.
+// of the first cell (x_min + dx/2), dx = cell size, nx = cells, for x and y (the reference config:
+// bx -50.8, dx 0.8, nx 128). No default: the trainer derives it from the student's BEV grid
+// (of()), loss-probe reads it from params.json as the reference code does.
 struct LssGridParams {
-  std::array<double, 2> bx{-50.8, -50.8};
-  std::array<double, 2> dx{0.8, 0.8};
-  std::array<int64_t, 2> nx{128, 128};
+  std::array<double, 2> bx{0, 0};
+  std::array<double, 2> dx{0, 0};
+  std::array<int64_t, 2> nx{0, 0};
+
+  static LssGridParams of(const BevGrid& grid);
 };
 
 struct TigInnerFeatureOptions {
@@ -115,10 +119,10 @@ struct TigInnerFeatureOptions {
   double enlarge_width = 1.6;          // m added on every side; <= 0: the box itself
   double inter_keypoint_weight = 100.0;
   double inter_channel_weight = 10.0;
-  LssGridParams lss;                   // reference normalisation (exact = false)
+  LssGridParams lss;                   // reference normalisation (exact = false); required
   bool exact = false;                  // sample at the true positions on each map's own grid
-  core::BevGrid student_grid;          // exact only: the student map's grid (shape checked)
-  core::BevGrid teacher_grid;          // exact only: the teacher map's grid (shape checked)
+  BevGrid student_grid;                // exact only: the student map's grid (shape checked)
+  BevGrid teacher_grid;                // exact only: the teacher map's grid (shape checked)
 };
 
 // [K, 4, 2] float32 corners p0..p3 (metres) of the enlarged boxes, mmdet3d order (see above).
@@ -131,7 +135,7 @@ torch::Tensor tig_keypoint_lattice(const torch::Tensor& corners, int64_t n);
 
 // Normalised, clipped grid_sample coordinates [K, n, n, 2] float32 of a lattice in metres.
 torch::Tensor tig_normalize_lss(const torch::Tensor& lattice, const LssGridParams& lss);
-torch::Tensor tig_normalize_exact(const torch::Tensor& lattice, const core::BevGrid& grid);
+torch::Tensor tig_normalize_exact(const torch::Tensor& lattice, const BevGrid& grid);
 
 // Samples map [B, C, H, W] at grids[b] [K_b, n, n, 2] (normalised (x, y)) for every sample b
 // (grids.size() == B); returns [sum K_b, C, n, n] in batch order (bilinear, zeros,
@@ -155,13 +159,13 @@ struct TigInnerFeatureLoss {
 // embed_w: [C, Cs, 1, 1], embed_b: [C] — the inter-channel embedding (1x1 conv with bias).
 TigInnerFeatureLoss tig_inner_feature_loss(const torch::Tensor& s_bev, const torch::Tensor& t_bev,
                                            const std::vector<torch::Tensor>& boxes, const torch::Tensor& embed_w,
-                                           const torch::Tensor& embed_b, const TigInnerFeatureOptions& opts = {});
+                                           const torch::Tensor& embed_b, const TigInnerFeatureOptions& opts);
 
 // The trainable part of TiG-BEV's inner-feature distillation: the 1x1 embed conv (Cs -> C, bias),
 // applied to the sampled student key points of the inter-channel term only.
 class TigInnerFeatureImpl : public torch::nn::Module {
  public:
-  TigInnerFeatureImpl(int64_t student_channels, int64_t teacher_channels, TigInnerFeatureOptions opts = {});
+  TigInnerFeatureImpl(int64_t student_channels, int64_t teacher_channels, TigInnerFeatureOptions opts);
   TigInnerFeatureLoss forward(const torch::Tensor& s_bev, const torch::Tensor& t_bev,
                               const std::vector<torch::Tensor>& boxes);
   const TigInnerFeatureOptions& options() const { return opts_; }

@@ -9,7 +9,6 @@
 namespace bevkd::train::probe {
 namespace {
 
-using losses::FgMapGeometry;
 using P = ParamSpec;
 
 ProbeEntry gaussian_fg_map_entry() {
@@ -29,17 +28,12 @@ ProbeEntry gaussian_fg_map_entry() {
   e.debug_files = {"fg_map", "radius_per_box"};
   e.run = [](const ProbeContext& c) {
     const Params& p = c.params;
-    FgMapGeometry g;
-    g.height = integer_at_least(p, "H", 1);
-    g.width = integer_at_least(p, "W", 1);
-    const std::vector<double> pc_min = p.numbers("pc_min_xy", 2, 2);
-    if (!std::isfinite(pc_min[0]) || !std::isfinite(pc_min[1])) p.refuse("pc_min_xy", "expected finite numbers");
-    g.x_min = pc_min[0];
-    g.y_min = pc_min[1];
+    const int64_t H = integer_at_least(p, "H", 1), W = integer_at_least(p, "W", 1);
+    const std::vector<double> pc_min = finite_numbers(p, "pc_min_xy", 2, 2);
     const auto voxel = positive_xy(p, "voxel_xy");
-    g.voxel_x = voxel[0];
-    g.voxel_y = voxel[1];
+    kernels::GaussianOptions g;
     g.out_size_factor = integer_at_least(p, "out_size_factor", 1);
+    g.grid = losses::heat_map_grid(pc_min[0], pc_min[1], voxel[0], voxel[1], g.out_size_factor, H, W);
     g.min_radius = integer_at_least(p, "min_radius", 0);
     g.min_overlap = number_in(p, "min_overlap", 0, 1, true);
 
@@ -78,7 +72,7 @@ ProbeEntry bevdistill_dense_entry() {
     const double weight = p.number("loss_weight");
     const std::vector<int64_t> grid = p.integers("grid_size", 2, 3);
     const auto voxel = positive_xy(p, "voxel_size");
-    const std::vector<double> pc_range = p.numbers("pc_range", 6, 6);
+    const std::vector<double> pc_range = finite_numbers(p, "pc_range", 6, 6);
     const double min_overlap = number_in(p, "min_overlap", 0, 1, true);
     const int64_t min_radius = integer_at_least(p, "min_radius", 0);
     const int64_t H = c.in.size("H"), W = c.in.size("W");
@@ -92,14 +86,9 @@ ProbeEntry bevdistill_dense_entry() {
       if (nx <= 0 || ny <= 0 || ny / 8 != H || nx / 8 != W)
         p.refuse("grid_size", cat("(ny/8, nx/8) = (", ny / 8, ", ", nx / 8, ") must equal the features' (H, W) = (", H,
                                   ", ", W, ")"));
-      FgMapGeometry g;
-      g.x_min = pc_range[0];
-      g.y_min = pc_range[1];
-      g.voxel_x = voxel[0];
-      g.voxel_y = voxel[1];
+      kernels::GaussianOptions g;
       g.out_size_factor = 8;
-      g.height = H;
-      g.width = W;
+      g.grid = losses::heat_map_grid(pc_range[0], pc_range[1], voxel[0], voxel[1], g.out_size_factor, H, W);
       g.min_radius = min_radius;
       g.min_overlap = min_overlap;
       fg = losses::gaussian_fg_maps(bevkd_boxes(c.in.samples("boxes")), g);

@@ -37,7 +37,7 @@ ProbeEntry focaldistiller_bev_l2_heatmap_entry() {
     const int64_t osf = integer_at_least(p, "out_size_factor", 1);
     const int64_t min_radius = integer_at_least(p, "min_radius", 0);
     const double min_overlap = number_in(p, "min_overlap", 0, 1, true);
-    const std::vector<double> pc_range = p.numbers("pc_range", 6, 6);
+    const std::vector<double> pc_range = finite_numbers(p, "pc_range", 6, 6);
     require_string(p, "resize", "nearest");
     if (grid[0] < osf || grid[1] < osf) p.refuse("heatmap_grid", cat("the heat map (ny, nx) / ", osf, " has no cell"));
 
@@ -46,14 +46,9 @@ ProbeEntry focaldistiller_bev_l2_heatmap_entry() {
     if (c.in.has("heat_mask")) {
       mask = c.in.tensor("heat_mask");
     } else {
-      losses::FgMapGeometry g;
-      g.x_min = pc_range[0];
-      g.y_min = pc_range[1];
-      g.voxel_x = voxel[0];
-      g.voxel_y = voxel[1];
+      kernels::GaussianOptions g;
       g.out_size_factor = osf;
-      g.width = grid[0] / osf;
-      g.height = grid[1] / osf;
+      g.grid = losses::heat_map_grid(pc_range[0], pc_range[1], voxel[0], voxel[1], osf, grid[1] / osf, grid[0] / osf);
       g.min_radius = min_radius;
       g.min_overlap = min_overlap;
       mask = losses::focaldistiller_heat_mask(bevkd_boxes(c.in.samples("boxes")), g, c.in.size("H"), c.in.size("W"));

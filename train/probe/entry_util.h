@@ -39,6 +39,14 @@ inline void require_string(const Params& p, const std::string& key, const std::s
   if (p.string(key) != only) p.refuse(key, cat("\"", only, "\" only"));
 }
 
+// A list of min_size..max_size finite numbers.
+inline std::vector<double> finite_numbers(const Params& p, const std::string& key, size_t min_size, size_t max_size) {
+  const std::vector<double> v = p.numbers(key, min_size, max_size);
+  for (double x : v)
+    if (!std::isfinite(x)) p.refuse(key, "expected finite entries");
+  return v;
+}
+
 // A list of 2 (or 3, as mmdet3d configs carry z) positive numbers: the x and y entries.
 inline std::array<double, 2> positive_xy(const Params& p, const std::string& key) {
   const std::vector<double> v = p.numbers(key, 2, 3);

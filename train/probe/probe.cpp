@@ -82,6 +82,7 @@ class CaseLoader {
   CaseLoader(const ProbeEntry& e, std::string dir) : e_(e), dir_(std::move(dir)) {}
 
   ProbeContext load(bool want_grad) {
+    in_.batch_symbol_ = e_.batch_symbol;
     scan();
     check_presence();
     bind_batched();
@@ -258,9 +259,11 @@ class CaseLoader {
     for (const InputSpec& s : e_.inputs) {
       if (!s.per_sample || !present(s)) continue;
       const auto& files = sample_files_.at(s.name);
-      if (!in_.bound("B")) in_.sizes_["B"] = files.rbegin()->first + 1;
-      const int64_t B = in_.size("B");
-      const std::string range = cat("B = ", B, ": ", sample_name(s, 0), " ... ", sample_name(s, B - 1), " expected");
+      const std::string& batch = e_.batch_symbol;
+      if (!in_.bound(batch)) in_.sizes_[batch] = files.rbegin()->first + 1;
+      const int64_t B = in_.size(batch);
+      const std::string range =
+          cat(batch, " = ", B, ": ", sample_name(s, 0), " ... ", sample_name(s, B - 1), " expected");
       for (const auto& [b, path] : files)
         BEVKD_PROBE_CHECK(b < B, "input ", sample_name(s, b), ": extra (", range, ")");
       for (int64_t b = 0; b < B; ++b)
@@ -272,7 +275,7 @@ class CaseLoader {
   void check_composites() {
     for (const InputSpec& s : e_.inputs) {
       if (!present(s)) continue;
-      const int64_t n = s.per_sample ? in_.size("B") : 1;
+      const int64_t n = s.per_sample ? in_.size(e_.batch_symbol) : 1;
       for (int64_t b = 0; b < n; ++b) {
         const int64_t sample = s.per_sample ? b : -1;
         const std::string input = s.per_sample ? sample_name(s, b) : s.name;
@@ -432,15 +435,17 @@ std::string list_json(const Registry& registry) {
 namespace {
 
 // The keys (or files) a run returned against the declared list, where a declared pattern
-// ("layer{l}") stands for any number of consecutive matching names.
-bool names_match(const std::vector<std::string>& declared, const std::vector<std::string>& got) {
+// ("layer{l}") stands for any number of consecutive matching names; with `subset`, declared
+// plain names may be absent (the order still holds).
+bool names_match(const std::vector<std::string>& declared, const std::vector<std::string>& got, bool subset) {
   size_t g = 0;
   for (const std::string& d : declared) {
     if (is_pattern(d)) {
       while (g < got.size() && glob_match(d, got[g])) ++g;
-    } else {
-      if (g >= got.size() || got[g] != d) return false;
+    } else if (g < got.size() && got[g] == d) {
       ++g;
+    } else if (!subset) {
+      return false;
     }
   }
   return g == got.size();
@@ -451,8 +456,9 @@ void check_output(const ProbeEntry& e, const ProbeContext& c, const ProbeOutput&
   for (const auto& [k, v] : o.values) keys.push_back(k);
   for (const auto& [f, g] : o.grads) files.push_back(f);
   for (const auto& [f, a] : o.debug) debug.push_back(f);
-  BEVKD_ASSERT(names_match(e.values, keys), "probe entry ", e.name, " returned other value keys than it declares");
-  BEVKD_ASSERT(!c.want_grad || names_match(e.grads, files), "probe entry ", e.name,
+  BEVKD_ASSERT(names_match(e.values, keys, e.partial_outputs), "probe entry ", e.name,
+               " returned other value keys than it declares");
+  BEVKD_ASSERT(!c.want_grad || names_match(e.grads, files, e.partial_outputs), "probe entry ", e.name,
                " returned other gradients than it declares");
   for (const std::string& f : debug) {
     bool declared = false;
@@ -487,7 +493,7 @@ int run(const LossProbeOptions& opts, std::ostream& out, std::ostream& err, cons
   const ProbeOutput o = e->run(c);
   err << "loss-probe: " << e->name << " on " << opts.case_dir << " in "
       << (c.in.dtype() == torch::kFloat64 ? "float64" : "float32");
-  if (c.in.bound("B")) err << ", B = " << c.in.batch();
+  if (c.in.batch() > 0) err << ", " << e->batch_symbol << " = " << c.in.batch();
   err << "\n";
   check_output(*e, c, o);
   const std::string text = values_json(e->name, o);

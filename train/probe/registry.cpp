@@ -40,7 +40,7 @@ int64_t ProbeInputs::size(const std::string& symbol) const {
   return it->second;
 }
 
-int64_t ProbeInputs::batch() const { return bound("B") ? size("B") : 0; }
+int64_t ProbeInputs::batch() const { return bound(batch_symbol_) ? size(batch_symbol_) : 0; }
 
 torch::Tensor ProbeInputs::grad_of(const torch::Tensor& value, const std::string& name) const {
   const torch::Tensor& x = tensor(name);

@@ -8,17 +8,26 @@
 //        void register_<family>_probes(Registry& r);
 //    which calls r.add(entry) once per loss (see entries_bevdistill.cpp for complete examples),
 //    and declare it in train/probe/entries.h.
-// 2. Call it in build_registry() (entries.cpp) and delete the family's names from the pending
-//    list there (a pending name is refused by name, "loss X is not implemented yet"; add()
-//    replaces a pending entry of the same name, so a forgotten deletion is harmless).
-// 3. Add the .cpp to train/CMakeLists.txt, a transcription to scripts/loss_golden.py and a test.
+// 2. Call it in build_registry() (entries.cpp). A name of the contract that has no entry yet may
+//    be registered with add_pending(name, section): it is refused by name ("loss X is not
+//    implemented yet") until add() replaces it.
+// 3. Add the .cpp to train/probe/CMakeLists.txt, a transcription to scripts/loss_golden.py, its
+//    golden suite to tests/train/probe/ and its exit-2 rules to tests/train/probe/probe_entries_test.cpp.
 //
 // Value keys, grad files and debug files may be patterns where their number depends on the
 // inputs: "layer{l}" stands for layer0, layer1, ... (any run of names matching it, in order), as
 // in bevdistill_box_distill's values and "match_l{l}_b{b}" debug arrays. Inputs present exactly
 // when sizes differ (the spec's "iff Cs≠C") are declared optional() and checked in validate()
-// with require_inputs_iff() (entry_util.h). tests/train/probe_test.cpp (LossProbeRegistry)
-// registers a complete toy family in its own Registry.
+// with require_inputs_iff() (entry_util.h). An entry whose terms are evaluated only when their
+// inputs are given (x3kd) sets partial_outputs: its values and grads are then an ordered subset
+// of the declared ones. tests/train/probe/probe_test.cpp (LossProbeRegistry) registers a complete
+// toy family in its own Registry.
+//
+// The trainer's loss registry is built on these entries (so probe and trainer cannot disagree
+// on names): each entry also states the shard fields the loss reads in training and which of its
+// parameters are weights (their defaults are the default weights). The trainer-side factory
+// (configuration -> the loss's module and its function of a training batch) joins ProbeEntry
+// with train/trainer/.
 //
 // An entry in brief:
 //   ProbeEntry e;
@@ -40,8 +49,9 @@
 // Shapes are lists of symbols: a size name ("B", "C", "K_b"), an integer ("9"), or a product /
 // quotient of names and integers ("B*N", "C/2"). The same name means the same size in every
 // input; a name ending in "_b" is per sample (K_b may differ between samples but is shared by
-// the per-sample inputs of one sample). "B" is the batch size: per-sample inputs must come as
-// exactly B files <name>_b0 ... <name>_b{B-1}.
+// the per-sample inputs of one sample). The entry's batch_symbol ("B", or "N" where the spec
+// writes the batch so) is the batch size: per-sample inputs must come as exactly that many files
+// <name>_b0 ... <name>_b{B-1}.
 //
 // By the time run() is called: every input has the declared rank, dtype and sizes; float inputs
 // are in the compute dtype (float64 if any float input file was float64, else float32); inputs
@@ -104,7 +114,7 @@ class ProbeInputs {
   int64_t size(const std::string& symbol) const;
   bool bound(const std::string& symbol) const { return sizes_.count(symbol) > 0; }
   torch::ScalarType dtype() const { return dtype_; }
-  int64_t batch() const;  // B (0 when no input binds it)
+  int64_t batch() const;  // the batch size (0 when no input binds it)
 
   // ∂ value / ∂ input (batched input declared with_grad(), requiring grad). The graph is kept,
   // so several values may be differentiated in turn.
@@ -117,6 +127,7 @@ class ProbeInputs {
   std::map<std::string, torch::Tensor> batched_;
   std::map<std::string, std::vector<torch::Tensor>> per_sample_;
   std::map<std::string, int64_t> sizes_;
+  std::string batch_symbol_ = "B";
   torch::ScalarType dtype_ = torch::kFloat32;
 };
 
@@ -147,6 +158,14 @@ struct ProbeEntry {
   std::vector<std::string> values;       // value keys, in output order
   std::vector<std::string> grads;        // grad file stems written with --grad
   std::vector<std::string> debug_files;  // file stems written with --out (required or optional)
+  std::string batch_symbol = "B";        // the size symbol of the batch (per-sample inputs count it)
+  // Values and grads may be an ordered subset of the declared ones (terms evaluated only when
+  // their inputs are given).
+  bool partial_outputs = false;
+  // Trainer side: shard fields read in training ("teacher/features/{tap}", "gt/boxes", ...) and
+  // the parameters that weight the loss (their defaults are the default weights).
+  std::vector<std::string> shard_fields;
+  std::vector<std::string> weight_keys;
   // Alternatives: exactly one input of each group must be present, e.g. {"fg_map", "boxes"}.
   std::vector<std::vector<std::string>> one_of;
   // Extra checks after shapes are bound (throw UsageError), e.g. "iff Cs != C" inputs.

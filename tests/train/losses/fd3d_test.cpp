@@ -10,20 +10,23 @@
 #include <cmath>
 #include <vector>
 
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
+#include "tests/support/tensor_close.h"
 #include "tests/train/losses/loss_test_util.h"
 
 namespace bevkd::train::losses {
 namespace {
 
-using test::all_close;
-using test::gradient_matches;
+using bevkd::testing::all_close;
+using bevkd::testing::gradient_matches;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
 // ---- instance and selective masks ---------------------------------------------------------
 
 // 32 x 24 cells of 0.5 m over x in [−8, 8], y in [−6, 6].
-core::BevGrid small_grid() { return core::BevGrid::make({-8.0, -6.0, -5.0, 8.0, 6.0, 3.0}, 0.5); }
+BevGrid small_grid() { return BevGrid::make({-8.0, -6.0, -5.0, 8.0, 6.0, 3.0}, 0.5); }
 
 // Inside (edges included) by the signs of the cross products with the 4 corners taken in
 // counter-clockwise order.
@@ -43,7 +46,7 @@ bool inside_by_corners(double px, double py, const double* b) {
 }
 
 TEST(Fd3dMasks, InstanceMaskMatchesCornerTest) {
-  const core::BevGrid g = small_grid();
+  const BevGrid g = small_grid();
   ASSERT_EQ(g.H, 24);
   ASSERT_EQ(g.W, 32);
   torch::manual_seed(6);
@@ -77,7 +80,7 @@ TEST(Fd3dMasks, InstanceMaskMatchesCornerTest) {
 }
 
 TEST(Fd3dMasks, InstanceMaskHandWorked) {
-  const core::BevGrid g = small_grid();
+  const BevGrid g = small_grid();
   // 1 m x 1 m box centred on cell (row 4, col 6) (centre x = −8 + 6.5·0.5, y = −6 + 4.5·0.5):
   // the neighbouring centres lie exactly on its edges, which count as inside -> 3 x 3 cells.
   const double x = -8 + 6.5 * 0.5, y = -6 + 4.5 * 0.5;
@@ -206,7 +209,8 @@ TEST(Fd3dSmgd, MatchesBruteForce) {
   // gradient with respect to the student features, through the mask and G
   EXPECT_TRUE(gradient_matches([&](const torch::Tensor& x) { return fd3d_smgd(x, t, fg, u, g, o); }, s));
   // masked cells get no gradient
-  const torch::Tensor gs = test::autograd_grad([&](const torch::Tensor& x) { return fd3d_smgd(x, t, fg, u, g, o); }, s);
+  const torch::Tensor gs =
+      bevkd::testing::autograd_gradient([&](const torch::Tensor& x) { return fd3d_smgd(x, t, fg, u, g, o); }, s);
   const torch::Tensor keep = fd3d_selective_mask(fg, u, 0.5);
   EXPECT_EQ((gs * (1 - keep)).abs().sum().item<double>(), 0.0);
 }
@@ -222,30 +226,20 @@ TEST(Fd3dSmgd, NoFocalBoxMeansNoMaskAndUpsamplingGenerator) {
   EXPECT_NEAR(l.item<float>(), fd3d_smgd_kl(g->forward(s), t, 2.0, 0.25).item<float>(), 1e-6);
   EXPECT_TRUE(std::isfinite(l.item<float>()));
   Fd3dGenerator flat(3, 4);
-  EXPECT_BEVKD_ERROR(fd3d_smgd(s, t, ones, u, flat, Fd3dSmgdOptions{}),
-                     "fd3d SMGD: the generator turns s [2, 3, 4, 5] into [2, 4, 4, 5] but t is [2, 4, 8, 10] (a "
-                     "student grid half the teacher's needs upsample = true)");
-  EXPECT_BEVKD_ERROR(
+  EXPECT_ERROR_WITH(fd3d_smgd(s, t, ones, u, flat, Fd3dSmgdOptions{}),
+                    "fd3d SMGD: the generator turns s [2, 3, 4, 5] into [2, 4, 4, 5] but t is [2, 4, 8, 10] (a "
+                    "student grid half the teacher's needs upsample = true)");
+  EXPECT_ERROR_WITH(
       fd3d_smgd(s, t, torch::ones({2, 1, 8, 10}), u, g, Fd3dSmgdOptions{}),
       "fd3d SMGD: instance_mask must be [B, 1, H, W] float on s's grid = [2, 1, 4, 5], found [2, 1, 8, 10]");
 }
 
 // ---- QFD ---------------------------------------------------------------------------------
 
-// grid_sample (bilinear, zeros, align_corners=False) of map [C, H, W] at metric (x, y).
+// grid_sample (bilinear, zeros, align_corners=False) of map [C, H, W] at metric (x, y) over the
+// range r = [x_min, y_min, x_max, y_max].
 std::vector<double> brute_sample(const torch::Tensor& map, double x, double y, const std::array<double, 4>& r) {
-  const int64_t C = map.size(0), H = map.size(1), W = map.size(2);
-  const double px = (x - r[0]) / (r[2] - r[0]) * W - 0.5, py = (y - r[1]) / (r[3] - r[1]) * H - 0.5;
-  const double fx = std::floor(px), fy = std::floor(py);
-  std::vector<double> out(C, 0.0);
-  for (int dy = 0; dy <= 1; ++dy)
-    for (int dx = 0; dx <= 1; ++dx) {
-      const int64_t row = static_cast<int64_t>(fy) + dy, col = static_cast<int64_t>(fx) + dx;
-      if (row < 0 || row >= H || col < 0 || col >= W) continue;
-      const double w = (dy ? py - fy : 1 - (py - fy)) * (dx ? px - fx : 1 - (px - fx));
-      for (int64_t c = 0; c < C; ++c) out[c] += w * map[c][row][col].item<double>();
-    }
-  return out;
+  return test::bilinear_sample(map, 2 * (x - r[0]) / (r[2] - r[0]) - 1, 2 * (y - r[1]) / (r[3] - r[1]) - 1);
 }
 
 void minmax_normalise(std::vector<double>& v) {
@@ -354,15 +348,15 @@ TEST(Fd3dQfd, NoFocalQueriesOrNothingOnTheMapGiveZero) {
 
 TEST(Fd3dQfd, RejectsBadInput) {
   const QfdCase c = qfd_case(torch::kFloat64);
-  EXPECT_BEVKD_ERROR(fd3d_qfd(c.s, c.t, c.positions, torch::nn::Conv2d{nullptr}, c.opts),
-                     "fd3d QFD: s has 3 channels and t 4; an adaptor (1x1 conv) is needed when they differ");
+  EXPECT_ERROR_WITH(fd3d_qfd(c.s, c.t, c.positions, torch::nn::Conv2d{nullptr}, c.opts),
+                    "fd3d QFD: s has 3 channels and t 4; an adaptor (1x1 conv) is needed when they differ");
   torch::nn::Conv2d adaptor(torch::nn::Conv2dOptions(3, 4, 1));
   adaptor->to(torch::kFloat64);
-  EXPECT_BEVKD_ERROR(fd3d_qfd(c.s, c.t, {c.positions[0]}, adaptor, c.opts),
-                     "fd3d QFD: 1 samples of focal positions for a batch of 3");
+  EXPECT_ERROR_WITH(fd3d_qfd(c.s, c.t, {c.positions[0]}, adaptor, c.opts),
+                    "fd3d QFD: 1 samples of focal positions for a batch of 3");
   Fd3dQfdOptions o;  // no range
-  EXPECT_BEVKD_ERROR(fd3d_qfd(c.s, c.t, c.positions, adaptor, o),
-                     "fd3d QFD options: bev_range must be [x_min, y_min, x_max, y_max] with min < max");
+  EXPECT_ERROR_WITH(fd3d_qfd(c.s, c.t, c.positions, adaptor, o),
+                    "fd3d QFD options: bev_range must be [x_min, y_min, x_max, y_max] with min < max");
   EXPECT_EQ(Fd3dQfdOptions::from_grid(small_grid()).bev_range, (std::array<double, 4>{-8, -6, 8, 6}));
 }
 

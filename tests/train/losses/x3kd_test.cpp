@@ -7,13 +7,15 @@
 #include <cmath>
 #include <vector>
 
-#include "tests/train/losses/loss_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
+#include "tests/support/tensor_close.h"
 
 namespace bevkd::train::losses {
 namespace {
 
-using test::all_close;
-using test::gradient_matches;
+using bevkd::testing::all_close;
+using bevkd::testing::gradient_matches;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
@@ -315,21 +317,21 @@ TEST(X3kdXod, NoTeacherBoxesGiveFiniteValues) {
 TEST(X3kdXod, RejectsBadInput) {
   XodCase c = xod_case(torch::kFloat64);
   c.teacher[2].cell = torch::tensor({4, 0}, torch::kInt64).view({1, 2});
-  EXPECT_BEVKD_ERROR(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
-                     "x3kd X-OD: sample 2: a teacher box cell lies outside the 4 x 5 grid");
+  EXPECT_ERROR_WITH(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
+                    "x3kd X-OD: sample 2: a teacher box cell lies outside the 4 x 5 grid");
   c = xod_case(torch::kFloat64);
   c.teacher.pop_back();
-  EXPECT_BEVKD_ERROR(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
-                     "x3kd X-OD: 2 samples of teacher boxes for a batch of 3");
+  EXPECT_ERROR_WITH(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
+                    "x3kd X-OD: 2 samples of teacher boxes for a batch of 3");
   c = xod_case(torch::kFloat64);
-  EXPECT_BEVKD_ERROR(x3kd_xod(c.s_hm, c.t_hm.slice(1, 0, 1), c.s_reg, c.teacher, X3kdOptions{}),
-                     "x3kd X-OD: t_hm has shape [3, 1, 4, 5], expected that of s_hm_logits [3, 2, 4, 5]");
+  EXPECT_ERROR_WITH(x3kd_xod(c.s_hm, c.t_hm.slice(1, 0, 1), c.s_reg, c.teacher, X3kdOptions{}),
+                    "x3kd X-OD: t_hm has shape [3, 1, 4, 5], expected that of s_hm_logits [3, 2, 4, 5]");
   c.teacher[0].code = torch::zeros({3, 4}, kF64);
-  EXPECT_BEVKD_ERROR(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
-                     "x3kd X-OD: sample 0: code must be [J, R] float with R = 3 (s_reg's channels), found [3, 4]");
+  EXPECT_ERROR_WITH(x3kd_xod(c.s_hm, c.t_hm, c.s_reg, c.teacher, X3kdOptions{}),
+                    "x3kd X-OD: sample 0: code must be [J, R] float with R = 3 (s_reg's channels), found [3, 4]");
   X3kdOptions bad;
   bad.w_reg = -1;
-  EXPECT_BEVKD_ERROR(bad.validate(), "x3kd options: w_reg must be a finite weight >= 0, found -1");
+  EXPECT_ERROR_WITH(bad.validate(), "x3kd options: w_reg must be a finite weight >= 0, found -1");
 }
 
 }  // namespace

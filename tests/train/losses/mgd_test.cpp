@@ -6,12 +6,14 @@
 
 #include <cmath>
 
-#include "base/error.h"
-#include "tests/train/loss_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
 #include "train/losses/mgd.h"
 
 namespace bevkd::train::losses {
 namespace {
+
+using bevkd::testing::gradient_matches;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 using Grid = std::vector<std::vector<std::vector<double>>>;  // [C][H][W]
@@ -19,7 +21,8 @@ using Grid = std::vector<std::vector<std::vector<double>>>;  // [C][H][W]
 Grid conv3x3(const Grid& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t Co = w.size(0), Ci = w.size(1), H = static_cast<int64_t>(x[0].size()),
                 W = static_cast<int64_t>(x[0][0].size());
-  Grid y(static_cast<size_t>(Co), std::vector<std::vector<double>>(static_cast<size_t>(H), std::vector<double>(static_cast<size_t>(W))));
+  Grid y(static_cast<size_t>(Co),
+         std::vector<std::vector<double>>(static_cast<size_t>(H), std::vector<double>(static_cast<size_t>(W))));
   for (int64_t o = 0; o < Co; ++o)
     for (int64_t i = 0; i < H; ++i)
       for (int64_t j = 0; j < W; ++j) {
@@ -29,19 +32,21 @@ Grid conv3x3(const Grid& x, const torch::Tensor& w, const torch::Tensor& b) {
             for (int64_t dj = -1; dj <= 1; ++dj) {
               const int64_t ii = i + di, jj = j + dj;
               if (ii < 0 || ii >= H || jj < 0 || jj >= W) continue;
-              v += w[o][c][di + 1][dj + 1].item<double>() * x[static_cast<size_t>(c)][static_cast<size_t>(ii)][static_cast<size_t>(jj)];
+              v += w[o][c][di + 1][dj + 1].item<double>() *
+                   x[static_cast<size_t>(c)][static_cast<size_t>(ii)][static_cast<size_t>(jj)];
             }
         y[static_cast<size_t>(o)][static_cast<size_t>(i)][static_cast<size_t>(j)] = v;
       }
   return y;
 }
 
-double mgd_brute(const torch::Tensor& s, const torch::Tensor& t, const torch::Tensor& u, const MgdParams& p, double alpha,
-                 double lambda) {
+double mgd_brute(const torch::Tensor& s, const torch::Tensor& t, const torch::Tensor& u, const MgdParams& p,
+                 double alpha, double lambda) {
   const int64_t N = s.size(0), Cs = s.size(1), H = s.size(2), W = s.size(3), C = t.size(1);
   double total = 0;
   for (int64_t n = 0; n < N; ++n) {
-    Grid x(static_cast<size_t>(C), std::vector<std::vector<double>>(static_cast<size_t>(H), std::vector<double>(static_cast<size_t>(W))));
+    Grid x(static_cast<size_t>(C),
+           std::vector<std::vector<double>>(static_cast<size_t>(H), std::vector<double>(static_cast<size_t>(W))));
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < H; ++i)
         for (int64_t j = 0; j < W; ++j) {
@@ -63,7 +68,9 @@ double mgd_brute(const torch::Tensor& s, const torch::Tensor& t, const torch::Te
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < H; ++i)
         for (int64_t j = 0; j < W; ++j)
-          total += std::pow(g[static_cast<size_t>(c)][static_cast<size_t>(i)][static_cast<size_t>(j)] - t[n][c][i][j].item<double>(), 2);
+          total += std::pow(
+              g[static_cast<size_t>(c)][static_cast<size_t>(i)][static_cast<size_t>(j)] - t[n][c][i][j].item<double>(),
+              2);
   }
   return alpha * total / static_cast<double>(N);
 }
@@ -114,14 +121,15 @@ TEST(Mgd, GradientsMatchFiniteDifferences) {
   const auto p = random_params(3, 2);
   MgdOptions o;
   o.alpha = 0.1;
-  testing::expect_gradient_matches_fd([&](const torch::Tensor& x) { return mgd_loss(x, t, u, p, o); }, s, 2);
-  testing::expect_gradient_matches_fd(
+  EXPECT_TRUE(
+      gradient_matches([&](const torch::Tensor& x) { return mgd_loss(x, t, u, p, o); }, s, 1e-5, 1e-7, 1e-6, 2));
+  EXPECT_TRUE(gradient_matches(
       [&](const torch::Tensor& w) {
         auto q = p;
         q.gen_w1 = w;
         return mgd_loss(s, t, u, q, o);
       },
-      p.gen_w1, 3);
+      p.gen_w1, 1e-5, 1e-7, 1e-6, 3));
 }
 
 TEST(Mgd, DistillerDrawsTheMaskFromTheCallersGenerator) {
@@ -140,41 +148,21 @@ TEST(Mgd, DistillerDrawsTheMaskFromTheCallersGenerator) {
   const auto u = torch::rand({2, 1, 4, 4}, g4);
   EXPECT_EQ(a, m->forward(s, t, u).item<double>());
   EXPECT_EQ(a, mgd_loss(s, t, u, m->params()).item<double>());
-  try {
-    m->forward(s, t);
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("neither a mask draw u nor a random generator"), std::string::npos);
-  }
+  EXPECT_ERROR_WITH(m->forward(s, t), "neither a mask draw u nor a random generator");
 }
 
 TEST(Mgd, RefusesAlignExactlyWhenChannelsAgree) {
   torch::manual_seed(5);
-  const auto s = torch::randn({1, 2, 3, 3}, kF64), t = torch::randn({1, 2, 3, 3}, kF64), u = torch::rand({1, 1, 3, 3}, kF64);
+  const auto s = torch::randn({1, 2, 3, 3}, kF64), t = torch::randn({1, 2, 3, 3}, kF64),
+             u = torch::rand({1, 1, 3, 3}, kF64);
   auto p = random_params(2, 2);
   p.align_w = torch::randn({2, 2, 1, 1}, kF64);
   p.align_b = torch::randn({2}, kF64);
-  try {
-    mgd_loss(s, t, u, p);
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("align_w/align_b given but Cs = C = 2"), std::string::npos) << e.what();
-  }
-  try {
-    mgd_loss(torch::randn({1, 3, 3, 3}, kF64), t, u, random_params(2, 2));
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("mgd: input align_w has shape (undefined), expected [2, 3, 1, 1]"),
-              std::string::npos)
-        << e.what();
-  }
-  try {
-    mgd_loss(s, t, torch::rand({1, 2, 3, 3}, kF64), random_params(2, 2));
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("input u has shape [1,2,3,3], expected [N,1,H,W]=[1,1,3,3]"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_ERROR_WITH(mgd_loss(s, t, u, p), "align_w/align_b given but Cs = C = 2");
+  EXPECT_ERROR_WITH(mgd_loss(torch::randn({1, 3, 3, 3}, kF64), t, u, random_params(2, 2)),
+                    "mgd: input align_w has shape (undefined), expected [2, 3, 1, 1]");
+  EXPECT_ERROR_WITH(mgd_loss(s, t, torch::rand({1, 2, 3, 3}, kF64), random_params(2, 2)),
+                    "input u has shape [1,2,3,3], expected [N,1,H,W]=[1,1,3,3]");
 }
 
 }  // namespace

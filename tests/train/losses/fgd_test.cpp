@@ -5,21 +5,23 @@
 
 #include <cmath>
 
-#include "base/error.h"
-#include "tests/train/loss_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
 #include "train/losses/fgd.h"
 
 namespace bevkd::train::losses {
 namespace {
 
+using bevkd::testing::gradient_matches;
+
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
 TEST(FgdMasks, PixelBoxesMapToInclusiveCellExtents) {
   // img 30 x 50 (h x w) -> map 3 x 5: a scale of 0.1 on both axes.
-  const auto boxes = torch::tensor({12.f, 5.f, 27.f, 14.f,     // cols 1..3, rows 0..2: 1/9
-                                    20.f, 0.f, 29.f, 9.f,      // cols 2..3, rows 0..1: 1/4 (max on the overlap)
-                                    -15.f, -8.f, 5.f, 4.f,     // cols -2..1, rows -1..1: 1/12, clipped to 0..1
-                                    45.f, 25.f, 58.f, 38.f})   // cols 4..6, rows 2..4: 1/9, clipped to (2, 4)
+  const auto boxes = torch::tensor({12.f, 5.f, 27.f, 14.f,    // cols 1..3, rows 0..2: 1/9
+                                    20.f, 0.f, 29.f, 9.f,     // cols 2..3, rows 0..1: 1/4 (max on the overlap)
+                                    -15.f, -8.f, 5.f, 4.f,    // cols -2..1, rows -1..1: 1/12, clipped to 0..1
+                                    45.f, 25.f, 58.f, 38.f})  // cols 4..6, rows 2..4: 1/9, clipped to (2, 4)
                          .view({4, 4});
   const auto m = fgd_masks({boxes, torch::zeros({0, 4})}, {30, 50}, 3, 5, kF64);
   const double a = 1.0 / 9, b = 0.25, c = 1.0 / 12;
@@ -36,7 +38,7 @@ TEST(FgdMasks, PixelBoxesMapToInclusiveCellExtents) {
 }
 
 TEST(FgdMasks, RotatedBevBoxesGiveTheirAxisAlignedCellExtents) {
-  const auto grid = core::BevGrid::make({-4, -4, -5, 4, 4, 3}, 1.0);  // 8 x 8, 1 m cells
+  const auto grid = BevGrid::make({-4, -4, -5, 4, 4, 3}, 1.0);  // 8 x 8, 1 m cells
   auto boxes = torch::zeros({2, 9});
   // A 2 m square at 45 degrees: x in 0.5 +- sqrt(2), y in -1 +- sqrt(2).
   boxes[0] = torch::tensor({0.5f, -1.f, 0.f, 2.f, 2.f, 1.f, static_cast<float>(M_PI / 4), 0.f, 0.f});
@@ -84,7 +86,8 @@ std::vector<std::vector<double>> gc_brute(const torch::Tensor& x, const FgdGloba
   }
   for (double& v : logit) z += (v = std::exp(v - mx));
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t p = 0; p < HW; ++p) ctx[static_cast<size_t>(c)] += X[c][p].item<double>() * logit[static_cast<size_t>(p)] / z;
+    for (int64_t p = 0; p < HW; ++p)
+      ctx[static_cast<size_t>(c)] += X[c][p].item<double>() * logit[static_cast<size_t>(p)] / z;
   double mean = 0, var = 0;
   for (int64_t k = 0; k < h; ++k) {
     double v = g.add_b1[k].item<double>();
@@ -142,7 +145,8 @@ Terms fgd_brute(const torch::Tensor& s, const torch::Tensor& t, const FgdMasks& 
         const double wgt = st[static_cast<size_t>(q)] * ct[static_cast<size_t>(c)] * d * d;
         out.fg += wgt * m.fg[n][q / W][q % W].item<double>();
         out.bg += wgt * m.bg[n][q / W][q % W].item<double>();
-        out.rela += std::pow(gs[static_cast<size_t>(c)][static_cast<size_t>(q)] - gt[static_cast<size_t>(c)][static_cast<size_t>(q)], 2);
+        out.rela += std::pow(
+            gs[static_cast<size_t>(c)][static_cast<size_t>(q)] - gt[static_cast<size_t>(c)][static_cast<size_t>(q)], 2);
       }
     for (int64_t c = 0; c < C; ++c) out.mask += std::abs(cs[static_cast<size_t>(c)] - ct[static_cast<size_t>(c)]);
     for (int64_t q = 0; q < HW; ++q) out.mask += std::abs(ss[static_cast<size_t>(q)] - st[static_cast<size_t>(q)]);
@@ -165,7 +169,8 @@ FgdCase fgd_case(int64_t Cs, uint64_t seed) {
   FgdCase c;
   c.s = torch::randn({2, Cs, 3, 5}, kF64);
   c.t = torch::randn({2, 4, 3, 5}, kF64);
-  c.boxes = {torch::tensor({12.0, 5.0, 27.0, 14.0, -15.0, -8.0, 5.0, 4.0}, kF64).view({2, 4}), torch::zeros({0, 4}, kF64)};
+  c.boxes = {torch::tensor({12.0, 5.0, 27.0, 14.0, -15.0, -8.0, 5.0, 4.0}, kF64).view({2, 4}),
+             torch::zeros({0, 4}, kF64)};
   if (Cs != 4) {
     c.p.align_w = torch::randn({4, Cs, 1, 1}, kF64);
     c.p.align_b = torch::randn({4}, kF64);
@@ -195,12 +200,18 @@ TEST(Fgd, MatchesLoopsTermByTerm) {
 TEST(Fgd, GradientsMatchFiniteDifferences) {
   const auto c = fgd_case(3, 2);
   auto f = [&](const torch::Tensor& s) { return fgd_loss(s, c.t, c.boxes, {30, 50}, c.p).loss; };
-  testing::expect_gradient_matches_fd(f, c.s, 3, 1e-6, 1e-9, 1e-5);
+  EXPECT_TRUE(gradient_matches(f, c.s, 1e-5, 1e-9, 1e-6, 3));
   // Each term on its own (the weights make the sum dominated by fg and mask).
-  testing::expect_gradient_matches_fd([&](const torch::Tensor& s) { return fgd_loss(s, c.t, c.boxes, {30, 50}, c.p).rela; },
-                                      c.s, 5);
-  testing::expect_gradient_matches_fd([&](const torch::Tensor& s) { return fgd_loss(s, c.t, c.boxes, {30, 50}, c.p).bg; },
-                                      c.s, 5);
+  EXPECT_TRUE(gradient_matches(
+      [&](const torch::Tensor& s) {
+        return fgd_loss(s, c.t, c.boxes, {30, 50}, c.p).rela;
+      },
+      c.s, 1e-5, 1e-7, 1e-6, 5));
+  EXPECT_TRUE(gradient_matches(
+      [&](const torch::Tensor& s) {
+        return fgd_loss(s, c.t, c.boxes, {30, 50}, c.p).bg;
+      },
+      c.s, 1e-5, 1e-7, 1e-6, 5));
 }
 
 TEST(Fgd, DistillerInitialisesLikeUpstreamAndTrainsBothContextBlocks) {
@@ -219,7 +230,7 @@ TEST(Fgd, DistillerInitialisesLikeUpstreamAndTrainsBothContextBlocks) {
   EXPECT_NE(std::find(names.begin(), names.end(), "channel_add_conv_t.3.weight"), names.end());
 
   const auto s = torch::randn({2, 4, 6, 6}), t = torch::randn({2, 8, 6, 6});
-  const auto grid = core::BevGrid::make({-3, -3, -5, 3, 3, 3}, 1.0);
+  const auto grid = BevGrid::make({-3, -3, -5, 3, 3, 3}, 1.0);
   auto boxes = torch::zeros({1, 9});
   boxes[0] = torch::tensor({0.5f, 0.5f, 0.f, 2.f, 1.f, 1.f, 0.3f, 0.f, 0.f});
   const auto out = m->forward(s, t, {boxes, torch::zeros({0, 9})}, grid);
@@ -236,19 +247,8 @@ TEST(Fgd, RefusesBadInputsByName) {
   auto c = fgd_case(4, 4);
   auto bad = c.p;
   bad.gc_t.ln_w = torch::ones({2}, kF64);
-  try {
-    fgd_loss(c.s, c.t, c.boxes, {30, 50}, bad);
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("input add_t_ln_w has shape [2], expected [2, 1, 1]"), std::string::npos)
-        << e.what();
-  }
-  try {
-    fgd_loss(c.s, c.t, {c.boxes[0]}, {30, 50}, c.p);
-    ADD_FAILURE();
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("1 box sets for a batch of 2"), std::string::npos) << e.what();
-  }
+  EXPECT_ERROR_WITH(fgd_loss(c.s, c.t, c.boxes, {30, 50}, bad), "input add_t_ln_w has shape [2], expected [2, 1, 1]");
+  EXPECT_ERROR_WITH(fgd_loss(c.s, c.t, {c.boxes[0]}, {30, 50}, c.p), "1 box sets for a batch of 2");
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 
 #include "base/error.h"
 #include "core/nn/hungarian.h"
-#include "tests/train/train_test_util.h"
+#include "tests/support/run.h"
+#include "tests/support/tensor_close.h"
+#include "tests/train/probe/probe_test_util.h"
 #include "train/probe/npy.h"
 
 namespace bevkd::train {
@@ -26,7 +28,7 @@ using nlohmann::json;
 std::string python_missing() {
   static const std::string why = [] {
     if (fs::exists(fs::path(BEVKD_LOSS_GOLDEN_DIR) / "COMPLETE")) return std::string();
-    const auto r = test::run_command(cat(BEVKD_PYTHON, " -c 'import torch, scipy, numpy' 2>&1"));
+    const auto r = bevkd::testing::run_command(cat(BEVKD_PYTHON, " -c 'import torch, scipy, numpy' 2>&1"));
     return r.status == 0 ? std::string()
                          : cat(BEVKD_PYTHON, " cannot import torch/scipy/numpy (", r.output,
                                "); install python3-torch and python3-scipy (scripts/setup.sh)");
@@ -45,7 +47,7 @@ std::string python_missing() {
 std::string cases_dir(const test::TempDir& scratch, const std::string& family) {
   if (fs::exists(fs::path(BEVKD_LOSS_GOLDEN_DIR) / "COMPLETE")) return BEVKD_LOSS_GOLDEN_DIR;
   const std::string dir = scratch / "cases";
-  const auto r = test::run_command(
+  const auto r = bevkd::testing::run_command(
       cat(BEVKD_PYTHON, " ", BEVKD_SOURCE_DIR, "/scripts/loss_golden.py ", dir, " --family ", family, " 2>&1"));
   EXPECT_EQ(r.status, 0) << r.output;
   return dir;
@@ -76,8 +78,10 @@ void check_cases(const std::string& cases, const test::TempDir& scratch, const s
     const json meta = read_json((c / "case.json").string());
     const std::string out = scratch / c.filename().string();
     const bool grad = meta.at("grad").get<bool>();
-    const auto r = test::run_command(cat(BEVKD_TRAIN_BINARY, " loss-probe --loss ", loss, " --case ", c.string(),
-                                         " --out ", out, grad ? " --grad" : "", " 2>", out, ".stderr"));
+    const auto r =
+        bevkd::testing::run_command(cat(BEVKD_TRAIN_BINARY, " loss-probe --loss ", loss, " --case ", c.string(),
+                                        " --out ", out, grad ? " --grad" : "", " 2>", out, ".stderr"),
+                                    /*stdout_only=*/true);
     ASSERT_EQ(r.status, 0) << r.output << probe_stderr(out);
     const json got = json::parse(r.output);
     EXPECT_EQ(got, read_json(out + "/values.json"));
@@ -100,7 +104,7 @@ void check_cases(const std::string& cases, const test::TempDir& scratch, const s
       if (w.scalar_type() == torch::kInt64)
         EXPECT_TRUE(g.sizes() == w.sizes() && torch::equal(g, w)) << "probe " << g << "\nPyTorch " << w;
       else
-        EXPECT_TRUE(test::all_close(g, w, rtol, atol));
+        EXPECT_TRUE(bevkd::testing::all_close(g, w, rtol, atol));
     }
     ++n;
   }
@@ -108,7 +112,7 @@ void check_cases(const std::string& cases, const test::TempDir& scratch, const s
 }
 
 void golden(const std::string& family, const std::string& loss, int expected_cases) {
-  test::TempDir scratch("golden_" + family);
+  test::TempDir scratch;
   check_cases(cases_dir(scratch, family), scratch, loss, expected_cases);
 }
 
@@ -137,9 +141,56 @@ TEST(LossGoldenHeatmap, ProbeMatchesPyTorch) {
   golden("heatmap", "focaldistiller_bev_l2_heatmap", 3);
 }
 
+// TiG-BEV, CWD, MGD, FGD and FitNet: the cases of scripts/loss_golden_part2.py (a transcription
+// of the reference code) run through the binary.
+TEST(LossGoldenTig, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  test::TempDir scratch;
+  const std::string cases = cases_dir(scratch, "part2");
+  check_cases(cases, scratch, "tig_inner_depth", 2);
+  check_cases(cases, scratch, "tig_inner_feature", 2);
+}
+
+TEST(LossGoldenCwd, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  test::TempDir scratch;
+  const std::string cases = cases_dir(scratch, "part2");
+  check_cases(cases, scratch, "cwd_kl", 4);
+  check_cases(cases, scratch, "cwd_ce_focaldistiller", 4);
+}
+
+TEST(LossGoldenMgd, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  golden("part2", "mgd", 4);
+}
+
+TEST(LossGoldenFgd, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  golden("part2", "fgd", 2);
+}
+
+TEST(LossGoldenFitnet, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  golden("part2", "fitnet", 6);
+}
+
+// FD3D and X³KD have no released code: the cases transcribe the spec's own definitions (§5, §6).
+TEST(LossGoldenFd3d, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  test::TempDir scratch;
+  const std::string cases = cases_dir(scratch, "fd3d");
+  check_cases(cases, scratch, "fd3d_qfd", 4);
+  check_cases(cases, scratch, "fd3d_smgd", 3);
+}
+
+TEST(LossGoldenX3kd, ProbeMatchesPyTorch) {
+  SKIP_WITHOUT_TORCH();
+  golden("x3kd", "x3kd", 4);
+}
+
 TEST(LossGoldenHungarian, SameAssignmentsAsScipy) {
   SKIP_WITHOUT_TORCH();
-  test::TempDir scratch("golden_hungarian");
+  test::TempDir scratch;
   const json cases = read_json(cases_dir(scratch, "hungarian") + "/hungarian.json");
   ASSERT_EQ(cases.size(), 300u);
   for (const json& c : cases) {
@@ -152,7 +203,7 @@ TEST(LossGoldenHungarian, SameAssignmentsAsScipy) {
 // numpy's own files: format versions 1.0, 2.0 and 3.0, and what the reader refuses.
 TEST(LossGoldenNpy, ReadsNumpyFilesOfEveryVersion) {
   SKIP_WITHOUT_TORCH();
-  test::TempDir scratch("golden_npy");
+  test::TempDir scratch;
   const std::string d = cases_dir(scratch, "npy") + "/npy";
   for (const char* v : {"1", "2", "3"}) {
     SCOPED_TRACE(v);

@@ -6,7 +6,8 @@
 
 #include <cmath>
 
-#include "tests/train/train_test_util.h"
+#include "tests/support/tensor_close.h"
+#include "tests/train/probe/probe_test_util.h"
 #include "train/losses/bevdistill.h"
 #include "train/losses/focaldistiller.h"
 #include "train/losses/gaussian_fg.h"
@@ -36,10 +37,10 @@ TEST(ProbeBoxConvention, ConversionOfARotatedNonSquareBox) {
   const torch::Tensor b = probe::v017_boxes_to_bevkd(v017_boxes());
   const torch::Tensor d = design_boxes();
   // Same everything; yaw equal modulo 2π (box 1: 2.5 − π/2 -> −2.5).
-  EXPECT_TRUE(test::all_close(b.slice(1, 0, 6), d.slice(1, 0, 6), 0, 1e-15));
-  EXPECT_TRUE(test::all_close(b.slice(1, 7, 9), d.slice(1, 7, 9), 0, 1e-15));
-  EXPECT_TRUE(test::all_close(b.select(1, 6).sin(), d.select(1, 6).sin(), 0, 1e-15));
-  EXPECT_TRUE(test::all_close(b.select(1, 6).cos(), d.select(1, 6).cos(), 0, 1e-15));
+  EXPECT_TRUE(bevkd::testing::all_close(b.slice(1, 0, 6), d.slice(1, 0, 6), 0, 1e-15));
+  EXPECT_TRUE(bevkd::testing::all_close(b.slice(1, 7, 9), d.slice(1, 7, 9), 0, 1e-15));
+  EXPECT_TRUE(bevkd::testing::all_close(b.select(1, 6).sin(), d.select(1, 6).sin(), 0, 1e-15));
+  EXPECT_TRUE(bevkd::testing::all_close(b.select(1, 6).cos(), d.select(1, 6).cos(), 0, 1e-15));
   EXPECT_TRUE((b.select(1, 6) >= -M_PI).all().item<bool>() && (b.select(1, 6) < M_PI).all().item<bool>());
   // The reference's regression code of the v0.17 box maps onto bevkd's code of the DESIGN box.
   const torch::Tensor v = v017_boxes();
@@ -47,20 +48,17 @@ TEST(ProbeBoxConvention, ConversionOfARotatedNonSquareBox) {
       torch::stack({v.select(1, 0), v.select(1, 1), v.select(1, 3).log(), v.select(1, 4).log(), v.select(1, 2),
                     v.select(1, 5).log(), v.select(1, 6).sin(), v.select(1, 6).cos(), v.select(1, 7), v.select(1, 8)},
                    1);
-  EXPECT_TRUE(test::all_close(probe::v017_box_code_to_bevkd(ref_code), losses::bevdistill_box_code(d), 0, 1e-14));
+  EXPECT_TRUE(
+      bevkd::testing::all_close(probe::v017_box_code_to_bevkd(ref_code), losses::bevdistill_box_code(d), 0, 1e-14));
 }
 
 TEST(ProbeBoxConvention, GaussianMapAndDenseLossEqualThroughProbeAndTrainer) {
-  test::TempDir dir("box_convention_fg");
+  test::TempDir dir;
   // Non-square voxels (0.1 x 0.2 m, stride 4 -> 0.4 x 0.8 m cells) make the size order matter.
-  losses::FgMapGeometry g;
-  g.x_min = -12.8;
-  g.y_min = -12.8;
-  g.voxel_x = 0.1;
-  g.voxel_y = 0.2;
+  // The trainer's heat-map grid: 64 x 32 cells of 0.4 x 0.8 m over [-12.8, 12.8]².
+  kernels::GaussianOptions g;
+  g.grid = BevGrid::make({-12.8, -12.8, -5, 12.8, 12.8, 3}, 0.4, 0.8);
   g.out_size_factor = 4;
-  g.height = 32;
-  g.width = 64;
   g.min_radius = 1;
   test::write_case(dir / "g", {{"boxes", v017_boxes().to(torch::kFloat32)}},
                    {{"H", 32},
@@ -88,12 +86,9 @@ TEST(ProbeBoxConvention, GaussianMapAndDenseLossEqualThroughProbeAndTrainer) {
       {{"grid_size", {128, 64}}, {"voxel_size", {0.2, 0.4}}, {"pc_range", {-12.8, -12.8, -5, 12.8, 12.8, 3}}});
   const test::ProbeRun rd = test::probe("bevdistill_dense", dir / "d");
   ASSERT_EQ(rd.code, 0) << rd.err;
-  losses::FgMapGeometry gd = g;
-  gd.voxel_x = 0.2;
-  gd.voxel_y = 0.4;
+  kernels::GaussianOptions gd = g;
+  gd.grid = BevGrid::make({-12.8, -12.8, -5, 12.8, 12.8, 3}, 1.6, 3.2);  // 16 x 8 cells
   gd.out_size_factor = 8;
-  gd.height = 8;
-  gd.width = 16;
   const torch::Tensor fg = losses::gaussian_fg_maps({design_boxes()}, gd);
   EXPECT_GT(fg.sum().item<double>(), 0.0);
   EXPECT_DOUBLE_EQ(rd.json()["values"]["bev_fit_loss"].get<double>(),
@@ -101,7 +96,7 @@ TEST(ProbeBoxConvention, GaussianMapAndDenseLossEqualThroughProbeAndTrainer) {
 }
 
 TEST(ProbeBoxConvention, BoxDistillEqualThroughProbeAndTrainer) {
-  test::TempDir dir("box_convention_box");
+  test::TempDir dir;
   torch::manual_seed(22);
   // Student predictions in the reference's layout (x, y, log w, log l, z, log h, sin yaw', cos yaw', vx, vy),
   // close to the teacher boxes, with asymmetric code weights so that a wrong permutation shows.
@@ -148,11 +143,11 @@ TEST(ProbeBoxConvention, BoxDistillEqualThroughProbeAndTrainer) {
       torch::stack({gb.select(3, 0), gb.select(3, 1), gb.select(3, 3), gb.select(3, 2), gb.select(3, 4),
                     gb.select(3, 5), -gb.select(3, 7), -gb.select(3, 6), gb.select(3, 8), gb.select(3, 9)},
                    3);
-  EXPECT_TRUE(test::all_close(probe::read_npy(dir / "out/grad_bbox_preds.npy"), g_v017, 0, 1e-15));
+  EXPECT_TRUE(bevkd::testing::all_close(probe::read_npy(dir / "out/grad_bbox_preds.npy"), g_v017, 0, 1e-15));
 }
 
 TEST(ProbeBoxConvention, HeatmapMaskEqualThroughProbeAndTrainer) {
-  test::TempDir dir("box_convention_hm");
+  test::TempDir dir;
   torch::manual_seed(23);
   const torch::Tensor s = torch::randn({1, 2, 10, 10}, kF64), t = torch::randn({1, 2, 10, 10}, kF64);
   test::write_case(dir / "h", {{"s_bev", s}, {"t_bev", t}, {"boxes_b0", v017_boxes()}},
@@ -162,13 +157,9 @@ TEST(ProbeBoxConvention, HeatmapMaskEqualThroughProbeAndTrainer) {
                     {"pc_range", {-12.8, -12.8, -5, 12.8, 12.8, 3}}});
   const test::ProbeRun r = test::probe("focaldistiller_bev_l2_heatmap", dir / "h", dir / "out");
   ASSERT_EQ(r.code, 0) << r.err;
-  losses::FgMapGeometry g;
-  g.x_min = g.y_min = -12.8;
-  g.voxel_x = 0.1;
-  g.voxel_y = 0.2;
+  kernels::GaussianOptions g;
+  g.grid = BevGrid::make({-12.8, -12.8, -5, 12.8, 12.8, 3}, 0.4, 0.8);  // 64 x 32 cells
   g.out_size_factor = 4;
-  g.width = 64;
-  g.height = 32;
   g.min_radius = 2;
   const torch::Tensor mask = losses::focaldistiller_heat_mask({design_boxes()}, g, 10, 10);
   EXPECT_TRUE(torch::equal(probe::read_npy(dir / "out/heat_mask.npy"), mask.to(torch::kFloat64)));

@@ -10,27 +10,18 @@
 #include <set>
 #include <vector>
 
-#include "base/error.h"
-#include "tests/train/loss_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/tig_bev.h"
 
 namespace bevkd::train::losses {
 namespace {
 
-using testing::bilinear_sample;
-using testing::expect_gradient_matches_fd;
+using bevkd::testing::gradient_matches;
+using test::bilinear_sample;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
-
-template <typename Fn>
-void expect_error_containing(Fn&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no bevkd::Error thrown, expected one containing '" << needle << "'";
-  } catch (const bevkd::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 // ---- inner depth ------------------------------------------------------------------------
 
@@ -98,7 +89,7 @@ DepthCase random_depth_case(int64_t B, int64_t N, int64_t D, int64_t h, int64_t 
   c.logits = torch::randn({B * N, D, h, w}, kF64) * 2;
   c.gt = torch::rand({B, N, h, w}, kF64) * 6 + 1;
   c.fg = torch::randint(0, 4, {B, N, h, w}, torch::kLong);
-  c.fg.index_put_({0, N - 1}, 0);  // an image without foreground
+  c.fg.index_put_({0, N - 1}, 0);      // an image without foreground
   c.gt.index_put_({1, 0, 0, 0}, 0.0);  // a fg pixel may lack a depth
   return c;
 }
@@ -186,13 +177,13 @@ TEST(TigInnerDepth, RefusesMismatchedInputsByName) {
   TigInnerDepthOptions o;  // dbound [1, 60, 1) -> 59 bins
   const auto gt = torch::zeros({1, 2, 3, 4});
   const auto fg = torch::zeros({1, 2, 3, 4}, torch::kLong);
-  expect_error_containing([&] { tig_inner_depth_loss(torch::zeros({2, 58, 3, 4}), gt, fg, o); },
-                          "input depth_logits has shape [2,58,3,4], expected [B*N,D,h,w]=[2,59,3,4]");
-  expect_error_containing([&] { tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), torch::zeros({1, 2, 3}), fg, o); },
-                          "input depth_gt has shape [1,2,3]");
-  expect_error_containing([&] { tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), gt, fg - 1, o); }, "negative box id");
+  EXPECT_ERROR_WITH(tig_inner_depth_loss(torch::zeros({2, 58, 3, 4}), gt, fg, o),
+                    "input depth_logits has shape [2,58,3,4], expected [B*N,D,h,w]=[2,59,3,4]");
+  EXPECT_ERROR_WITH(tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), torch::zeros({1, 2, 3}), fg, o),
+                    "input depth_gt has shape [1,2,3]");
+  EXPECT_ERROR_WITH(tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), gt, fg - 1, o), "negative box id");
   o.dbound = {5, 1, 1};
-  expect_error_containing([&] { tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), gt, fg, o); }, "dbound");
+  EXPECT_ERROR_WITH(tig_inner_depth_loss(torch::zeros({2, 59, 3, 4}), gt, fg, o), "dbound");
 }
 
 // ---- depth rasteriser -------------------------------------------------------------------
@@ -202,14 +193,14 @@ TEST(TigInnerDepth, RefusesMismatchedInputsByName) {
 const std::array<double, 9> kAug{-0.5, 0, 88, 0, 0.5, -4, 0, 0, 1};
 
 TEST(TigDepthRaster, PointLandsOnItsAugmentedPixelAndTheNearestWins) {
-  const auto uvd = torch::tensor({100.f, 40.f, 10.f,     // u' = 38, v' = 16 -> (row 2, col round(4.75) = 5)
-                                  98.f,  41.f, 5.f,      // u' = 39, v' = 16.5 -> same cell, nearer: wins
-                                  101.f, 39.f, 20.f,     // same cell, farther
-                                  136.f, 32.f, 7.f,      // u' = 20, v' = 12: 2.5 -> 2 and 1.5 -> 2 (half to even)
-                                  60.f,  60.f, 60.f,     // depth 60: outside [1, 60)
-                                  60.f,  60.f, 0.5f,     // depth 0.5: outside
-                                  200.f, 40.f, 9.f,      // u' = -12 -> column -2: off the image
-                                  0.f,   40.f, 9.f})     // u' = 88 -> column 11 >= 10: off the image
+  const auto uvd = torch::tensor({100.f, 40.f, 10.f,  // u' = 38, v' = 16 -> (row 2, col round(4.75) = 5)
+                                  98.f,  41.f, 5.f,   // u' = 39, v' = 16.5 -> same cell, nearer: wins
+                                  101.f, 39.f, 20.f,  // same cell, farther
+                                  136.f, 32.f, 7.f,   // u' = 20, v' = 12: 2.5 -> 2 and 1.5 -> 2 (half to even)
+                                  60.f,  60.f, 60.f,  // depth 60: outside [1, 60)
+                                  60.f,  60.f, 0.5f,  // depth 0.5: outside
+                                  200.f, 40.f, 9.f,   // u' = -12 -> column -2: off the image
+                                  0.f,   40.f, 9.f})  // u' = 88 -> column 11 >= 10: off the image
                        .view({-1, 3});
   const auto ids = torch::tensor({3, -1, 0, 2, 1, 1, 1, 1}, torch::kInt32);
   DepthRasterOptions o;
@@ -224,8 +215,8 @@ TEST(TigDepthRaster, PointLandsOnItsAugmentedPixelAndTheNearestWins) {
   EXPECT_EQ((r.fg > 0).sum().item<int64_t>(), 1);
 
   // Drop the nearer point: the 10 m one (box row 3) is kept, with id 4.
-  const auto r2 = rasterize_depth_points(uvd.index({torch::tensor({0, 2})}), ids.index({torch::tensor({0, 2})}), kAug,
-                                         48, 80, o);
+  const auto r2 =
+      rasterize_depth_points(uvd.index({torch::tensor({0, 2})}), ids.index({torch::tensor({0, 2})}), kAug, 48, 80, o);
   EXPECT_EQ(r2.depth[2][5].item<float>(), 10.f);
   EXPECT_EQ(r2.fg[2][5].item<int64_t>(), 4);
 }
@@ -246,12 +237,12 @@ TEST(TigDepthRaster, RefusesBadInputsByName) {
   const auto uvd = torch::tensor({1.f, 1.f, 5.f}).view({1, 3});
   std::array<double, 9> persp = kAug;
   persp[6] = 0.1;
-  expect_error_containing([&] { rasterize_depth_points(uvd, torch::tensor({0}, torch::kInt32), persp, 48, 80); },
-                          "last row is [0.1, 0, 1], expected [0, 0, 1]");
-  expect_error_containing([&] { rasterize_depth_points(uvd, torch::tensor({-2}, torch::kInt32), kAug, 48, 80); },
-                          "depth/box_id[0] = -2");
-  expect_error_containing([&] { rasterize_depth_points(uvd, torch::tensor({0, 1}, torch::kInt32), kAug, 48, 80); },
-                          "depth/box_id has shape [2], expected [P]=[1]");
+  EXPECT_ERROR_WITH(rasterize_depth_points(uvd, torch::tensor({0}, torch::kInt32), persp, 48, 80),
+                    "last row is [0.1, 0, 1], expected [0, 0, 1]");
+  EXPECT_ERROR_WITH(rasterize_depth_points(uvd, torch::tensor({-2}, torch::kInt32), kAug, 48, 80),
+                    "depth/box_id[0] = -2");
+  EXPECT_ERROR_WITH(rasterize_depth_points(uvd, torch::tensor({0, 1}, torch::kInt32), kAug, 48, 80),
+                    "depth/box_id has shape [2], expected [P]=[1]");
 }
 
 // ---- inner feature ----------------------------------------------------------------------
@@ -319,8 +310,12 @@ TEST(TigInnerFeature, ReferenceNormalisationStretchesBy128Over127AndExactDoesNot
   const std::array<double, 7> box{20, -10, 0, 4, 2, 1.5, 0.3};
   const auto lattice = tig_keypoint_lattice(tig_box_corners(boxes_tensor({box}), 1.6), 6);
   const auto map = coordinate_map();
-  const auto ref = tig_sample_keypoints(map, {tig_normalize_lss(lattice, LssGridParams{})});
-  const auto exact = tig_sample_keypoints(map, {tig_normalize_exact(lattice, core::BevGrid{})});
+  const BevGrid grid = BevGrid::make({-51.2, -51.2, -5, 51.2, 51.2, 3}, 0.8);  // the reference's LSS grid
+  const LssGridParams lss = LssGridParams::of(grid);
+  EXPECT_DOUBLE_EQ(lss.bx[0], -50.8);  // x_min + dx/2, within rounding
+  EXPECT_EQ(lss.nx[1], 128);
+  const auto ref = tig_sample_keypoints(map, {tig_normalize_lss(lattice, lss)});
+  const auto exact = tig_sample_keypoints(map, {tig_normalize_exact(lattice, grid)});
   ASSERT_EQ(ref.sizes(), (std::vector<int64_t>{1, 2, 6, 6}));
   for (int64_t i = 0; i < 6; ++i)
     for (int64_t j = 0; j < 6; ++j)
@@ -344,7 +339,7 @@ FeatureBrute inner_feature_brute(const torch::Tensor& s_bev, const torch::Tensor
   const int64_t n = o.sample_num, N = n * n, Cs = s_bev.size(1), C = t_bev.size(1);
   const auto S = s_bev.to(torch::kFloat64).contiguous(), T = t_bev.to(torch::kFloat64).contiguous();
   const auto Ew = ew.to(torch::kFloat64).reshape({C, Cs}).contiguous(), Eb = eb.to(torch::kFloat64).contiguous();
-  auto norm = [&](double p, int a, const core::BevGrid& g) {
+  auto norm = [&](double p, int a, const BevGrid& g) {
     double v;
     if (o.exact) {
       v = 2 * (p - g.range[a]) / (g.range[a + 3] - g.range[a]) - 1;
@@ -394,16 +389,21 @@ FeatureBrute inner_feature_brute(const torch::Tensor& s_bev, const torch::Tensor
         for (int64_t j = 0; j < n; ++j) {
           const double x = p[0][0] + (p[1][0] - p[0][0]) * j / (n - 1.0) + (p[2][0] - p[0][0]) * i / (n - 1.0);
           const double y = p[0][1] + (p[1][1] - p[0][1]) * j / (n - 1.0) + (p[2][1] - p[0][1]) * i / (n - 1.0);
-          const auto vs = bilinear_sample(S[static_cast<int64_t>(b)], norm(x, 0, o.student_grid), norm(y, 1, o.student_grid));
-          const auto vt = bilinear_sample(T[static_cast<int64_t>(b)], norm(x, 0, o.teacher_grid), norm(y, 1, o.teacher_grid));
-          for (int64_t c = 0; c < Cs; ++c) fs[static_cast<size_t>(c)][static_cast<size_t>(i * n + j)] = vs[static_cast<size_t>(c)];
-          for (int64_t c = 0; c < C; ++c) ft[static_cast<size_t>(c)][static_cast<size_t>(i * n + j)] = vt[static_cast<size_t>(c)];
+          const auto vs =
+              bilinear_sample(S[static_cast<int64_t>(b)], norm(x, 0, o.student_grid), norm(y, 1, o.student_grid));
+          const auto vt =
+              bilinear_sample(T[static_cast<int64_t>(b)], norm(x, 0, o.teacher_grid), norm(y, 1, o.teacher_grid));
+          for (int64_t c = 0; c < Cs; ++c)
+            fs[static_cast<size_t>(c)][static_cast<size_t>(i * n + j)] = vs[static_cast<size_t>(c)];
+          for (int64_t c = 0; c < C; ++c)
+            ft[static_cast<size_t>(c)][static_cast<size_t>(i * n + j)] = vt[static_cast<size_t>(c)];
         }
       std::vector<std::vector<double>> fe(static_cast<size_t>(C), std::vector<double>(static_cast<size_t>(N)));
       for (int64_t c = 0; c < C; ++c)
         for (int64_t q = 0; q < N; ++q) {
           double v = Eb[c].item<double>();
-          for (int64_t d = 0; d < Cs; ++d) v += Ew[c][d].item<double>() * fs[static_cast<size_t>(d)][static_cast<size_t>(q)];
+          for (int64_t d = 0; d < Cs; ++d)
+            v += Ew[c][d].item<double>() * fs[static_cast<size_t>(d)][static_cast<size_t>(q)];
           fe[static_cast<size_t>(c)][static_cast<size_t>(q)] = v;
         }
       out.kp += gram_loss(fs, ft, true);
@@ -436,14 +436,16 @@ FeatureCase feature_case(bool exact, uint64_t seed) {
   c.eb = torch::randn({4}, kF64) * 0.1;
   // sample 0: a rotated box and one partly off the map (x up to 7.3 m > 6.4 m); sample 1: none;
   // sample 2: one box.
-  c.boxes = {{{-1.0, 0.5, 0, 3.0, 1.6, 1.5, 0.7}, {5.5, -2.0, 0, 2.5, 2.0, 1.5, 2.9}}, {}, {{1.2, -3.1, 0, 1.0, 0.8, 1, -1.3}}};
+  c.boxes = {{{-1.0, 0.5, 0, 3.0, 1.6, 1.5, 0.7}, {5.5, -2.0, 0, 2.5, 2.0, 1.5, 2.9}},
+             {},
+             {{1.2, -3.1, 0, 1.0, 0.8, 1, -1.3}}};
   c.o.sample_num = 4;
   c.o.lss.bx = {-6.0, -6.0};
   c.o.lss.dx = {0.8, 0.8};
   c.o.lss.nx = {16, 16};
   c.o.exact = exact;
-  c.o.student_grid = core::BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 0.8);
-  c.o.teacher_grid = core::BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 1.6);
+  c.o.student_grid = BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 0.8);
+  c.o.teacher_grid = BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 1.6);
   return c;
 }
 
@@ -506,8 +508,8 @@ TEST(TigInnerFeature, SamplesWithoutBoxesContributeNothing) {
   const auto c = feature_case(false, 3);
   // Empty batch of boxes: zeros connected to the graph.
   auto s = c.s.clone().requires_grad_(true);
-  const auto none = tig_inner_feature_loss(s, c.t, {torch::zeros({0, 9}), torch::Tensor(), torch::zeros({0, 9})},
-                                           c.ew, c.eb, c.o);
+  const auto none =
+      tig_inner_feature_loss(s, c.t, {torch::zeros({0, 9}), torch::Tensor(), torch::zeros({0, 9})}, c.ew, c.eb, c.o);
   EXPECT_EQ(none.inter_keypoint.item<double>(), 0.0);
   EXPECT_EQ(none.inter_channel.item<double>(), 0.0);
   (none.inter_keypoint + none.inter_channel).backward();
@@ -524,14 +526,15 @@ TEST(TigInnerFeature, SamplesWithoutBoxesContributeNothing) {
 TEST(TigInnerFeature, GradientsMatchFiniteDifferences) {
   const auto c = feature_case(false, 21);
   const auto boxes = c.box_tensors();
-  expect_gradient_matches_fd(
-      [&](const torch::Tensor& s) { return tig_inner_feature_loss(s, c.t, boxes, c.ew, c.eb, c.o).inter_keypoint; }, c.s,
-      7);
-  expect_gradient_matches_fd(
+  EXPECT_TRUE(gradient_matches(
+      [&](const torch::Tensor& s) { return tig_inner_feature_loss(s, c.t, boxes, c.ew, c.eb, c.o).inter_keypoint; },
+      c.s, 1e-5, 1e-7, 1e-6, 7));
+  EXPECT_TRUE(gradient_matches(
       [&](const torch::Tensor& s) { return tig_inner_feature_loss(s, c.t, boxes, c.ew, c.eb, c.o).inter_channel; }, c.s,
-      7);
-  expect_gradient_matches_fd(
-      [&](const torch::Tensor& w) { return tig_inner_feature_loss(c.s, c.t, boxes, w, c.eb, c.o).inter_channel; }, c.ew);
+      1e-5, 1e-7, 1e-6, 7));
+  EXPECT_TRUE(gradient_matches(
+      [&](const torch::Tensor& w) { return tig_inner_feature_loss(c.s, c.t, boxes, w, c.eb, c.o).inter_channel; }, c.ew,
+      1e-5, 1e-7, 1e-6, 1));
 }
 
 TEST(TigInnerFeature, ModuleOwnsTheEmbedAndMatchesThePureFunction) {
@@ -548,14 +551,13 @@ TEST(TigInnerFeature, ModuleOwnsTheEmbedAndMatchesThePureFunction) {
 
 TEST(TigInnerFeature, RefusesMismatchedInputsByName) {
   auto c = feature_case(true, 1);
-  expect_error_containing(
-      [&] { tig_inner_feature_loss(c.s, c.t, c.box_tensors(), c.ew.view({4, 3}), c.eb, c.o); },
-      "input embed_w has shape [4,3], expected [C,Cs,1,1]=[4,3,1,1]");
-  expect_error_containing([&] { tig_inner_feature_loss(c.s, c.t, {torch::zeros({0, 9})}, c.ew, c.eb, c.o); },
-                          "1 box sets for a batch of 3");
-  c.o.teacher_grid = core::BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 0.8);
-  expect_error_containing([&] { tig_inner_feature_loss(c.s, c.t, c.box_tensors(), c.ew, c.eb, c.o); },
-                          "exact sampling: t_bev is 8x8 (HxW), its grid");
+  EXPECT_ERROR_WITH(tig_inner_feature_loss(c.s, c.t, c.box_tensors(), c.ew.view({4, 3}), c.eb, c.o),
+                    "input embed_w has shape [4,3], expected [C,Cs,1,1]=[4,3,1,1]");
+  EXPECT_ERROR_WITH(tig_inner_feature_loss(c.s, c.t, {torch::zeros({0, 9})}, c.ew, c.eb, c.o),
+                    "1 box sets for a batch of 3");
+  c.o.teacher_grid = BevGrid::make({-6.4, -6.4, -5, 6.4, 6.4, 3}, 0.8);
+  EXPECT_ERROR_WITH(tig_inner_feature_loss(c.s, c.t, c.box_tensors(), c.ew, c.eb, c.o),
+                    "exact sampling: t_bev is 8x8 (HxW), its grid");
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ torch::Tensor to_tensor(const json& j) {
 }
 
 struct Golden {
-  json doc;           // empty when the script failed
+  json doc;  // empty when the script failed
   bool have_torch = true;
 };
 
@@ -92,8 +92,9 @@ TEST(GoldenPart2, LossesMatchThePyTorchTranscription) {
     const json& p = c.at("params");
     std::map<std::string, torch::Tensor> in;
     for (const auto& [k, v] : c.at("inputs").items()) in[k] = to_tensor(v);
-    const bool f64 = in.count("s") ? in["s"].scalar_type() == torch::kFloat64
-                                   : (in.count("s_bev") ? in["s_bev"] : in["depth_logits"]).scalar_type() == torch::kFloat64;
+    const bool f64 = in.count("s")
+                         ? in["s"].scalar_type() == torch::kFloat64
+                         : (in.count("s_bev") ? in["s_bev"] : in["depth_logits"]).scalar_type() == torch::kFloat64;
     const double tol_value = f64 ? 1e-10 : 3e-5, tol_grad = f64 ? 1e-9 : 1e-4;
     // (value key, differentiated input, gradient key) -> the C++ value.
     std::map<std::string, torch::Tensor> values;
@@ -216,8 +217,8 @@ TEST(GoldenPart2, DepthRasterMatchesUpstreamPoints2Map) {
     EXPECT_EQ((got.depth != depth).sum().item<int64_t>(), 0) << r.at("name");
     EXPECT_EQ((got.fg != fg).sum().item<int64_t>(), 0) << r.at("name");
     EXPECT_GT((fg > 0).sum().item<int64_t>(), 100);
-    std::printf("%s: %lld cells with depth, %lld with a box id, identical maps\n", r.at("name").get<std::string>().c_str(),
-                static_cast<long long>((depth > 0).sum().item<int64_t>()),
+    std::printf("%s: %lld cells with depth, %lld with a box id, identical maps\n",
+                r.at("name").get<std::string>().c_str(), static_cast<long long>((depth > 0).sum().item<int64_t>()),
                 static_cast<long long>((fg > 0).sum().item<int64_t>()));
   }
 }

@@ -9,7 +9,8 @@
 
 #include "base/error.h"
 #include "base/fs.h"
-#include "tests/train/train_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/train/probe/probe_test_util.h"
 
 namespace bevkd::train::probe {
 namespace {
@@ -49,7 +50,7 @@ std::string float_bytes(std::initializer_list<float> v) {
 }
 
 TEST(Npy, RoundTripsEveryDtypeAndRank) {
-  test::TempDir dir("npy_roundtrip");
+  test::TempDir dir;
   const std::vector<torch::Tensor> tensors{
       torch::randn({2, 3, 4}),
       torch::randn({5}, torch::kFloat64),
@@ -74,11 +75,12 @@ TEST(Npy, RoundTripsEveryDtypeAndRank) {
   write_npy(dir / "h.npy", torch::zeros({3}, torch::kFloat64));
   const std::string text = read_file(dir / "h.npy");
   EXPECT_NE(text.find("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }"), std::string::npos);
-  EXPECT_THROW(write_npy(dir / "x.npy", torch::zeros({2}, torch::kInt32)), Error);
+  EXPECT_ERROR_WITH(write_npy(dir / "x.npy", torch::zeros({2}, torch::kInt32)),
+                    "x.npy: cannot write a Int tensor as .npy (float32, float64 or int64)");
 }
 
 TEST(Npy, ReadsHeadersOfVersions2And3AndPythonSpellings) {
-  test::TempDir dir("npy_versions");
+  test::TempDir dir;
   const std::string data = float_bytes({1.5f, -2.0f});
   for (int major : {1, 2, 3}) {
     const std::string path = dir / cat("v", major, ".npy");
@@ -93,7 +95,7 @@ TEST(Npy, ReadsHeadersOfVersions2And3AndPythonSpellings) {
 }
 
 TEST(Npy, RefusesBrokenFilesNamingThem) {
-  test::TempDir dir("npy_errors");
+  test::TempDir dir;
   const std::string data = float_bytes({1.5f, -2.0f});
   const std::string good = npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", data);
   struct Case {

@@ -7,9 +7,10 @@
 #include <functional>
 #include <limits>
 
-#include "base/error.h"
 #include "core/nn/hungarian.h"
-#include "tests/train/train_test_util.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/grad_check.h"
+#include "tests/support/tensor_close.h"
 #include "train/losses/bevdistill.h"
 #include "train/losses/focaldistiller.h"
 #include "train/losses/gaussian_fg.h"
@@ -17,9 +18,8 @@
 namespace bevkd::train::losses {
 namespace {
 
-using test::all_close;
-using test::autograd_gradient;
-using test::finite_difference;
+using bevkd::testing::all_close;
+using bevkd::testing::gradient_matches;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
@@ -28,12 +28,10 @@ constexpr double kE2 = 0.1353352832366127;
 constexpr double kE4 = 0.01831563888873418;
 
 // 8 x 8 cells of 1 m over [-4, 4]²: voxel 0.5 m, stride 2.
-FgMapGeometry small_geometry(int64_t min_radius = 1) {
-  FgMapGeometry g;
-  g.x_min = g.y_min = -4.0;
-  g.voxel_x = g.voxel_y = 0.5;
+kernels::GaussianOptions small_geometry(int64_t min_radius = 1) {
+  kernels::GaussianOptions g;
+  g.grid = BevGrid::make({-4, -4, -5, 4, 4, 3}, 1.0);
   g.out_size_factor = 2;
-  g.height = g.width = 8;
   g.min_radius = min_radius;
   return g;
 }
@@ -85,7 +83,9 @@ TEST(GaussianFgMap, OverlapsMergeByMaxAndDtypesAgree) {
   EXPECT_EQ(batch.sizes(), (std::vector<int64_t>{2, 8, 8}));
   EXPECT_TRUE(torch::equal(batch[0], b.map));
   EXPECT_EQ(batch[1].sum().item<float>(), 0.0f);
-  EXPECT_THROW(gaussian_fg_map(torch::zeros({2, 5}), small_geometry()), Error);
+  EXPECT_ERROR_WITH(
+      gaussian_fg_map(torch::zeros({2, 5}), small_geometry()),
+      "gaussian_fg_map: boxes must be [K, 9] (or [K, 7]) float (x, y, z, l, w, h, yaw, vx, vy), found [2, 5]");
 }
 
 // ---- §3.1 -----------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ TEST(BevDistillDense, FiniteDifferenceGradientAndConstantTeacher) {
   torch::Tensor t = torch::randn({2, 3, 3, 4}, kF64).requires_grad_(true);
   const torch::Tensor fg = torch::rand({2, 3, 4}, kF64);
   auto f = [&](const torch::Tensor& x) { return bevdistill_dense(x, t, fg); };
-  EXPECT_TRUE(all_close(autograd_gradient(f, s), finite_difference(f, s), 1e-7, 1e-10));
+  EXPECT_TRUE(gradient_matches(f, s, 1e-7, 1e-10));
   bevdistill_dense(s.clone().requires_grad_(true), t, fg).backward();
   EXPECT_FALSE(t.grad().defined());
   // float32 agrees with float64.
@@ -279,14 +279,8 @@ TEST(BevDistillBox, RectangularNonFiniteRowsAndScoreSource) {
   // A non-finite student prediction cannot be matched: an error naming layer and sample.
   torch::Tensor bad = preds.clone();
   bad[0][0][1][0] = std::nan("");
-  try {
-    bevdistill_box_distill(logits, bad, {make_teacher(code, probs)});
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bevdistill_box_distill: layer 0 sample 0 matching cost: entry [1, "),
-              std::string::npos)
-        << e.what();
-  }
+  EXPECT_ERROR_WITH(bevdistill_box_distill(logits, bad, {make_teacher(code, probs)}),
+                    "bevdistill_box_distill: layer 0 sample 0 matching cost: entry [1, ");
 }
 
 TEST(BevDistillBox, FiniteDifferenceGradientWithTheMatchingFixed) {
@@ -296,7 +290,7 @@ TEST(BevDistillBox, FiniteDifferenceGradientWithTheMatchingFixed) {
   const std::vector<BoxDistillTeacher> teacher{make_teacher(torch::randn({3, 10}, kF64), torch::rand({3, 3}, kF64)),
                                                make_teacher(torch::randn({6, 10}, kF64), torch::rand({6, 3}, kF64))};
   auto f = [&](const torch::Tensor& x) { return bevdistill_box_distill(logits, x, teacher).total; };
-  EXPECT_TRUE(all_close(autograd_gradient(f, preds), finite_difference(f, preds), 1e-6, 1e-9));
+  EXPECT_TRUE(gradient_matches(f, preds, 1e-6, 1e-9));
   // The logits get no gradient (matching cost only).
   torch::Tensor lr = logits.clone().requires_grad_(true);
   bevdistill_box_distill(lr, preds.clone().requires_grad_(true), teacher).total.backward();
@@ -384,7 +378,7 @@ TEST(BevDistillInfoNce, GradientsInvarianceAndEdgeCases) {
   torch::Tensor t = torch::randn({2, 3, 3, 4}, kF64).requires_grad_(true);
   const torch::Tensor p = torch::rand({2, 2, 3, 2}, kF64) * 2.2 - 1.1;
   auto f = [&](const torch::Tensor& x) { return m->forward(x, t, p); };
-  EXPECT_TRUE(all_close(autograd_gradient(f, s), finite_difference(f, s), 1e-6, 1e-9));
+  EXPECT_TRUE(gradient_matches(f, s, 1e-6, 1e-8));  // entries ~1e-3: central-difference noise ~2e-9
   // Both heads are trained; the teacher map is constant.
   m->zero_grad();
   m->forward(s, t, p).backward();
@@ -433,7 +427,7 @@ TEST(FocalDistillerHeatmap, FiniteDifferenceGradientAndMaskFromBoxes) {
   const torch::Tensor s = torch::randn({2, 3, 4, 4}, kF64), t = torch::randn({2, 3, 4, 4}, kF64);
   const torch::Tensor m = torch::rand({2, 1, 4, 4}, kF64);
   auto f = [&](const torch::Tensor& x) { return focaldistiller_bev_l2_heatmap(x, t, m); };
-  EXPECT_TRUE(all_close(autograd_gradient(f, s), finite_difference(f, s), 1e-7, 1e-10));
+  EXPECT_TRUE(gradient_matches(f, s, 1e-7, 1e-10));
   // The mask from boxes: drawn on the heat-map grid (8 x 8 here), then nearest-resized to 5 x 5;
   // a sample without boxes has an all-zero mask.
   const std::vector<torch::Tensor> boxes{tiny_box(0.5, -1.5), torch::zeros({0, 9})};
