@@ -19,6 +19,7 @@
 #include "base/error.h"
 #include "kernels/backend.h"
 #include "kernels/bev_pool.h"
+#include "kernels/deform_attn.h"
 #include "kernels/gaussian.h"
 #include "kernels/voxelize.h"
 
@@ -146,6 +147,23 @@ torch::Tensor naive_heatmaps(const torch::Tensor& boxes, const torch::Tensor& la
   return heat;
 }
 
+// Deformable DETR's pure-PyTorch core for one level: per head, grid_sample the head's map at
+// g = 2·loc − 1 and sum over the K points with the weights.
+torch::Tensor naive_deform_attn(const torch::Tensor& value, int64_t H, int64_t W, const torch::Tensor& loc,
+                                const torch::Tensor& attn) {
+  namespace F = torch::nn::functional;
+  const int64_t B = value.size(0), M = value.size(2), Dh = value.size(3);
+  std::vector<torch::Tensor> heads;
+  for (int64_t m = 0; m < M; ++m) {
+    const torch::Tensor map = value.select(2, m).transpose(1, 2).reshape({B, Dh, H, W});
+    const torch::Tensor s = F::grid_sample(
+        map, loc.select(2, m) * 2 - 1,
+        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+    heads.push_back((s * attn.select(2, m).unsqueeze(1)).sum(-1).transpose(1, 2));
+  }
+  return torch::cat(heads, -1);
+}
+
 void run_device(const torch::Device& dev, int reps) {
   const Timer timer{dev, reps};
   std::printf("\n%s\n\n", dev.is_cuda() ? "CUDA" : cat("CPU, ", at::get_num_threads(), " threads").c_str());
@@ -210,13 +228,40 @@ void run_device(const torch::Device& dev, int reps) {
   row("Gaussian heat maps, 100 boxes -> 10x128x128",
       timer.ms([&] { kernels::gaussian_heatmaps(boxes, labels, 10, gopt); }),
       timer.ms([&] { naive_heatmaps(boxes, labels, gopt); }));
+
+  // ---- single-scale deformable attention: FD3D's distillation head over a 128 x 128 map ----
+  const int64_t Hm = 128, Wm = 128, heads = 8, Dh = 32, K = 4;
+  torch::manual_seed(4);
+  const torch::Tensor value = torch::randn({1, Hm * Wm, heads, Dh}, dev);
+  for (const int64_t Q : {300, 900}) {
+    const torch::Tensor loc = torch::rand({1, Q, heads, K, 2}, dev) * 1.1 - 0.05;
+    const torch::Tensor attn = torch::rand({1, Q, heads, K}, dev).softmax(-1);
+    const torch::Tensor dout = torch::randn({1, Q, heads * Dh}, dev);
+    const double derr = (kernels::deform_attn(value, Hm, Wm, loc, attn) - naive_deform_attn(value, Hm, Wm, loc, attn))
+                            .abs()
+                            .max()
+                            .item<double>();
+    BEVKD_CHECK(derr < 1e-4, "bench: deform_attn and the grid_sample reference disagree (", derr, ")");
+    row(cat("deform attn forward, ", Q, " q x 8 heads x 4 pts, 256 ch"),
+        timer.ms([&] { kernels::deform_attn(value, Hm, Wm, loc, attn); }),
+        timer.ms([&] { naive_deform_attn(value, Hm, Wm, loc, attn); }));
+    auto fwd_bwd_attn = [&](bool bevkd) {
+      const torch::Tensor v = value.detach().requires_grad_(true), l = loc.detach().requires_grad_(true),
+                          a = attn.detach().requires_grad_(true);
+      const torch::Tensor out = bevkd ? kernels::deform_attn(v, Hm, Wm, l, a) : naive_deform_attn(v, Hm, Wm, l, a);
+      (out * dout).sum().backward();
+    };
+    row(cat("deform attn forward + backward, ", Q, " q"), timer.ms([&] { fwd_bwd_attn(true); }),
+        timer.ms([&] { fwd_bwd_attn(false); }));
+  }
 }
 
 int run(int reps, int threads) {
   if (threads > 0) at::set_num_threads(threads);
   std::printf(
       "bevkd-bench-kernels: median of %d runs after one warm-up; naive = the same computation with\n"
-      "plain LibTorch ops (outer product + index_add for pooling, mmdet3d's per-box slicing for heat maps)\n",
+      "plain LibTorch ops (outer product + index_add for pooling, mmdet3d's per-box slicing for heat maps,\n"
+      "per-head grid_sample for deformable attention)\n",
       reps);
   std::printf("%s", at::get_parallel_info().c_str());
   run_device(torch::kCPU, reps);

@@ -135,6 +135,20 @@ torch::Tensor gaussian_heatmaps(const torch::Tensor& boxes, const torch::Tensor&
   return draw_any(boxes, lab, num_classes, opts, kOp);
 }
 
+torch::Tensor gaussian_radii(const torch::Tensor& boxes, const GaussianOptions& opts) {
+  detail::check_arg(boxes.defined() && boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) &&
+                        boxes.scalar_type() == torch::kFloat32,
+                    "gaussian_radii", "boxes", "[N, 7] or [N, 9] float32 (x, y, z, l, w, h, yaw[, vx, vy])", boxes);
+  const detail::GaussianGrid g = make_grid(opts);
+  const torch::Tensor bx = boxes.to(torch::kCPU).contiguous();
+  const int64_t N = bx.size(0), S = bx.size(1);
+  torch::Tensor out = torch::empty({N}, torch::TensorOptions().dtype(torch::kInt64));
+  const float* b = bx.data_ptr<float>();
+  int64_t* r = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < N; ++i) r[i] = detail::gaussian_box_radius(b + i * S, g);
+  return out.to(boxes.device());
+}
+
 torch::Tensor gaussian_mask(const torch::Tensor& boxes, const GaussianOptions& opts) {
   return draw_any(boxes, torch::Tensor(), 1, opts, "gaussian_mask")[0];
 }

@@ -52,6 +52,12 @@ void draw_gaussian(torch::Tensor& heatmap, int64_t center_x, int64_t center_y, i
 torch::Tensor gaussian_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t num_classes,
                                 const GaussianOptions& opts);
 
+// The radius each box is drawn with, max(min_radius, int(gaussian_radius)), or -1 for a box
+// upstream skips for its size (width or length not positive in cells); boxes whose centre is
+// off the map still get their radius. boxes [N, 7|9] float32 (Box) -> [N] int64 on the boxes'
+// device (a per-box scalar: computed on the CPU, for CUDA boxes from a copy).
+torch::Tensor gaussian_radii(const torch::Tensor& boxes, const GaussianOptions& opts);
+
 // Single-channel variant (every box drawn into one map), e.g. BEVDistill's foreground mask
 // (min_radius 1): boxes [N, 7|9] float32 -> [H, W] float32.
 torch::Tensor gaussian_mask(const torch::Tensor& boxes, const GaussianOptions& opts);

@@ -13,6 +13,8 @@ PACKAGES=(
   nlohmann-json3-dev libxxhash-dev
   # interop tests: stock HDF5 readers with the standard zstd plugin
   python3 python3-numpy python3-h5py python3-hdf5plugin python3-zstandard hdf5-tools
+  # loss golden tests: the PyTorch transcription of spec/losses.md (scripts/loss_golden.py)
+  python3-torch python3-scipy
 )
 
 missing=()

@@ -1,4 +1,4 @@
-// Rotated BEV / 3D IoU and the NMS suppression mask. The geometry is
+// Rotated BEV / 3D IoU, BEV GIoU and the NMS suppression mask. The geometry is
 // kernels/detail/box_math.h, shared with the CPU reference (double arithmetic, compiled with
 // --fmad=false so both devices round alike). See kernels/iou.h and kernels/nms.h.
 #include "kernels/cuda/launch.cuh"
@@ -12,13 +12,13 @@ constexpr int kNmsBlock = 64;  // boxes per mask word
 
 template <typename T>
 __global__ void iou_kernel(const T* __restrict__ a, int64_t N, int64_t sa, const T* __restrict__ b, int64_t M,
-                           int64_t sb, bool three_d, bool aligned, T* __restrict__ out) {
+                           int64_t sb, detail::OverlapKind kind, bool aligned, T* __restrict__ out) {
   const int64_t k = global_index();
   if (k >= (aligned ? N : N * M)) return;
   const int64_t i = aligned ? k : k / M, j = aligned ? k : k % M;
   const T* x = a + i * sa;
   const T* y = b + j * sb;
-  out[k] = static_cast<T>(three_d ? detail::iou_3d(x, y) : detail::bev_iou(x, y));
+  out[k] = static_cast<T>(detail::box_overlap(kind, x, y));
 }
 
 // Block (row block r, column block c): thread t compares box r·64 + t with the (up to) 64
@@ -57,11 +57,11 @@ __global__ void nms_mask_kernel(const T* __restrict__ boxes, int64_t K, int64_t 
 }  // namespace
 
 template <typename T>
-cudaError_t iou(const T* a, int64_t n, int64_t stride_a, const T* b, int64_t m, int64_t stride_b, bool three_d,
-                bool aligned, T* out, cudaStream_t stream) {
+cudaError_t iou(const T* a, int64_t n, int64_t stride_a, const T* b, int64_t m, int64_t stride_b,
+                detail::OverlapKind kind, bool aligned, T* out, cudaStream_t stream) {
   const int64_t total = aligned ? n : n * m;
   if (total == 0) return cudaSuccess;
-  iou_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(a, n, stride_a, b, m, stride_b, three_d, aligned, out);
+  iou_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(a, n, stride_a, b, m, stride_b, kind, aligned, out);
   return cudaGetLastError();
 }
 
@@ -75,10 +75,10 @@ cudaError_t nms_mask(const T* boxes, int64_t num_boxes, int64_t stride, const in
   return cudaGetLastError();
 }
 
-template cudaError_t iou<float>(const float*, int64_t, int64_t, const float*, int64_t, int64_t, bool, bool, float*,
-                                cudaStream_t);
-template cudaError_t iou<double>(const double*, int64_t, int64_t, const double*, int64_t, int64_t, bool, bool, double*,
-                                 cudaStream_t);
+template cudaError_t iou<float>(const float*, int64_t, int64_t, const float*, int64_t, int64_t, detail::OverlapKind,
+                                bool, float*, cudaStream_t);
+template cudaError_t iou<double>(const double*, int64_t, int64_t, const double*, int64_t, int64_t, detail::OverlapKind,
+                                 bool, double*, cudaStream_t);
 template cudaError_t nms_mask<float>(const float*, int64_t, int64_t, const int64_t*, const double*, bool, uint64_t*,
                                      int64_t, cudaStream_t);
 template cudaError_t nms_mask<double>(const double*, int64_t, int64_t, const int64_t*, const double*, bool, uint64_t*,

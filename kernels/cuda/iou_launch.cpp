@@ -4,14 +4,16 @@
 
 namespace bevkd::kernels::cuda {
 
-torch::Tensor iou(const torch::Tensor& a, const torch::Tensor& b, bool three_d, bool aligned) {
+torch::Tensor iou(const torch::Tensor& a, const torch::Tensor& b, detail::OverlapKind kind, bool aligned) {
   const c10::cuda::CUDAGuard guard(a.device());
   const int64_t N = a.size(0), M = b.size(0);
   torch::Tensor out = aligned ? torch::empty({N}, a.options()) : torch::empty({N, M}, a.options());
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "iou_cuda", [&] {
     check_launch(cuda_raw::iou<scalar_t>(a.data_ptr<scalar_t>(), N, a.size(1), b.data_ptr<scalar_t>(), M, b.size(1),
-                                         three_d, aligned, out.data_ptr<scalar_t>(), current_stream(a)),
-                 three_d ? "iou_3d" : "bev_iou");
+                                         kind, aligned, out.data_ptr<scalar_t>(), current_stream(a)),
+                 kind == detail::OverlapKind::kIou3d     ? "iou_3d"
+                 : kind == detail::OverlapKind::kBevGiou ? "bev_giou"
+                                                         : "bev_iou");
   });
   return out;
 }

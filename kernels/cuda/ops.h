@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "kernels/bev_pool.h"
+#include "kernels/detail/box_math.h"
+#include "kernels/detail/deform_attn_math.h"
 #include "kernels/detail/gaussian_math.h"
 #include "kernels/detail/grid_math.h"
 #include "kernels/detail/projection_math.h"
@@ -38,8 +40,8 @@ std::pair<torch::Tensor, torch::Tensor> bev_pool_backward(const torch::Tensor& g
 torch::Tensor gaussian_draw(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t K,
                             const detail::GaussianGrid& grid);
 
-// a [N, 7|9], b [M, 7|9] contiguous, same float dtype -> [N, M] or (aligned) [N].
-torch::Tensor iou(const torch::Tensor& a, const torch::Tensor& b, bool three_d, bool aligned);
+// a [N, 7|9], b [M, 7|9] contiguous, same float dtype -> [N, M] or (aligned) [N] of `kind`.
+torch::Tensor iou(const torch::Tensor& a, const torch::Tensor& b, detail::OverlapKind kind, bool aligned);
 
 // boxes [K, S] contiguous in rank order, group [K] int64, threshold [K] float64 ->
 // [K, ceil(K / 64)] int64 bit rows (bit j of row i: candidate i suppresses candidate j > i).
@@ -50,5 +52,15 @@ torch::Tensor nms_mask(const torch::Tensor& boxes, const torch::Tensor& group, c
 // float32 -> {depth [Ncam, Ho, Wo] float32, box_id int32, uvd [Ncam, Ho, Wo, 3] float32, valid bool}.
 std::array<torch::Tensor, 4> depth_resolve(const torch::Tensor& points, const torch::Tensor& cams,
                                            const torch::Tensor& boxes, const detail::ProjectionParams& params);
+
+// value [B, H·W, M, Dh], locations [B, Q, M, K, 2], weights [B, Q, M, K], all contiguous, one
+// float dtype, sizes s -> out [B, Q, M·Dh].
+torch::Tensor deform_attn_forward(const torch::Tensor& value, const torch::Tensor& locations,
+                                  const torch::Tensor& weights, const detail::DeformAttnShape& s);
+// grad_out [B, Q, M·Dh] contiguous -> {grad value, grad locations, grad weights}; the value
+// gradient is summed with atomicAdd (order not deterministic).
+std::array<torch::Tensor, 3> deform_attn_backward(const torch::Tensor& grad_out, const torch::Tensor& value,
+                                                  const torch::Tensor& locations, const torch::Tensor& weights,
+                                                  const detail::DeformAttnShape& s);
 
 }  // namespace bevkd::kernels::cuda

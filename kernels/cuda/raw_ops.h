@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "kernels/detail/box_math.h"
+#include "kernels/detail/deform_attn_math.h"
 #include "kernels/detail/gaussian_math.h"
 #include "kernels/detail/grid_math.h"
 #include "kernels/detail/projection_math.h"
@@ -65,10 +67,11 @@ cudaError_t gaussian_draw(const float* boxes, int64_t num_boxes, int64_t box_str
                           detail::GaussianGrid grid, float* heat, cudaStream_t stream);
 
 // ---- iou.cu -------------------------------------------------------------------------------
-// out [N, M] (or [N] when aligned) = IoU of a[i] and b[j] (b[i] when aligned).
+// out [N, M] (or [N] when aligned) = overlap `kind` (BEV IoU, 3D IoU, BEV GIoU) of a[i] and
+// b[j] (b[i] when aligned).
 template <typename T>
-cudaError_t iou(const T* a, int64_t n, int64_t stride_a, const T* b, int64_t m, int64_t stride_b, bool three_d,
-                bool aligned, T* out, cudaStream_t stream);
+cudaError_t iou(const T* a, int64_t n, int64_t stride_a, const T* b, int64_t m, int64_t stride_b,
+                detail::OverlapKind kind, bool aligned, T* out, cudaStream_t stream);
 // mask [K, words] (words = ceil(K / 64)) must be zeroed; bit j of row i set when box i (rank
 // order) suppresses box j > i of the same group.
 template <typename T>
@@ -86,5 +89,18 @@ cudaError_t depth_resolve(const float* points, int64_t num_features, const detai
                           detail::ProjectionParams params, const unsigned long long* keys, const float* boxes,
                           int64_t num_boxes, int64_t box_stride, float* depth, int32_t* box_id, float* uvd, bool* valid,
                           cudaStream_t stream);
+
+// ---- deform_attn.cu ----------------------------------------------------------------------
+// value [B, H·W, M, Dh], locations [B, Q, M, K, 2], weights [B, Q, M, K] -> out [B, Q, M·Dh]
+// (fully written; one thread per output element, summing its K samples in order).
+template <typename T>
+cudaError_t deform_attn_forward(const T* value, const T* locations, const T* weights, detail::DeformAttnShape s, T* out,
+                                cudaStream_t stream);
+// grad_value must be zeroed (atomicAdd); grad_locations and grad_weights are fully written.
+// One warp per sampling point (b, q, m, k), lanes over the Dh channels.
+template <typename T>
+cudaError_t deform_attn_backward(const T* grad_out, const T* value, const T* locations, const T* weights,
+                                 detail::DeformAttnShape s, T* grad_value, T* grad_locations, T* grad_weights,
+                                 cudaStream_t stream);
 
 }  // namespace bevkd::kernels::cuda_raw

@@ -1,4 +1,4 @@
-// Rotated-box geometry shared by the CPU and CUDA implementations of iou.h, nms.h and
+// Rotated-box geometry shared by the CPU and CUDA implementations of iou.h (IoU, GIoU), nms.h and
 // depth_projection.h. All arithmetic is double: box coordinates of ~50 m and sizes of a few
 // centimetres keep full relative precision, and both devices round identically.
 //
@@ -107,6 +107,64 @@ BEVKD_HD double iou_3d(const T* a, const T* b) {
   const double va = double(a[3]) * a[4] * a[5], vb = double(b[3]) * b[4] * b[5];
   const double uni = va + vb - inter;
   return uni > 0 ? clamp_unit(inter / uni) : 0.0;
+}
+
+// Area of the convex hull of n <= 8 points (Andrew's monotone chain; p is sorted in place).
+BEVKD_HD double convex_hull_area(Pt* p, int n) {
+  for (int i = 1; i < n; ++i) {  // insertion sort by (x, y)
+    const Pt v = p[i];
+    int j = i - 1;
+    while (j >= 0 && (p[j].x > v.x || (p[j].x == v.x && p[j].y > v.y))) {
+      p[j + 1] = p[j];
+      --j;
+    }
+    p[j + 1] = v;
+  }
+  Pt h[16];
+  int k = 0;
+  for (int i = 0; i < n; ++i) {  // lower chain
+    while (k >= 2 && cross(h[k - 2], h[k - 1], p[i]) <= 0) --k;
+    h[k++] = p[i];
+  }
+  for (int i = n - 2, t = k + 1; i >= 0; --i) {  // upper chain
+    while (k >= t && cross(h[k - 2], h[k - 1], p[i]) <= 0) --k;
+    h[k++] = p[i];
+  }
+  return k >= 4 ? polygon_area(h, k - 1) : 0.0;  // h[k - 1] repeats h[0]
+}
+
+// Generalized IoU of the BEV footprints (Rezatofighi et al. 2019, with the rotated rectangles'
+// smallest enclosing convex shape): IoU − (area(C) − area(A ∪ B)) / area(C), C the convex hull
+// of both rectangles' 8 corners. In [−1, 1]; −1 when either footprint is degenerate (l or
+// w <= 0, or NaN), the value of two infinitely distant boxes.
+template <typename T>
+BEVKD_HD double bev_giou(const T* a, const T* b) {
+  const double al = a[3], aw = a[4], bl = b[3], bw = b[4];
+  if (!(al > 0 && aw > 0 && bl > 0 && bw > 0)) return -1.0;
+  const double inter = bev_intersection_area(a, b);
+  const double uni = al * aw + bl * bw - inter;
+  Pt p[8];
+  rect_corners(a[0], a[1], al, aw, a[6], a[0], a[1], p);  // relative to a's centre
+  rect_corners(b[0], b[1], bl, bw, b[6], a[0], a[1], p + 4);
+  double hull = convex_hull_area(p, 8);
+  if (hull < uni) hull = uni;  // equal up to rounding when one box contains the other
+  const double iou = clamp_unit(inter / uni);
+  return iou - (hull - uni) / hull;
+}
+
+// Which overlap measure iou.h's ops compute (shared by the CPU loop and the CUDA kernel).
+enum class OverlapKind : int { kBevIou = 0, kIou3d = 1, kBevGiou = 2 };
+
+template <typename T>
+BEVKD_HD double box_overlap(OverlapKind kind, const T* a, const T* b) {
+  switch (kind) {
+    case OverlapKind::kIou3d:
+      return iou_3d(a, b);
+    case OverlapKind::kBevGiou:
+      return bev_giou(a, b);
+    default:
+      return bev_iou(a, b);
+  }
 }
 
 // CenterPoint's circle-NMS test: squared centre distance (in the boxes' dtype, as upstream's

@@ -70,15 +70,27 @@ struct GaussianGrid {
   GaussianRadiusConsts consts;
 };
 
-// For box b = (x, y, z, l, w, h, yaw, ...): the truncated centre cell and the radius, or false
-// when upstream skips the box (non-positive size in cells, or the truncated centre outside
-// [0, W) x [0, H)). Sizes follow mmdet3d v0.17: "width" = w / voxel_x / osf,
-// "length" = l / voxel_y / osf, radius = gaussian_radius((length, width)).
+// The radius upstream draws box b = (x, y, z, l, w, h, yaw, ...) with: max(min_radius, int(r)),
+// r = gaussian_radius((length, width)), or -1 when upstream skips the box for its size (width
+// or length not positive in cells). Sizes follow mmdet3d v0.17: "width" = w / voxel_x / osf,
+// "length" = l / voxel_y / osf. The centre plays no part: off-grid boxes get a radius too.
 template <typename T>
-BEVKD_HD bool gaussian_box_setup(const T* b, const GaussianGrid& g, int32_t* cx, int32_t* cy, int32_t* radius) {
+BEVKD_HD int32_t gaussian_box_radius(const T* b, const GaussianGrid& g) {
   const float width = static_cast<float>(b[4]) / g.voxel_x / g.out_size_factor;
   const float length = static_cast<float>(b[3]) / g.voxel_y / g.out_size_factor;
-  if (!(width > 0.0f && length > 0.0f)) return false;
+  if (!(width > 0.0f && length > 0.0f)) return -1;
+  const float r = gaussian_radius_f32(length, width, g.consts);
+  const int32_t ri = r < 1e6f ? static_cast<int32_t>(r) : 1000000;  // int(radius); r >= 0 here
+  return ri > g.min_radius ? ri : g.min_radius;
+}
+
+// For box b: the truncated centre cell and the radius (gaussian_box_radius), or false when
+// upstream skips the box (non-positive size in cells, or the truncated centre outside
+// [0, W) x [0, H)).
+template <typename T>
+BEVKD_HD bool gaussian_box_setup(const T* b, const GaussianGrid& g, int32_t* cx, int32_t* cy, int32_t* radius) {
+  const int32_t r = gaussian_box_radius(b, g);
+  if (r < 0) return false;
   const float coor_x = (static_cast<float>(b[0]) - g.x_min) / g.voxel_x / g.out_size_factor;
   const float coor_y = (static_cast<float>(b[1]) - g.y_min) / g.voxel_y / g.out_size_factor;
   // center.to(torch.int32) truncates toward zero: -0.06 -> column 0. The tests below are
@@ -87,9 +99,7 @@ BEVKD_HD bool gaussian_box_setup(const T* b, const GaussianGrid& g, int32_t* cx,
   if (!(coor_y > -1.0f && coor_y < static_cast<float>(g.height))) return false;
   *cx = static_cast<int32_t>(coor_x);
   *cy = static_cast<int32_t>(coor_y);
-  const float r = gaussian_radius_f32(length, width, g.consts);
-  int32_t ri = r < 1e6f ? static_cast<int32_t>(r) : 1000000;  // int(radius); r >= 0 here
-  *radius = ri > g.min_radius ? ri : g.min_radius;
+  *radius = r;
   return true;
 }
 

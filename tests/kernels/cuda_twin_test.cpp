@@ -1,8 +1,11 @@
 // Every CUDA twin against the CPU reference on random inputs: exact for index results, named
 // tolerances for float sums. Skipped (GTEST_SKIP) without a CUDA device or without
 // BEVKD_WITH_CUDA.
+#include <array>
+
 #include "kernels/backend.h"
 #include "kernels/bev_pool.h"
+#include "kernels/deform_attn.h"
 #include "kernels/depth_projection.h"
 #include "kernels/gaussian.h"
 #include "kernels/iou.h"
@@ -122,6 +125,9 @@ TEST(CudaTwin, IouAndNms) {
     const double tol = dtype == torch::kFloat64 ? test::kF64Tol : test::kF32AbsTol;
     EXPECT_TRUE(all_close(bev_iou(a.to(kGpu), b.to(kGpu)), bev_iou(a, b), 0, tol));
     EXPECT_TRUE(all_close(iou_3d(a.to(kGpu), b.to(kGpu)), iou_3d(a, b), 0, tol));
+    EXPECT_TRUE(all_close(bev_giou(a.to(kGpu), b.to(kGpu)), bev_giou(a, b), 0, tol));
+    EXPECT_TRUE(all_close(bev_giou_aligned(a.slice(0, 0, 200).to(kGpu), b.to(kGpu)),
+                          bev_giou_aligned(a.slice(0, 0, 200), b), 0, tol));
     EXPECT_TRUE(all_close(bev_iou_aligned(a.slice(0, 0, 200).to(kGpu), b.to(kGpu)),
                           bev_iou_aligned(a.slice(0, 0, 200), b), 0, tol));
     torch::manual_seed(77);
@@ -133,6 +139,39 @@ TEST(CudaTwin, IouAndNms) {
                      nms_bev(a, scores, 0.1, opt, groups)));
     EXPECT_TRUE(same(circle_nms(a.to(kGpu), scores.to(kGpu), {1.0, 4.0, 0.5, 9.0}, opt, groups.to(kGpu)).cpu(),
                      circle_nms(a, scores, {1.0, 4.0, 0.5, 9.0}, opt, groups)));
+  }
+}
+
+TEST(CudaTwin, DeformAttnForwardAndBackward) {
+  BEVKD_REQUIRE_CUDA();
+  // FD3D's distillation head: 900 queries, 8 heads x 4 points, 256 channels over 128 x 128;
+  // locations partly off the map, points crowded so that many add into the same value cells.
+  const int64_t B = 2, H = 128, W = 128, M = 8, Dh = 32, Q = 900, K = 4;
+  for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    torch::manual_seed(80);
+    const torch::Tensor value = torch::randn({B, H * W, M, Dh}, dtype);
+    const torch::Tensor loc = torch::rand({B, Q, M, K, 2}, dtype) * 0.5 - 0.05;
+    const torch::Tensor attn = torch::randn({B, Q, M, K}, dtype).softmax(-1);
+    const torch::Tensor w = torch::randn({B, Q, M * Dh}, dtype);
+    auto run = [&](const torch::Device& dev) {
+      const torch::Tensor v = value.to(dev).requires_grad_(true), l = loc.to(dev).requires_grad_(true),
+                          a = attn.to(dev).requires_grad_(true);
+      const torch::Tensor out = deform_attn(v, H, W, l, a);
+      (out * w.to(dev)).sum().backward();
+      return std::array<torch::Tensor, 4>{out.detach().cpu(), v.grad().cpu(), l.grad().cpu(), a.grad().cpu()};
+    };
+    const auto cpu = run(torch::kCPU), gpu = run(kGpu);
+    const bool f32 = dtype == torch::kFloat32;
+    const double rtol = f32 ? test::kF32RelTol : 0, atol = f32 ? test::kF32AbsTol : test::kF64Tol;
+    EXPECT_TRUE(all_close(gpu[0], cpu[0], rtol, atol)) << "output " << dtype;
+    EXPECT_TRUE(
+        all_close(gpu[1], cpu[1], f32 ? test::kF32AtomicRelTol : 0, f32 ? test::kF32AtomicAbsTol : test::kF64Tol))
+        << "value gradient (atomicAdd on the GPU) " << dtype;
+    // location gradients: sums of 32 channel products times W = 128
+    EXPECT_TRUE(all_close(gpu[2], cpu[2], f32 ? test::kF32AtomicRelTol : 0, f32 ? 1e-3 : 1e-8))
+        << "location gradient " << dtype;
+    EXPECT_TRUE(all_close(gpu[3], cpu[3], rtol, f32 ? test::kF32AtomicAbsTol : test::kF64Tol))
+        << "weight gradient " << dtype;
   }
 }
 

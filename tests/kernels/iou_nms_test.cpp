@@ -150,7 +150,7 @@ TEST(Iou, RejectsBadInput) {
   EXPECT_ERROR_WITH(iou_3d(torch::zeros({5, 7}), torch::zeros({3, 7}, torch::kFloat64)),
                      "iou_3d: a is [5, 7] float32 on cpu but b is [3, 7] float64 on cpu; both need the same dtype");
   EXPECT_ERROR_WITH(bev_iou_aligned(torch::zeros({5, 7}), torch::zeros({4, 7})),
-                     "bev_iou_aligned: the aligned IoU needs as many boxes in b as in a, found 5 and 4");
+                    "bev_iou_aligned: the aligned form needs as many boxes in b as in a, found 5 and 4");
 }
 
 // ---- NMS --------------------------------------------------------------------------------
