@@ -104,9 +104,14 @@ BevGrid BevGrid::from_json(const nlohmann::json& j, std::string_view where) {
   return g;
 }
 
-nlohmann::json to_config_json(const BevGrid& g) { return g.to_json(); }
+// An empty grid (a config field still to be derived, e.g. a student's grid from the shards) is null.
+nlohmann::json to_config_json(const BevGrid& g) { return g.valid() ? g.to_json() : nlohmann::json(); }
 
 void from_config_json(const nlohmann::json& j, BevGrid& g, const std::string& where) {
+  if (j.is_null()) {
+    g = BevGrid{};
+    return;
+  }
   if (j.is_object() && !j.contains("shape") && j.size() == 2) {
     try {
       const auto range = j.at("range").get<std::array<double, 6>>();

@@ -5,17 +5,21 @@
 #   -> bevkd-precompute run on mini_train and mini_val (shards + manifest)
 #   -> bevkd-inspect summary / verify / render (a PNG)
 #   -> bevkd-precompute export-results + bevkd-eval --shards on mini_val (the teacher's metrics
-#      against the GT stored in the shards).
+#      against the GT stored in the shards)
+#   -> bevkd-train train: the tiny camera student from the shards (the teacher is never loaded)
+#   -> bevkd-train eval on mini_val, and bevkd-eval on the student's results JSON.
 # Outputs go to ${BEVKD_DEMO_OUT:-demo-out}/. BEVKD_DEMO_SKIP_SETUP=1 skips setup and build
 # (binaries already in ${BEVKD_BUILD_DIR:-build}); BEVKD_DEMO_EPOCHS sets the teacher's epochs,
-# BEVKD_DEMO_SCENES / BEVKD_DEMO_SAMPLES the dataset size (mini_val = scene-0103 and scene-0916).
+# BEVKD_DEMO_SCENES / BEVKD_DEMO_SAMPLES the dataset size (mini_val = scene-0103 and scene-0916),
+# BEVKD_DEMO_STUDENT_EPOCHS the student's epochs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BEVKD_BUILD_DIR:-build}"
 OUT="${BEVKD_DEMO_OUT:-demo-out}"
-EPOCHS="${BEVKD_DEMO_EPOCHS:-30}"
+EPOCHS="${BEVKD_DEMO_EPOCHS:-10}"
 SCENES="${BEVKD_DEMO_SCENES:-10}"
-SAMPLES="${BEVKD_DEMO_SAMPLES:-10}"
+SAMPLES="${BEVKD_DEMO_SAMPLES:-20}"
+STUDENT_EPOCHS="${BEVKD_DEMO_STUDENT_EPOCHS:-24}"
 THREADS="${BEVKD_DEMO_THREADS:-$(nproc)}"
 if [[ "${BEVKD_DEMO_SKIP_SETUP:-0}" != 1 ]]; then
   scripts/setup.sh
@@ -25,35 +29,46 @@ BIN="$BUILD_DIR"
 mkdir -p "$OUT"
 step() { echo; echo "=== demo: $* ($(date +%H:%M:%S))"; }
 
-step "1/6 synthetic dataset ($SCENES scenes x $SAMPLES samples; the devkit's mini_train / mini_val select them)"
+step "1/8 synthetic dataset ($SCENES scenes x $SAMPLES samples; the devkit's mini_train / mini_val select them)"
 rm -rf "$OUT/synth"
 "$BIN/core/synth/bevkd-synth" --out "$OUT/synth" --scenes "$SCENES" --samples "$SAMPLES" --lidar-sweeps 2 \
   --image-size 320x180 --seed 1 --threads "$THREADS" --quiet
 
-step "2/6 fit the tiny teacher ($EPOCHS epochs; resumes if interrupted)"
+step "2/8 fit the tiny teacher ($EPOCHS epochs; resumes if interrupted)"
 "$BIN/precompute/bevkd-precompute" fit-teacher --dataroot "$OUT/synth" --preset tiny --out "$OUT/teacher" \
   --train-split mini_train --val-split mini_val --sweeps 3 --epochs "$EPOCHS" --batch-size 4 --lr 3e-3 \
   --workers 2 --threads "$THREADS" --log-every 10
 
-step "3/6 precompute mini_train and mini_val into shards (2 views)"
+step "3/8 precompute mini_train and mini_val into shards (2 views)"
 rm -rf "$OUT/shards" "$OUT/eval"  # the demo starts over (a rerun of run itself resumes)
 "$BIN/precompute/bevkd-precompute" run --dataroot "$OUT/synth" --checkpoint "$OUT/teacher/teacher.ckpt" \
   --split mini_train,mini_val --sweeps 3 --views 2 --samples-per-shard 8 --threads "$THREADS" --out "$OUT/shards"
 
-step "4/6 inspect: summary, verify, render"
+step "4/8 inspect: summary, verify, render"
 "$BIN/storage/bevkd-inspect" summary "$OUT/shards"
 "$BIN/storage/bevkd-inspect" verify "$OUT/shards"
 VAL_SHARD="$OUT/shards/mini_val/shard-00000.h5"
 "$BIN/storage/bevkd-inspect" render "$VAL_SHARD" --sample 0 --score-min 0.3 -o "$OUT/val_sample0.png"
 "$BIN/storage/bevkd-inspect" render "$VAL_SHARD" --sample 0 --view 1 --score-min 0.3 -o "$OUT/val_sample0_view1.png"
 
-step "5/6 the stored teacher boxes of mini_val as a results JSON"
+step "5/8 the stored teacher boxes of mini_val as a results JSON"
 "$BIN/precompute/bevkd-precompute" export-results --shards "$OUT/shards" --split mini_val \
   -o "$OUT/eval/teacher_results.json"
 
-step "6/6 bevkd-eval with the GT stored in the shards"
+step "6/8 bevkd-eval with the GT stored in the shards"
 "$BIN/core/eval/bevkd-eval" --shards "$OUT/shards" --split mini_val --output-dir "$OUT/eval" \
   --threads "$THREADS" "$OUT/eval/teacher_results.json"
+
+step "7/8 train the tiny camera student from the shards (detection + depth losses; resumes if interrupted)"
+"$BIN/train/bevkd-train" train --shards "$OUT/shards" --dataroot "$OUT/synth" --preset tiny \
+  --train-split mini_train --val-split mini_val --epochs "$STUDENT_EPOCHS" --batch-size 4 --lr 2e-3 \
+  --weight-decay 1e-2 --loader-threads 2 --threads "$THREADS" --log-every 20 --out "$OUT/student"
+
+step "8/8 evaluate the student: bevkd-train eval, and bevkd-eval on its results JSON"
+"$BIN/train/bevkd-train" eval --checkpoint "$OUT/student/student.ckpt" --shards "$OUT/shards" \
+  --dataroot "$OUT/synth" --split mini_val --out "$OUT/student/eval-mini_val"
+"$BIN/core/eval/bevkd-eval" --shards "$OUT/shards" --split mini_val --output-dir "$OUT/student/bevkd-eval" \
+  --threads "$THREADS" "$OUT/student/eval-mini_val/results_nusc.json"
 
 cat <<EOF
 
@@ -64,4 +79,6 @@ demo: done. Outputs under $OUT/:
   val_sample0.png            BEV picture of a mini_val sample (features, fg mask, GT and teacher boxes);
   val_sample0_view1.png      the same sample's augmented view 1
   eval/metrics_summary.json  the teacher's nuScenes metrics on mini_val (from the shards), plots/ beside it
+  student/student.ckpt       the trained tiny camera student (config.json, metrics.jsonl, plots/loss.png beside it)
+  student/eval-mini_val/     the student's results JSON and nuScenes metrics on mini_val
 EOF

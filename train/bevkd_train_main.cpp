@@ -1,29 +1,114 @@
 // bevkd-train: stage two of bevkd (DESIGN.md). Subcommands:
+//   train        train a camera student from teacher shards (the teacher is never loaded)
+//   eval         evaluate a bevkd-train checkpoint on a split of shards (official nuScenes metrics)
+//   plot         loss curves (PNG) of a run's metrics.jsonl
+//   losses       list the distillation losses of the registry
 //   loss-probe   evaluate one distillation loss on .npy tensors (spec/loss_probe.md)
-// (`train` and `eval` join here.)
 //
-// Thin main: each subcommand is one add_<name>() that declares its CLI11 options into a typed
-// options struct and returns the function that runs it; main() parses, runs the chosen one and
-// maps failures to exit codes. A subcommand's own contract may fix its exit codes (loss-probe:
-// 0 / 1 / 2, so a CLI parse error of loss-probe is exit 2).
+// Thin main: each subcommand is one add_<name>() that binds its config struct (configuration as
+// data: --config FILE, flags override) and returns the function that runs it; main() parses, runs
+// the chosen one and maps failures to exit codes. A subcommand's own contract may fix its exit
+// codes (loss-probe: 0 / 1 / 2, so a CLI parse error of loss-probe is exit 2).
 #include <CLI/CLI.hpp>
 
+#include <cmath>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/config_cli.h"
 #include "base/error.h"
 #include "train/probe/probe.h"
+#include "train/trainer/loss_registry.h"
+#include "train/trainer/trainer.h"
 
 namespace {
+
+namespace tr = bevkd::train::trainer;
 
 struct Subcommand {
   CLI::App* app = nullptr;
   std::function<int()> run;
-  int parse_error_code = 1;  // exit code for a command-line error of this subcommand
+  int parse_error_code = 1;                  // exit code for a command-line error of this subcommand
+  std::function<void(int, char**)> preload;  // --config FILE before the flags
 };
+
+Subcommand add_train(CLI::App& app) {
+  auto cfg = std::make_shared<tr::TrainConfig>();
+  auto loss_flags = std::make_shared<std::vector<std::string>>();
+  Subcommand s;
+  s.app = app.add_subcommand("train", "Train a camera student from teacher shards");
+  bevkd::config::bind(s.app, *cfg);
+  s.app->add_option("--loss", *loss_flags, "distillation loss NAME or NAME:WEIGHT (repeatable; see `losses`)");
+  s.preload = [cfg, sub = s.app](int argc, char** argv) { bevkd::config::preload(sub, *cfg, argc, argv); };
+  s.run = [cfg, loss_flags] {
+    for (const auto& f : *loss_flags) {
+      auto spec = tr::parse_loss_flag(f);
+      bool found = false;
+      for (auto& l : cfg->losses)
+        if (l.name == spec.name) {
+          if (!std::isnan(spec.weight)) l.weight = spec.weight;
+          found = true;
+        }
+      if (!found) cfg->losses.push_back(spec);
+    }
+    const auto r = tr::train_student(*cfg, std::cerr);
+    std::cout << "bevkd-train: " << r.steps_done << "/" << r.total_steps << " steps in " << r.wall_s << " s"
+              << (r.bad_steps ? ", " + std::to_string(r.bad_steps) + " bad steps skipped" : std::string()) << ", "
+              << r.checkpoint << "\n";
+    if (r.map)
+      std::cout << "bevkd-train: " << cfg->val_split << " mAP " << *r.map << "  NDS " << *r.nds << "  (metrics "
+                << r.metrics_json << ")\n";
+    return 0;
+  };
+  return s;
+}
+
+Subcommand add_eval(CLI::App& app) {
+  auto cfg = std::make_shared<tr::EvalConfig>();
+  Subcommand s;
+  s.app = app.add_subcommand("eval", "Evaluate a bevkd-train checkpoint on a split of shards");
+  bevkd::config::bind(s.app, *cfg);
+  s.preload = [cfg, sub = s.app](int argc, char** argv) { bevkd::config::preload(sub, *cfg, argc, argv); };
+  s.run = [cfg] {
+    const auto r = tr::evaluate_checkpoint(*cfg, std::cerr);
+    std::cout << "bevkd-train eval: " << cfg->split << " (" << r.samples << " samples, " << r.weights
+              << " weights) mAP " << r.map << "  NDS " << r.nds << "  (results " << r.results_path << ", metrics "
+              << r.metrics_path << ")\n";
+    return 0;
+  };
+  return s;
+}
+
+Subcommand add_plot(CLI::App& app) {
+  auto metrics = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  Subcommand s;
+  s.app = app.add_subcommand("plot", "Loss curves (PNG) of a run's metrics.jsonl");
+  s.app->add_option("--metrics", *metrics, "metrics.jsonl of a run")->required();
+  s.app->add_option("--out", *out, "directory for loss.png and lr.png (default: <run>/plots)");
+  s.run = [metrics, out] {
+    const std::string dir = out->empty() ? std::filesystem::path(*metrics).parent_path().string() + "/plots" : *out;
+    for (const auto& p : tr::plot_metrics(*metrics, dir)) std::cout << p << "\n";
+    return 0;
+  };
+  return s;
+}
+
+Subcommand add_losses(CLI::App& app) {
+  Subcommand s;
+  s.app = app.add_subcommand("losses", "List the distillation losses bevkd-train can train with");
+  s.run = [] {
+    for (const auto& e : tr::loss_registry())
+      std::cout << e.name << "  (weight " << e.default_weight << ", params " << e.default_params.dump() << ")\n    "
+                << e.description << "\n";
+    return 0;
+  };
+  return s;
+}
 
 Subcommand add_loss_probe(CLI::App& app) {
   auto opts = std::make_shared<bevkd::train::probe::LossProbeOptions>();
@@ -46,8 +131,17 @@ int main(int argc, char** argv) {
   CLI::App app{"bevkd-train: stage two of bevkd (camera student, distillation losses)"};
   app.require_subcommand(1);
   std::vector<Subcommand> subcommands;
+  subcommands.push_back(add_train(app));
+  subcommands.push_back(add_eval(app));
+  subcommands.push_back(add_plot(app));
+  subcommands.push_back(add_losses(app));
   subcommands.push_back(add_loss_probe(app));
-
+  const int pre = bevkd::run_main("bevkd-train", [&] {
+    for (const Subcommand& s : subcommands)
+      if (s.preload) s.preload(argc, argv);
+    return 0;
+  });
+  if (pre != 0) return pre;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

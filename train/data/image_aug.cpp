@@ -70,6 +70,7 @@ ImageAugParams draw_image_aug(const ImageAugConfig& cfg, std::int64_t width, std
   double bottom = 0;
   if (rng != nullptr) {
     p.resize = rng->uniform(cfg.resize_range[0], cfg.resize_range[1]);
+    if (cfg.reference_width > 0) p.resize *= cfg.reference_width / static_cast<double>(width);
     bottom = rng->uniform(cfg.bottom_crop_range[0], cfg.bottom_crop_range[1]);
   } else {
     p.resize = std::max(fH / static_cast<double>(height), fW / static_cast<double>(width));

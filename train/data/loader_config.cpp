@@ -18,6 +18,8 @@ void ImageAugConfig::validate(const std::string& where) const {
               where, ".rotation_range: [", rotation_range[0], ", ", rotation_range[1],
               "] must satisfy -180 <= min <= max <= 180 (degrees)");
   BEVKD_CHECK(flip_prob >= 0 && flip_prob <= 1, where, ".flip_prob: ", flip_prob, " is not in [0, 1]");
+  BEVKD_CHECK(reference_width >= 0 && std::isfinite(reference_width), where, ".reference_width: ", reference_width,
+              " must be >= 0 (0 = resize_range scales the original image)");
   BEVKD_CHECK(bottom_crop_range[0] >= 0 && bottom_crop_range[0] <= bottom_crop_range[1] && bottom_crop_range[1] < 1,
               where, ".bottom_crop_range: [", bottom_crop_range[0], ", ", bottom_crop_range[1],
               "] must satisfy 0 <= min <= max < 1");

@@ -33,6 +33,9 @@ namespace bevkd::train::data {
 struct ImageAugConfig {
   std::array<std::int64_t, 2> final_size{256, 704};  // H, W of the student's input (pixels)
   std::array<double, 2> resize_range{0.386, 0.55};   // training: scale of the original image
+  // > 0: resize_range is BEVDepth's factor on an image this wide (nuScenes: 1600), so a source of
+  // width w is scaled by r * reference_width / w (synth's smaller images get the same output scale).
+  double reference_width = 0;
   std::array<double, 2> rotation_range{-5.4, 5.4};   // training: degrees, counter-clockwise as displayed
   double flip_prob = 0.5;                            // training: horizontal flip
   // Fraction of the resized height cut off below the crop (BEVDepth's bot_pct_lim); (0, 0) keeps
@@ -48,6 +51,8 @@ struct ImageAugConfig {
   void fields(V& v) {
     v("final_size", final_size, "--image-size", "student input H W (pixels)");
     v("resize_range", resize_range, "--resize-range", "training: resize range of the original image");
+    v("reference_width", reference_width, "--image-reference-width",
+      "> 0: resize_range is relative to an image this wide (BEVDepth: 1600)");
     v("rotation_range", rotation_range, "--image-rotation", "training: image rotation range (degrees)");
     v("flip_prob", flip_prob, "--image-flip-prob", "training: horizontal flip probability");
     v("bottom_crop_range", bottom_crop_range, "--bottom-crop-range",

@@ -1,0 +1,315 @@
+// bevkd-train's trainer: the depth loss by hand, the configuration, and whole training runs of the
+// tiny student on the loader's fixture datasets (shards + JPEGs): exact resume, the NaN guard,
+// refusals at start-up, and evaluation through core/eval.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "base/config.h"
+#include "base/fs.h"
+#include "core/nn/checkpoint.h"
+#include "core/nn/metrics_log.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/temp_dir.h"
+#include "tests/train/data/loader_fixture.h"
+#include "train/student/depth_loss.h"
+#include "train/trainer/loss_registry.h"
+#include "train/trainer/trainer.h"
+
+namespace bevkd::train::trainer {
+namespace {
+
+using nlohmann::json;
+namespace dt = data::testing;
+
+// ---- depth loss ----------------------------------------------------------------------------
+
+TEST(DepthLoss, BinaryCrossEntropyOverForegroundCellsByHand) {
+  student::DepthBins bins{2.0, 10.0, 2.0, "center"};  // 4 bins: [2,4) [4,6) [6,8) [8,10)
+  // B = 1, N = 1, D = 4, h = 1, w = 3: cell 0 holds 5.0 m (bin 1), cell 1 no point, cell 2 at 11 m (out of range).
+  // Cells are the last axis: depth[0][0][k][0][cell].
+  auto depth = torch::zeros({1, 1, 4, 1, 3});
+  const float c0[4] = {0.1f, 0.6f, 0.2f, 0.1f};
+  const float c1[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+  const float c2[4] = {0.7f, 0.1f, 0.1f, 0.1f};
+  for (int k = 0; k < 4; ++k) {
+    depth[0][0][k][0][0] = c0[k];
+    depth[0][0][k][0][1] = c1[k];
+    depth[0][0][k][0][2] = c2[k];
+  }
+  auto target = torch::tensor({5.0f, 0.0f, 11.0f}).view({1, 1, 1, 3});
+  const auto r = student::depth_loss(depth, target, bins, 3.0);
+  EXPECT_EQ(r.foreground_cells, 1);
+  // One cell, y = (0, 1, 0, 0): -[log 0.9 + log 0.6 + log 0.8 + log 0.9].
+  const double want = -3.0 * (std::log(0.9) + std::log(0.6) + std::log(0.8) + std::log(0.9));
+  EXPECT_NEAR(r.total.item<double>(), want, 1e-5);
+  // A depth exactly on a bin edge goes to the upper bin; the max is exclusive.
+  target = torch::tensor({4.0f, 10.0f, 2.0f}).view({1, 1, 1, 3});
+  const auto e = student::depth_loss(depth, target, bins, 1.0);
+  EXPECT_EQ(e.foreground_cells, 2);
+  const double want_e = (-(std::log(0.9) + std::log(0.6) + std::log(0.8) + std::log(0.9)) -
+                         (std::log(0.7) + 3 * std::log(0.9))) / 2.0;
+  EXPECT_NEAR(e.total.item<double>(), want_e, 1e-5);
+  // Gradient flows to the probabilities of foreground cells only.
+  auto d = depth.clone().requires_grad_(true);
+  student::depth_loss(d, target, bins, 1.0).total.backward();
+  EXPECT_EQ(d.grad().select(4, 1).abs().sum().item<double>(), 0.0);
+  EXPECT_GT(d.grad().select(4, 0).abs().sum().item<double>(), 0.0);
+  // Shapes that disagree are named.
+  EXPECT_ERROR_WITH(student::depth_loss(depth, torch::zeros({1, 1, 2, 3}), bins, 1.0), "depth targets [1, 1, 2, 3]",
+                    "[1, 1, 4, 1, 3]", "depth_stride");
+  EXPECT_ERROR_WITH(student::depth_loss(torch::zeros({1, 1, 5, 1, 3}), target, bins, 1.0), "[B, N, 4, h, w]");
+}
+
+// ---- configuration -------------------------------------------------------------------------
+
+TEST(TrainConfig, LossSpecsAndFlags) {
+  TrainConfig c;
+  c.losses = {parse_loss_flag("x"), parse_loss_flag("y:0.5")};
+  c.losses[0].params = {{"tap", "neck"}};
+  EXPECT_TRUE(std::isnan(c.losses[0].weight));
+  EXPECT_DOUBLE_EQ(c.losses[1].weight, 0.5);
+  const json j = config::to_json(c);
+  EXPECT_EQ(j.at("optimisation").at("losses").at(0), (json{{"name", "x"}, {"tap", "neck"}}));
+  TrainConfig back;
+  config::from_json(j, back, "test");
+  ASSERT_EQ(back.losses.size(), 2u);
+  EXPECT_EQ(back.losses[0].params.at("tap"), "neck");
+  EXPECT_DOUBLE_EQ(back.losses[1].weight, 0.5);
+  EXPECT_EQ(config::to_json(back), j);
+  EXPECT_ERROR_WITH(parse_loss_flag("y:abc"), "--loss 'y:abc'", "not a number");
+  EXPECT_ERROR_WITH(find_loss("no_such_loss"), "unknown distillation loss 'no_such_loss'", "registry holds");
+  c.shards = "s";
+  c.dataroot = "d";
+  c.out_dir = "o";
+  c.losses.push_back(parse_loss_flag("x"));
+  EXPECT_ERROR_WITH(c.validate(), "loss x is listed twice");
+  c.losses.clear();
+  c.precision = "bf16";
+  EXPECT_ERROR_WITH(c.validate(), "--precision bf16 is autocast on CUDA", "cpu");
+}
+
+// ---- training runs -------------------------------------------------------------------------
+
+class TrainRunTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new bevkd::testing::TempDir();
+    dt::LoaderDatasetSpec spec;
+    spec.shard_sizes = {4, 4};
+    spec.points_per_camera = 12;
+    data_ = new dt::LoaderDataset(dt::make_loader_dataset(spec, dir_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete data_;
+    delete dir_;
+  }
+
+  // The tiny student on the fixture's 16 x 16 grid at 1.6 m, batch 2, one loader thread.
+  static TrainConfig config(const std::string& out) {
+    TrainConfig c;
+    c.shards = data_->manifest_path;
+    c.dataroot = data_->dataroot;
+    c.train_split = "train";
+    c.student = student::student_preset("tiny");
+    c.student.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 1.6);
+    c.student.decode.post_center_range = {-20, -20, -10, 20, 20, 10};
+    c.loader.batch_size = 2;
+    c.loader.threads = 1;
+    c.loader.seed = 7;
+    c.epochs = 2;
+    c.schedule.lr = 1e-3;
+    c.out_dir = out;
+    c.log_every = 1;
+    c.threads = 1;
+    c.plots = false;
+    c.quiet = true;
+    return c;
+  }
+
+  static std::vector<json> losses_of(const std::string& out) {
+    std::vector<json> r;
+    for (const auto& rec : core::nn::MetricsLog::read(out + "/metrics.jsonl"))
+      if (!rec.contains("event")) r.push_back(rec);
+    return r;
+  }
+
+  static bevkd::testing::TempDir* dir_;
+  static dt::LoaderDataset* data_;
+};
+bevkd::testing::TempDir* TrainRunTest::dir_ = nullptr;
+dt::LoaderDataset* TrainRunTest::data_ = nullptr;
+
+TEST_F(TrainRunTest, ResumedRunEqualsAnUninterruptedOneBitForBit) {
+  torch::set_num_threads(1);
+  std::ostringstream log;
+  auto full = config(dir_->path() + "/full");
+  full.ema = true;
+  full.ema_ramp = 2;
+  const auto a = train_student(full, log);
+  EXPECT_TRUE(a.finished);
+  EXPECT_EQ(a.total_steps, 8);  // 8 samples / batch 2 x 2 epochs
+  EXPECT_TRUE(path_exists(full.out_dir + "/student.ckpt"));
+
+  auto part = config(dir_->path() + "/part");
+  part.ema = true;
+  part.ema_ramp = 2;
+  part.stop_after = 3;  // stops inside the first epoch
+  part.quiet = false;
+  const auto b1 = train_student(part, log);
+  EXPECT_FALSE(b1.finished);
+  EXPECT_EQ(b1.steps_done, 3);
+  part.stop_after = 0;
+  const auto b2 = train_student(part, log);
+  EXPECT_TRUE(b2.finished);
+  EXPECT_NE(log.str().find("resuming from"), std::string::npos) << log.str();
+
+  const auto la = losses_of(full.out_dir), lb = losses_of(part.out_dir);
+  ASSERT_EQ(la.size(), 8u);
+  ASSERT_EQ(lb.size(), 8u);  // the log was cut back to step 3 and continued once
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    EXPECT_EQ(la[i].at("step"), lb[i].at("step"));
+    for (const char* k : {"loss", "loss_heatmap", "loss_bbox", "loss_depth", "grad_norm", "lr"})
+      EXPECT_EQ(la[i].at(k).get<double>(), lb[i].at(k).get<double>()) << "step " << la[i].at("step") << " " << k;
+  }
+  // The final weights (model and EMA) are equal byte for byte.
+  const auto ca = core::nn::read_checkpoint(full.out_dir + "/student.ckpt", "student");
+  const auto cb = core::nn::read_checkpoint(part.out_dir + "/student.ckpt", "student");
+  for (const char* m : {"model", "ema"}) {
+    const auto& ma = ca.module(m, "a");
+    const auto& mb = cb.module(m, "b");
+    ASSERT_EQ(ma.size(), mb.size());
+    for (std::size_t i = 0; i < ma.size(); ++i) EXPECT_TRUE(torch::equal(ma[i].second, mb[i].second)) << ma[i].first;
+  }
+  // A resume with another configuration is refused naming the difference.
+  part.schedule.lr = 2e-3;
+  part.epochs = 3;
+  EXPECT_ERROR_WITH(train_student(part, log), "cannot resume from", "first difference at");
+}
+
+TEST_F(TrainRunTest, NonFiniteLossIsReportedWithItsStepAndStopsTheRun) {
+  // An absurd learning rate: AdamW moves every weight by ~lr at step 0, so the next forward
+  // overflows and the loss of step 1 is not finite.
+  auto c = config(dir_->path() + "/nan");
+  c.schedule.kind = "constant";
+  c.schedule.warmup_fraction = 0;
+  c.schedule.lr = 1e30;
+  c.grad_clip = 0;
+  c.max_bad_steps = 1;
+  std::ostringstream log;
+  EXPECT_ERROR_WITH(train_student(c, log), "stopping after 2 non-finite steps (steps 1, 2", "--max-bad-steps 1",
+                    "lower --lr");
+  EXPECT_NE(log.str().find("step 1: a non-finite loss"), std::string::npos) << log.str();
+  bool reported = false;
+  for (const auto& rec : core::nn::MetricsLog::read(c.out_dir + "/metrics.jsonl"))
+    if (rec.value("event", "") == "bad_step" && rec.at("step") == 1) reported = rec.at("samples").size() == 2;
+  EXPECT_TRUE(reported);
+}
+
+TEST_F(TrainRunTest, StudentGridTheShardsCannotServeIsRefusedNamingBoth) {
+  auto c = config(dir_->path() + "/grid");
+  c.student.grid = BevGrid::make({-19.2, -19.2, -5.0, 19.2, 19.2, 3.0}, 1.6);  // 24 x 24: another range
+  std::ostringstream log;
+  EXPECT_ERROR_WITH(train_student(c, log), "student grid range [-19.2, -19.2", "teacher (shard) grid range [-12.8");
+  c.student.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 25.6 / 12);  // 12 x 12: cells 4/3 apart
+  EXPECT_ERROR_WITH(train_student(c, log), "student grid", "teacher (shard) grid");
+}
+
+TEST_F(TrainRunTest, EvaluationWritesResultsAndOfficialMetrics) {
+  auto c = config(dir_->path() + "/eval");
+  c.epochs = 1;
+  c.val_split = "train";  // the fixture has one split; evaluating on it exercises the whole path
+  std::ostringstream log;
+  const auto r = train_student(c, log);
+  ASSERT_TRUE(r.map.has_value());
+  EXPECT_GE(*r.map, 0.0);
+  EXPECT_LE(*r.map, 1.0);
+  EXPECT_TRUE(path_exists(r.metrics_json));
+  EvalConfig e;
+  e.checkpoint = c.out_dir + "/student.ckpt";
+  e.shards = data_->manifest_path;
+  e.dataroot = data_->dataroot;
+  e.split = "train";
+  e.threads = 1;
+  e.quiet = true;
+  e.plots = false;
+  const auto ev = evaluate_checkpoint(e, log);
+  EXPECT_EQ(ev.samples, 8);
+  EXPECT_EQ(ev.weights, "model");
+  EXPECT_DOUBLE_EQ(ev.map, *r.map);  // the same weights on the same samples
+  const json results = config::read_file(ev.results_path);
+  EXPECT_EQ(results.at("results").size(), 8u);
+  EXPECT_TRUE(results.at("meta").at("use_camera").get<bool>());
+  e.weights = "ema";
+  EXPECT_ERROR_WITH(evaluate_checkpoint(e, log), "holds no EMA weights");
+  // Loss curves.
+  const auto pngs = plot_metrics(c.out_dir + "/metrics.jsonl", c.out_dir + "/plots");
+  ASSERT_EQ(pngs.size(), 2u);
+  EXPECT_TRUE(path_exists(pngs[0]));
+}
+
+
+TEST_F(TrainRunTest, DistillationLossesTrainFromTheShardsAndAreCheckpointed) {
+  auto c = config(dir_->path() + "/distill");
+  c.epochs = 1;
+  c.stop_after = 2;
+  LossSpec dense{"bevdistill_dense"};
+  LossSpec fit{"fitnet"};
+  fit.weight = 0.5;
+  fit.params = {{"tap", "neck"}, {"student_tap", "neck"}};
+  LossSpec depth{"tig_inner_depth"};
+  c.losses = {dense, fit, depth};
+  std::ostringstream log;
+  const auto r = train_student(c, log);
+  EXPECT_EQ(r.steps_done, 2);
+  const auto recs = losses_of(c.out_dir);
+  ASSERT_EQ(recs.size(), 2u);
+  for (const char* k : {"loss.bevdistill_dense", "loss.fitnet", "loss.tig_inner_depth"}) {
+    ASSERT_TRUE(recs[0].contains(k)) << recs[0].dump();
+    EXPECT_TRUE(std::isfinite(recs[0].at(k).get<double>())) << k;
+    EXPECT_GT(recs[0].at(k).get<double>(), 0.0) << k;
+  }
+  // The total is the detection + depth losses plus the weighted distillation terms.
+  const auto& r0 = recs[0];
+  EXPECT_NEAR(r0.at("loss").get<double>(),
+              r0.at("loss_heatmap").get<double>() * c.student.loss.heatmap_weight +
+                  r0.at("loss_bbox").get<double>() * c.student.loss.bbox_weight + r0.at("loss_depth").get<double>() +
+                  r0.at("loss.bevdistill_dense").get<double>() + r0.at("loss.fitnet").get<double>() +
+                  r0.at("loss.tig_inner_depth").get<double>(),
+              1e-4 * r0.at("loss").get<double>());
+  EXPECT_NEAR(r0.at("loss.fitnet").get<double>(), 0.5 * r0.at("loss.fitnet.fitnet").get<double>(), 1e-9);
+  // Trainable parts (the FitNet regressor, the dense loss's 1x1 adaptor: 32 student -> 4 teacher
+  // channels) are saved with the run; the resolved config holds the weights and parameters.
+  const auto ck = core::nn::read_checkpoint(c.out_dir + "/checkpoint-latest.ckpt", "student");
+  EXPECT_EQ(ck.modules.count("loss.fitnet"), 1u);
+  EXPECT_EQ(ck.modules.count("loss.bevdistill_dense"), 1u);
+  EXPECT_EQ(ck.modules.count("loss.tig_inner_depth"), 0u);
+  const json saved = config::read_file(c.out_dir + "/config.json");
+  const auto& l = saved.at("optimisation").at("losses");
+  EXPECT_EQ(l.at(0).at("name"), "bevdistill_dense");
+  EXPECT_EQ(l.at(0).at("weight"), 1.0);
+  EXPECT_EQ(l.at(0).at("loss_weight"), 0.01);
+  EXPECT_EQ(l.at(1).at("weight"), 0.5);
+}
+
+TEST_F(TrainRunTest, LossNeedingAFieldTheShardsLackIsRefusedNamingFieldAndPrecomputeOption) {
+  auto c = config(dir_->path() + "/missing");
+  LossSpec cwd{"cwd"};
+  cwd.params = {{"tap", "lss"}, {"student_tap", "lss"}};
+  c.losses = {cwd};
+  std::ostringstream log;
+  EXPECT_ERROR_WITH(train_student(c, log), "loss cwd needs the shard field teacher/features/lss",
+                    "they hold the taps: head_shared, neck", "bevkd-precompute run --taps lss");
+  cwd.params = {{"tap", "neck"}, {"temperature", 2.0}};
+  c.losses = {cwd};
+  EXPECT_ERROR_WITH(train_student(c, log), "loss cwd: unknown parameter 'temperature'", "tau");
+  cwd.params = {{"tap", "neck"}, {"student_tap", "bev"}};
+  c.losses = {cwd};
+  EXPECT_ERROR_WITH(train_student(c, log), "loss cwd: the student has no tap 'bev'", "lss, neck, head_shared");
+}
+
+}  // namespace
+}  // namespace bevkd::train::trainer

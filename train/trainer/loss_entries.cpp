@@ -1,0 +1,297 @@
+// The registry's distillation losses: each entry wraps a pure loss of train/losses/ (and its
+// trainable module) into a DistillLoss that reads the student's outputs and the batch's teacher
+// fields. Dense losses follow DESIGN.md "Grids": the student map is resampled bilinearly
+// (align_corners = false) onto the teacher grid behind a 1x1 adaptor when channels differ (the
+// train/losses modules own that rule; DenseAdaptor does it for the pure functions without one).
+#include "train/trainer/loss_entries.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "base/error.h"
+#include "kernels/gaussian.h"
+#include "train/losses/bevdistill.h"
+#include "train/losses/cwd.h"
+#include "train/losses/fgd.h"
+#include "train/losses/fitnet.h"
+#include "train/losses/focaldistiller.h"
+#include "train/losses/mgd.h"
+#include "train/losses/tig_bev.h"
+
+namespace bevkd::train::trainer {
+
+namespace ls = losses;
+using nlohmann::json;
+
+namespace {
+
+int64_t tap_channels(const LossSetup& s, const std::string& tap) {
+  for (const auto& t : s.teacher_taps)
+    if (t.name == tap) return t.channels;
+  BEVKD_FAIL(s.where, ": the shards hold no teacher tap '", tap, "'");
+}
+
+int64_t student_channels(const LossSetup& s, const std::string& tap) {
+  const auto& c = s.student;
+  if (tap == student::kTapHeadShared) return c.head.shared_channels;
+  if (tap == student::kTapNeck) return c.bev_neck_channels();
+  if (tap == student::kTapLss) return c.depth_net.context_channels;
+  std::string known;
+  for (const auto& n : student::student_tap_names()) known += (known.empty() ? "" : ", ") + n;
+  BEVKD_FAIL(s.where, ": the student has no tap '", tap, "' (taps: ", known, ")");
+}
+
+// The teacher's feature map of the batch, [B, C, H, W] float32.
+torch::Tensor teacher_map(const data::Batch& b, const std::string& tap) {
+  std::vector<torch::Tensor> v;
+  for (const auto& t : b.teacher) v.push_back(t.features.at(tap));
+  return torch::stack(v);
+}
+
+torch::Tensor teacher_fg(const data::Batch& b) {
+  std::vector<torch::Tensor> v;
+  for (const auto& t : b.teacher) v.push_back(t.fg_mask);
+  return torch::stack(v);
+}
+
+std::vector<torch::Tensor> gt_boxes(const data::Batch& b) {
+  std::vector<torch::Tensor> v;
+  for (const auto& g : b.gt) v.push_back(g.boxes);
+  return v;
+}
+
+ShardNeed tap_need(const std::string& tap) {
+  return {"teacher/features/" + tap, "--taps " + tap + " (a tap of the teacher)", tap,
+          [tap](data::LoaderConfig& c) {
+            if (std::find(c.teacher_taps.begin(), c.teacher_taps.end(), tap) == c.teacher_taps.end())
+              c.teacher_taps.push_back(tap);
+          }};
+}
+
+ShardNeed fg_need() {
+  return {"fg_mask", "(every shard holds fg_mask)", "", [](data::LoaderConfig& c) { c.teacher_fg_mask = true; }};
+}
+
+ShardNeed box_id_need() {
+  return {"depth/box_id", "(every shard holds depth/uvd and depth/box_id)", "",
+          [](data::LoaderConfig& c) { c.depth_box_id = true; }};
+}
+
+// The one adaptor rule for the pure dense losses: a 1x1 conv (bias) when the channel counts differ,
+// then a bilinear resize (align_corners = false) onto the teacher's H x W when the grids differ.
+struct DenseAdaptor : torch::nn::Module {
+  torch::nn::Conv2d align{nullptr};
+  DenseAdaptor(int64_t cs, int64_t ct) {
+    if (cs != ct) align = register_module("align", torch::nn::Conv2d(torch::nn::Conv2dOptions(cs, ct, 1)));
+  }
+  torch::Tensor operator()(torch::Tensor s, const torch::Tensor& t) {
+    if (align) s = align->forward(s);
+    if (s.size(2) != t.size(2) || s.size(3) != t.size(3))
+      s = torch::nn::functional::interpolate(
+          s, torch::nn::functional::InterpolateFuncOptions()
+                 .size(std::vector<int64_t>{t.size(2), t.size(3)})
+                 .mode(torch::kBilinear)
+                 .align_corners(false));
+    return s;
+  }
+};
+
+std::string str(const json& p, const char* k) { return p.at(k).get<std::string>(); }
+double num(const json& p, const char* k) { return p.at(k).get<double>(); }
+
+// ---- BEVDistill dense (§3.1) -----------------------------------------------------------------
+
+struct BevDistillDense : DistillLoss {
+  std::string tap, student_tap;
+  double w;
+  std::shared_ptr<DenseAdaptor> adapt;
+  explicit BevDistillDense(const LossSetup& s)
+      : tap(str(s.params, "tap")), student_tap(str(s.params, "student_tap")), w(num(s.params, "loss_weight")) {
+    adapt = register_module("adaptor", std::make_shared<DenseAdaptor>(student_channels(s, student_tap),
+                                                                      tap_channels(s, tap)));
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto t = teacher_map(in.batch, tap);
+    const auto s = (*adapt)(in.student.tap(student_tap), t);
+    return {{"dense", ls::bevdistill_dense(s, t, teacher_fg(in.batch), w)}};
+  }
+};
+
+// ---- FocalDistiller's heat-map baseline (§6) -------------------------------------------------
+
+struct FocalHeatmap : DistillLoss {
+  std::string tap, student_tap;
+  double w;
+  BevGrid teacher_grid;
+  std::shared_ptr<DenseAdaptor> adapt;
+  explicit FocalHeatmap(const LossSetup& s)
+      : tap(str(s.params, "tap")), student_tap(str(s.params, "student_tap")), w(num(s.params, "loss_weight")),
+        teacher_grid(s.teacher_grid) {
+    adapt = register_module("adaptor", std::make_shared<DenseAdaptor>(student_channels(s, student_tap),
+                                                                      tap_channels(s, tap)));
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto t = teacher_map(in.batch, tap);
+    const auto s = (*adapt)(in.student.tap(student_tap), t);
+    kernels::GaussianOptions g;
+    g.grid = teacher_grid;
+    std::vector<torch::Tensor> boxes;
+    for (const auto& b : gt_boxes(in.batch)) boxes.push_back(b.to(torch::kCPU));
+    const auto mask = ls::focaldistiller_heat_mask(boxes, g, t.size(2), t.size(3)).to(t.device());
+    return {{"heatmap", ls::focaldistiller_bev_l2_heatmap(s, t, mask, w)}};
+  }
+};
+
+// ---- the classic baselines (§7) --------------------------------------------------------------
+
+template <class M>
+struct ModuleLoss : DistillLoss {
+  std::string tap, student_tap;
+  M module{nullptr};
+  ModuleLoss(const LossSetup& s, M m)
+      : tap(str(s.params, "tap")), student_tap(str(s.params, "student_tap")), module(std::move(m)) {
+    register_module("distiller", module);
+  }
+};
+
+struct Fitnet : ModuleLoss<ls::FitnetDistiller> {
+  static ls::FitnetOptions opts(const json& p) {
+    ls::FitnetOptions o;
+    const auto form = str(p, "form");
+    BEVKD_CHECK(form == "mmrazor" || form == "plain", "loss fitnet: form must be mmrazor or plain, got '", form, "'");
+    o.form = form == "plain" ? ls::FitnetForm::kPlain : ls::FitnetForm::kMmrazor;
+    o.loss_weight = num(p, "loss_weight");
+    o.normalize = p.at("normalize").get<bool>();
+    return o;
+  }
+  explicit Fitnet(const LossSetup& s)
+      : ModuleLoss(s, ls::FitnetDistiller(student_channels(s, str(s.params, "student_tap")),
+                                          tap_channels(s, str(s.params, "tap")), opts(s.params))) {}
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    return {{"fitnet", module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap))}};
+  }
+};
+
+struct Cwd : ModuleLoss<ls::CwdDistiller> {
+  static ls::CwdOptions opts(const json& p) {
+    ls::CwdOptions o;
+    o.tau = num(p, "tau");
+    o.loss_weight = num(p, "loss_weight");
+    const auto form = str(p, "form");
+    BEVKD_CHECK(form == "kl" || form == "ce", "loss cwd: form must be kl or ce, got '", form, "'");
+    o.form = form == "ce" ? ls::CwdForm::kCrossEntropy : ls::CwdForm::kKl;
+    return o;
+  }
+  explicit Cwd(const LossSetup& s)
+      : ModuleLoss(s, ls::CwdDistiller(student_channels(s, str(s.params, "student_tap")),
+                                       tap_channels(s, str(s.params, "tap")), opts(s.params))) {}
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    return {{"cwd", module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap))}};
+  }
+};
+
+struct Mgd : ModuleLoss<ls::MgdDistiller> {
+  uint64_t seed;
+  static ls::MgdOptions opts(const json& p) {
+    ls::MgdOptions o;
+    o.alpha = num(p, "alpha");
+    o.lambda = num(p, "lambda");
+    return o;
+  }
+  explicit Mgd(const LossSetup& s)
+      : ModuleLoss(s, ls::MgdDistiller(student_channels(s, str(s.params, "student_tap")),
+                                       tap_channels(s, str(s.params, "tap")), opts(s.params))),
+        seed(s.params.at("seed").get<uint64_t>()) {}
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    // The mask draw of a step depends on (seed, step) only: a resumed run draws the same masks.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(in.step));
+    return {{"mgd", module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap), {}, gen)}};
+  }
+};
+
+struct Fgd : ModuleLoss<ls::FgdDistiller> {
+  BevGrid teacher_grid;
+  static ls::FgdOptions opts(const json& p) {
+    ls::FgdOptions o;
+    o.temp = num(p, "temp");
+    o.alpha = num(p, "alpha");
+    o.beta = num(p, "beta");
+    o.gamma = num(p, "gamma");
+    o.lambda = num(p, "lambda");
+    return o;
+  }
+  explicit Fgd(const LossSetup& s)
+      : ModuleLoss(s, ls::FgdDistiller(student_channels(s, str(s.params, "student_tap")),
+                                       tap_channels(s, str(s.params, "tap")), opts(s.params))),
+        teacher_grid(s.teacher_grid) {}
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto r = module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap), gt_boxes(in.batch),
+                                   teacher_grid);
+    return {{"fgd", r.loss}};  // alpha fg + beta bg + gamma mask + lambda rela
+  }
+};
+
+// ---- TiG-BEV inner depth (§4.1) --------------------------------------------------------------
+
+struct TigInnerDepth : DistillLoss {
+  ls::TigInnerDepthOptions o;
+  explicit TigInnerDepth(const LossSetup& s) {
+    const auto& b = s.student.depth_bins;
+    o.dbound = {b.min, b.max, b.step};
+    o.weight = num(s.params, "loss_weight");
+    BEVKD_CHECK(o.num_bins() == b.count(), s.where, ": the student's ", b.count(), " depth bins do not form "
+                "TiG-BEV's arange(", b.min, ", ", b.max, ", ", b.step, ")");
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto& d = in.student.depth_logits;  // [B, N, D, h, w]
+    const auto logits = d.reshape({d.size(0) * d.size(1), d.size(2), d.size(3), d.size(4)});
+    return {{"inner_depth", ls::tig_inner_depth_loss(logits, in.batch.depth.depth, in.batch.depth.box_id, o)}};
+  }
+};
+
+template <class L>
+std::function<std::shared_ptr<DistillLoss>(const LossSetup&)> maker() {
+  return [](const LossSetup& s) { return std::make_shared<L>(s); };
+}
+
+std::vector<ShardNeed> tap_only(const json& p) { return {tap_need(p.at("tap").get<std::string>())}; }
+
+}  // namespace
+
+std::vector<LossEntry> builtin_loss_entries() {
+  std::vector<LossEntry> all;
+  all.push_back({"bevdistill_dense",
+                 "BEVDistill dense foreground-guided feature distillation (spec/losses.md §3.1) on the stored fg_mask",
+                 1.0,
+                 {{"tap", "head_shared"}, {"student_tap", "head_shared"}, {"loss_weight", 0.01}},
+                 [](const json& p) { return std::vector<ShardNeed>{tap_need(p.at("tap").get<std::string>()), fg_need()}; },
+                 maker<BevDistillDense>()});
+  all.push_back({"focaldistiller_heatmap",
+                 "FocalDistiller's BEV L2 heat-map baseline (spec/losses.md §6), mask from the GT boxes", 1.0,
+                 {{"tap", "neck"}, {"student_tap", "neck"}, {"loss_weight", 0.1}}, tap_only,
+                 maker<FocalHeatmap>()});
+  all.push_back({"fitnet", "FitNet hint loss (spec/losses.md §7.1)", 1.0,
+                 {{"tap", "neck"}, {"student_tap", "neck"}, {"form", "mmrazor"}, {"loss_weight", 1.0},
+                  {"normalize", true}},
+                 tap_only, maker<Fitnet>()});
+  all.push_back({"cwd", "channel-wise distillation (spec/losses.md §7.2)", 1.0,
+                 {{"tap", "neck"}, {"student_tap", "neck"}, {"tau", 1.0}, {"loss_weight", 1.0}, {"form", "kl"}},
+                 tap_only, maker<Cwd>()});
+  all.push_back({"mgd", "masked generative distillation (spec/losses.md §7.3)", 1.0,
+                 {{"tap", "neck"}, {"student_tap", "neck"}, {"alpha", 2e-5}, {"lambda", 0.65}, {"seed", 0}},
+                 tap_only, maker<Mgd>()});
+  all.push_back({"fgd", "focal and global distillation (spec/losses.md §7.4), masks from the GT boxes", 1.0,
+                 {{"tap", "neck"}, {"student_tap", "neck"}, {"temp", 0.5}, {"alpha", 1e-3}, {"beta", 5e-4},
+                  {"gamma", 1e-3}, {"lambda", 5e-6}},
+                 tap_only, maker<Fgd>()});
+  all.push_back({"tig_inner_depth", "TiG-BEV inner-depth supervision (spec/losses.md §4.1) on the stored LiDAR points",
+                 1.0, {{"loss_weight", 1.0}},
+                 [](const json&) { return std::vector<ShardNeed>{box_id_need()}; }, maker<TigInnerDepth>()});
+  return all;
+}
+
+}  // namespace bevkd::train::trainer

@@ -1,0 +1,88 @@
+// bevkd-train's loss registry: the distillation losses a training run can switch on by name
+// (train config "losses": [{"name": ..., "weight": ..., <params>}]). An entry says
+//   * what it needs from the shards (ShardNeed: the dataset, the loader switch that loads it,
+//     and the bevkd-precompute option that writes it) — the trainer refuses a loss whose field
+//     the shards lack at start-up, naming the field and that option;
+//   * its default weight and parameters (params are checked against the entry's keys: an unknown
+//     key is refused by name);
+//   * a factory making the DistillLoss module: the pure loss of train/losses/ plus its trainable
+//     parts (adaptors, projection heads), which train in their own optimizer parameter group, are
+//     saved in checkpoints under "loss.<name>" and are absent at inference.
+// The detection (CenterHead) and depth losses are not in the registry: every run has them.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/bev_grid.h"
+#include "core/nn/center_targets.h"
+#include "storage/shard_meta.h"
+#include "train/data/batch.h"
+#include "train/data/loader_config.h"
+#include "train/student/student.h"
+
+namespace bevkd::train::trainer {
+
+// What a loss sees at a training step (everything on the training device, float32).
+struct LossInputs {
+  const student::StudentOutput& student;
+  const data::Batch& batch;                              // teacher fields in batch.teacher (per sample)
+  const std::vector<core::nn::TaskTargets>& targets;     // the detection targets of the batch (student grid)
+  int64_t step = 0;
+};
+
+// What a loss learns at start-up.
+struct LossSetup {
+  const student::StudentConfig& student;  // with the aligned grid
+  BevGrid teacher_grid;                   // the shards' grid
+  std::vector<storage::TapSpec> teacher_taps;
+  nlohmann::json params;                  // the entry's parameters, defaults filled in
+  std::string where;                      // "loss bevdistill_dense" for messages
+};
+
+class DistillLoss : public torch::nn::Module {
+ public:
+  // Named unweighted terms (scalars); the trainer multiplies their sum by the loss's weight and
+  // logs each term as "loss.<name>.<term>".
+  virtual std::map<std::string, torch::Tensor> terms(const LossInputs& in) = 0;
+};
+
+// A shard field a loss needs.
+struct ShardNeed {
+  std::string dataset;            // e.g. "teacher/features/head_shared", "teacher/heatmap"
+  std::string precompute_option;  // how bevkd-precompute writes it, e.g. "--taps head_shared"
+  std::string tap;                // the teacher tap, when the dataset is a feature map ("" otherwise)
+  // Switches the loader on for it (teacher taps, boxes, heat map, fg mask, class probs, box ids).
+  std::function<void(data::LoaderConfig&)> request;
+};
+
+struct LossEntry {
+  std::string name;
+  std::string description;  // paper and section of spec/losses.md
+  double default_weight = 1.0;
+  nlohmann::json default_params = nlohmann::json::object();  // every key the loss accepts
+  std::function<std::vector<ShardNeed>(const nlohmann::json& params)> needs;
+  std::function<std::shared_ptr<DistillLoss>(const LossSetup& setup)> make;
+};
+
+// Every registered loss, by name order.
+const std::vector<LossEntry>& loss_registry();
+// The entry called `name`; throws bevkd::Error listing the registered names otherwise.
+const LossEntry& find_loss(const std::string& name);
+// params with the entry's defaults filled in; an unknown key is refused naming the loss and the
+// accepted keys, a value of another JSON type than its default is refused naming the key.
+nlohmann::json resolve_params(const LossEntry& e, const nlohmann::json& params);
+
+// Whether the shards described by `manifest_taps` / `schema` hold `need` (teacher heat maps, masks
+// and boxes are in every shard; taps must be listed; class_probs needs schema >= 1.1).
+bool shards_have(const ShardNeed& need, const std::vector<storage::TapSpec>& manifest_taps, int schema_major,
+                 int schema_minor);
+
+}  // namespace bevkd::train::trainer
