@@ -109,8 +109,11 @@ LoaderDataset make_loader_dataset(const LoaderDatasetSpec& spec, const std::stri
   storage::ShardMeta meta = storage::testing::make_meta(spec.shard);
   meta.config["views"] = spec.views_config;
   storage::Manifest manifest(meta);
+  manifest.set_schema_version(spec.shard.schema_version);
+  storage::WriterOptions wo;
+  wo.schema_version = spec.shard.schema_version;  // the fixture's version (older minors for compatibility tests)
   for (int sh = 0; sh < static_cast<int>(spec.shard_sizes.size()); ++sh) {
-    storage::ShardWriter w(cat(shards, "/", spec.shard.split, "/shard-0000", sh, ".h5"), meta);
+    storage::ShardWriter w(cat(shards, "/", spec.shard.split, "/shard-0000", sh, ".h5"), meta, wo);
     for (std::int64_t i = 0; i < spec.shard_sizes[static_cast<std::size_t>(sh)]; ++i) {
       SampleTruth truth;
       storage::Sample s = make_loader_sample(spec, sh, i, &truth);

@@ -619,7 +619,9 @@ TEST_F(LoaderErrors, ImagePathsLeavingTheDatarootAreRefusedEvenWhenSkippingMissi
 }
 
 TEST_F(LoaderErrors, StartupChecksNameBothSides) {
-  make();
+  testing::LoaderDatasetSpec spec;
+  spec.shard = storage::testing::small_spec(storage::SchemaVersion{1, 0});  // no teacher/class_probs
+  make(spec);
   LoaderConfig cfg = small_config();
   LoaderSetup setup = train_setup();
   setup.expected_views = core::nn::BevAugmentConfig{};
