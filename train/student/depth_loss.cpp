@@ -26,7 +26,7 @@ DepthLoss depth_loss(const torch::Tensor& depth, const torch::Tensor& target, co
   // floor((d - min) / step) for d in [min, max); the last bin absorbs rounding just below max.
   const auto fg = (t >= bins.min) & (t < bins.max);
   const auto bin = ((t - bins.min) / bins.step).floor().clamp(0, static_cast<double>(D - 1)).to(torch::kInt64);
-  // [B, N, h, w] -> cells with a point: rows of [C, D].
+  // Cells as rows: [B * N * h * w, D]; the rows of cells with a point are selected.
   const auto p = depth.to(torch::kFloat32).permute({0, 1, 3, 4, 2}).reshape({-1, D});
   const auto sel = fg.reshape({-1}).nonzero().reshape({-1});
   DepthLoss out;
