@@ -92,9 +92,7 @@ int child(const std::string& preset, const std::string& dir, int threads, int st
   c.preset = preset;
   c.loader.batch_size = batch;
   c.loader.threads = threads;
-  c.loader.image = train::trainer::loader_image_config(s);
-  c.loader.depth_stride = s.depth_stride;
-  c.loader.depth_range = {s.depth_bins.min, s.depth_bins.max};
+  train::trainer::follow_student(c.loader, s);
   double loader_rate = 0;
   {
     train::data::LoaderSetup ls;
@@ -113,7 +111,6 @@ int child(const std::string& preset, const std::string& dir, int threads, int st
     }
     loader_rate = static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
   }
-  c.loader.image = train::data::ImageAugConfig{};  // derived by the trainer again
   c.epochs = 1000;
   c.stop_after = warmup + steps;
   c.log_every = 1;

@@ -142,4 +142,10 @@ data::ImageAugConfig loader_image_config(const student::StudentConfig& s) {
   return a;
 }
 
+void follow_student(data::LoaderConfig& c, const student::StudentConfig& s) {
+  c.image = loader_image_config(s);
+  c.depth_stride = s.depth_stride;
+  c.depth_range = {s.depth_bins.min, s.depth_bins.max};
+}
+
 }  // namespace bevkd::train::trainer

@@ -153,5 +153,8 @@ student::StudentConfig resolve_student(const TrainConfig& cfg);
 // The loader's image settings of a student (size, augmentation ranges, normalisation; the
 // student's resize range is BEVDepth's factor on a reference_width-wide image).
 data::ImageAugConfig loader_image_config(const student::StudentConfig& s);
+// The loader settings a student dictates, set in `c`: loader_image_config(s), the depth stride and
+// the depth range of its bins (training, evaluation and the benchmark use this one function).
+void follow_student(data::LoaderConfig& c, const student::StudentConfig& s);
 
 }  // namespace bevkd::train::trainer

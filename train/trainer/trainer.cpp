@@ -105,11 +105,12 @@ void outputs_to_float32(student::StudentOutput& o) {
   o.depth_logits = f32(o.depth_logits);
 }
 
-std::vector<nn::TaskTargets> batch_targets(const data::Batch& b, const StudentConfig& s, const torch::Device& dev) {
+// host: the loader's batch (GT on the CPU, where center_targets runs); the targets go to `dev`.
+std::vector<nn::TaskTargets> batch_targets(const data::Batch& host, const StudentConfig& s, const torch::Device& dev) {
   std::vector<torch::Tensor> boxes, labels;
-  for (const auto& g : b.gt) {
-    boxes.push_back(g.boxes.to(torch::kCPU));
-    labels.push_back(g.labels.to(torch::kCPU));
+  for (const auto& g : host.gt) {
+    boxes.push_back(g.boxes);
+    labels.push_back(g.labels);
   }
   auto t = nn::center_targets(boxes, labels, s.target_config());
   for (auto& x : t) {
@@ -225,16 +226,14 @@ void setup(TrainRun& r) {
   r.loader_cfg = cfg.loader;
   const data::ImageAugConfig untouched;
   const std::string image_diff =
-      config::first_difference(config::to_json(untouched), config::to_json(cfg.loader.image), "default", "given");
+      config::first_difference(config::to_json(untouched), config::to_json(cfg.loader.image), "default", "set");
   const auto derived = loader_image_config(s);
   const std::string derived_diff =
       config::first_difference(config::to_json(derived), config::to_json(cfg.loader.image), "student", "given");
   BEVKD_CHECK(image_diff.empty() || derived_diff.empty(), "bevkd-train train: loader.image is derived from the "
-              "student (image size, image_aug, mean/std); set those under student instead (loader.image differs at ",
-              derived_diff, ")");
-  r.loader_cfg.image = derived;
-  r.loader_cfg.depth_stride = s.depth_stride;
-  r.loader_cfg.depth_range = {s.depth_bins.min, s.depth_bins.max};
+              "student (image size, image_aug, mean/std); set those under student instead (loader.image was set at ",
+              image_diff, ")");
+  follow_student(r.loader_cfg, s);
 
   torch::manual_seed(cfg.loader.seed);
   r.model = Student(s);
@@ -387,9 +386,7 @@ StudentEvalResult evaluate_student(Student& model, const StudentConfig& s, const
   data::LoaderConfig lc;
   lc.batch_size = batch_size;
   lc.threads = threads;
-  lc.image = loader_image_config(s);
-  lc.depth_stride = s.depth_stride;
-  lc.depth_range = {s.depth_bins.min, s.depth_bins.max};
+  follow_student(lc, s);
   data::LoaderSetup ls;
   ls.split = split;
   ls.train = false;
@@ -563,7 +560,7 @@ void train_steps(TrainRun& r, TrainResult& result) {
     const auto lp = nn::lr_at(cfg.schedule, r.step, r.total);
     nn::apply_lr(*r.opt, lp);
 
-    const auto targets = batch_targets(b, r.student_cfg, r.device);
+    const auto targets = batch_targets(*host, r.student_cfg, r.device);
     student::StudentOutput out;
     {
       AutocastScope autocast(bf16);
@@ -699,7 +696,8 @@ StudentEvalResult evaluate_checkpoint(const EvalConfig& cfg, std::ostream& log) 
 std::vector<std::string> plot_metrics(const std::string& metrics_jsonl, const std::string& out_dir) {
   const auto records = nn::MetricsLog::read(metrics_jsonl);
   std::map<std::string, PlotSeries> loss;
-  PlotSeries lr{"lr", {}, {}};
+  PlotSeries lr;
+  lr.label = "lr";
   for (const auto& rec : records) {
     if (rec.contains("event") || !rec.contains("step")) continue;
     const double step = rec.at("step").get<double>();

@@ -216,6 +216,10 @@ TEST_F(TrainRunTest, StudentGridTheShardsCannotServeIsRefusedNamingBoth) {
   EXPECT_ERROR_WITH(train_student(c, log), "student grid range [-19.2, -19.2", "teacher (shard) grid range [-12.8");
   c.student.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 25.6 / 12);  // 12 x 12: cells 4/3 apart
   EXPECT_ERROR_WITH(train_student(c, log), "student grid", "teacher (shard) grid");
+  // The loader's image settings follow the student; setting them under loader is refused.
+  c = config(dir_->path() + "/grid");
+  c.loader.image.flip_prob = 0.1;
+  EXPECT_ERROR_WITH(train_student(c, log), "loader.image is derived from the student", "flip_prob");
 }
 
 TEST_F(TrainRunTest, EvaluationWritesResultsAndOfficialMetrics) {
