@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/math.h"
 #include "train/student/student.h"
 
 namespace bevkd {
@@ -29,8 +30,6 @@ namespace {
 using train::student::Student;
 using train::student::StudentConfig;
 using train::student::StudentTimings;
-
-constexpr double kPi = 3.14159265358979323846;
 
 train::data::CameraBatch ring_batch(const StudentConfig& cfg, int64_t B, int64_t N, const torch::Device& dev) {
   train::data::CameraBatch cam;

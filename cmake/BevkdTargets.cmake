@@ -35,4 +35,9 @@ endfunction()
 function(bevkd_warnings target)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Winvalid-pch>)
+  if(BEVKD_UNITY_BUILD)
+    # A unity batch #includes the .cpp files, so GCC takes a class of one of them that uses a
+    # file-local (anonymous-namespace) type for one declared in a header and warns.
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-subobject-linkage>)
+  endif()
 endfunction()

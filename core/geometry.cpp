@@ -4,10 +4,9 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/math.h"
 
 namespace bevkd::core {
-
-constexpr double kPi = 3.14159265358979323846;
 
 Mat3 Mat3::rot_z(double yaw) {
   const double c = std::cos(yaw), s = std::sin(yaw);

@@ -15,6 +15,15 @@ inline constexpr std::array<std::string_view, kNumClasses> kClassNames = {
     "car",     "truck",      "construction_vehicle", "bus",        "trailer",
     "barrier", "motorcycle", "bicycle",              "pedestrian", "traffic_cone"};
 
+// Label id of a class name at compile time (-1 when unknown).
+constexpr int class_label(std::string_view name) {
+  for (int k = 0; k < kNumClasses; ++k)
+    if (kClassNames[static_cast<std::size_t>(k)] == name) return k;
+  return -1;
+}
+// The class whose yaw is periodic in pi and which has no attribute or velocity error (the devkit).
+inline constexpr int kBarrierLabel = class_label("barrier");
+
 // The devkit's class order for every per-class output of the evaluation (detection_cvpr_2019),
 // as label ids into kClassNames: car, truck, bus, trailer, construction_vehicle, pedestrian,
 // motorcycle, bicycle, traffic_cone, barrier.

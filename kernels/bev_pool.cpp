@@ -15,10 +15,10 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "bev_pool";
+constexpr const char* kBevPoolOp = "bev_pool";
 
 detail::Grid3 make_grid3(const BevGrid& g) {
-  BEVKD_CHECK(g.valid(), kOp, ": no grid given (an empty BevGrid)");
+  BEVKD_CHECK(g.valid(), kBevPoolOp, ": no grid given (an empty BevGrid)");
   detail::Grid3 out{};
   out.lo[0] = static_cast<float>(g.x_min());
   out.lo[1] = static_cast<float>(g.y_min());
@@ -250,7 +250,7 @@ class BevPoolFunction : public torch::autograd::Function<BevPoolFunction> {
 #ifdef BEVKD_WITH_CUDA
       return cuda::bev_pool_forward(depth, feat, geom);
 #else
-      detail::fail_no_cuda(kOp, depth);
+      detail::fail_no_cuda(kBevPoolOp, depth);
 #endif
     }
     return forward_cpu(depth, feat, geom);
@@ -268,7 +268,7 @@ class BevPoolFunction : public torch::autograd::Function<BevPoolFunction> {
 #ifdef BEVKD_WITH_CUDA
       g = cuda::bev_pool_backward(go, depth, feat, geom, need_depth, need_feat);
 #else
-      detail::fail_no_cuda(kOp, go);
+      detail::fail_no_cuda(kBevPoolOp, go);
 #endif
     } else {
       g = backward_cpu(go, depth, feat, geom, need_depth, need_feat);
@@ -318,21 +318,21 @@ BevPoolGeometry bev_pool_prepare(const torch::Tensor& points, const BevGrid& gri
 }
 
 torch::Tensor bev_pool(const torch::Tensor& depth, const torch::Tensor& feat, const BevPoolGeometry& geom) {
-  BEVKD_CHECK(geom.ranks_depth.defined(), kOp, ": the geometry is empty; build it with bev_pool_prepare");
+  BEVKD_CHECK(geom.ranks_depth.defined(), kBevPoolOp, ": the geometry is empty; build it with bev_pool_prepare");
   const std::string depth_shape = cat("[", geom.batch, ", ", geom.num_cams, ", ", geom.depth_bins, ", ", geom.feat_h,
                                       ", ", geom.feat_w, "] float32 or float64 (the geometry's shape)");
   detail::check_arg(
       depth.defined() && detail::is_float(depth) &&
           depth.sizes() == torch::IntArrayRef({geom.batch, geom.num_cams, geom.depth_bins, geom.feat_h, geom.feat_w}),
-      kOp, "depth", depth_shape.c_str(), depth);
+      kBevPoolOp, "depth", depth_shape.c_str(), depth);
   const std::string feat_shape = cat("[", geom.batch, ", ", geom.num_cams, ", ", geom.feat_h, ", ", geom.feat_w,
                                      ", C] with depth's dtype (channel-last image features)");
   detail::check_arg(feat.defined() && feat.dim() == 5 && feat.scalar_type() == depth.scalar_type() &&
                         feat.size(0) == geom.batch && feat.size(1) == geom.num_cams && feat.size(2) == geom.feat_h &&
                         feat.size(3) == geom.feat_w && feat.size(4) >= 1,
-                    kOp, "feat", feat_shape.c_str(), feat);
-  detail::check_same_device(kOp, "depth", depth, "feat", feat);
-  BEVKD_CHECK(geom.device() == depth.device(), kOp, ": the geometry is on ", geom.device(), " but depth is on ",
+                    kBevPoolOp, "feat", feat_shape.c_str(), feat);
+  detail::check_same_device(kBevPoolOp, "depth", depth, "feat", feat);
+  BEVKD_CHECK(geom.device() == depth.device(), kBevPoolOp, ": the geometry is on ", geom.device(), " but depth is on ",
               depth.device(), "; move it with BevPoolGeometry::to");
   return BevPoolFunction::apply(depth.contiguous(), feat.contiguous(), geom);
 }

@@ -14,7 +14,7 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "deform_attn";
+constexpr const char* kDeformAttnOp = "deform_attn";
 
 using detail::DeformAttnShape;
 
@@ -112,7 +112,7 @@ torch::Tensor forward_any(const torch::Tensor& value, const torch::Tensor& loc, 
 #ifdef BEVKD_WITH_CUDA
     return cuda::deform_attn_forward(value, loc, attn, s);
 #else
-    detail::fail_no_cuda(kOp, value);
+    detail::fail_no_cuda(kDeformAttnOp, value);
 #endif
   }
   return forward_cpu(value, loc, attn, s);
@@ -125,7 +125,7 @@ std::array<torch::Tensor, 3> backward_any(const torch::Tensor& grad_out, const t
 #ifdef BEVKD_WITH_CUDA
     return cuda::deform_attn_backward(grad_out, value, loc, attn, s);
 #else
-    detail::fail_no_cuda(kOp, value);
+    detail::fail_no_cuda(kDeformAttnOp, value);
 #endif
   }
   return backward_cpu(grad_out, value, loc, attn, s);
@@ -155,23 +155,23 @@ class DeformAttnFunction : public torch::autograd::Function<DeformAttnFunction> 
 
 torch::Tensor deform_attn(const torch::Tensor& value, int64_t height, int64_t width, const torch::Tensor& locations,
                           const torch::Tensor& weights) {
-  detail::check_arg(value.defined() && value.dim() == 4 && detail::is_float(value), kOp, "value",
+  detail::check_arg(value.defined() && value.dim() == 4 && detail::is_float(value), kDeformAttnOp, "value",
                     "[B, H·W, M, Dh] float32 or float64", value);
-  BEVKD_CHECK(height >= 1 && width >= 1 && value.size(1) == height * width, kOp, ": value has ", value.size(1),
+  BEVKD_CHECK(height >= 1 && width >= 1 && value.size(1) == height * width, kDeformAttnOp, ": value has ", value.size(1),
               " cells along dim 1 but the map is ", height, " x ", width, " (", height * width, " cells)");
   const int64_t B = value.size(0), M = value.size(2);
   detail::check_arg(locations.defined() && locations.dim() == 5 && locations.size(0) == B && locations.size(2) == M &&
                         locations.size(4) == 2,
-                    kOp, "locations", "[B, Q, M, K, 2] with B and M of value", locations);
+                    kDeformAttnOp, "locations", "[B, Q, M, K, 2] with B and M of value", locations);
   const int64_t Q = locations.size(1), K = locations.size(3);
   detail::check_arg(weights.defined() && weights.dim() == 4 && weights.size(0) == B && weights.size(1) == Q &&
                         weights.size(2) == M && weights.size(3) == K,
-                    kOp, "weights", "[B, Q, M, K] with B, Q, M, K of locations", weights);
-  BEVKD_CHECK(locations.scalar_type() == value.scalar_type() && weights.scalar_type() == value.scalar_type(), kOp,
+                    kDeformAttnOp, "weights", "[B, Q, M, K] with B, Q, M, K of locations", weights);
+  BEVKD_CHECK(locations.scalar_type() == value.scalar_type() && weights.scalar_type() == value.scalar_type(), kDeformAttnOp,
               ": value, locations and weights need one dtype, found ", detail::describe(value), ", ",
               detail::describe(locations), ", ", detail::describe(weights));
-  detail::check_same_device(kOp, "value", value, "locations", locations);
-  detail::check_same_device(kOp, "value", value, "weights", weights);
+  detail::check_same_device(kDeformAttnOp, "value", value, "locations", locations);
+  detail::check_same_device(kDeformAttnOp, "value", value, "weights", weights);
   return DeformAttnFunction::apply(value.contiguous(), locations.contiguous(), weights.contiguous(), height, width);
 }
 

@@ -16,14 +16,14 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "project_depth";
+constexpr const char* kProjectDepthOp = "project_depth";
 
 detail::ProjectionParams make_params(const DepthProjectionOptions& o) {
-  BEVKD_CHECK(o.image_height >= 1 && o.image_width >= 1 && o.image_height <= 65536 && o.image_width <= 65536, kOp,
+  BEVKD_CHECK(o.image_height >= 1 && o.image_width >= 1 && o.image_height <= 65536 && o.image_width <= 65536, kProjectDepthOp,
               ": the image must be 1..65536 pixels on each side, found ", o.image_width, " x ", o.image_height);
-  BEVKD_CHECK(o.stride >= 1, kOp, ": stride must be >= 1, found ", o.stride);
-  BEVKD_CHECK(std::isfinite(o.min_depth) && o.min_depth > 0, kOp, ": min_depth must be positive, found ", o.min_depth);
-  BEVKD_CHECK(o.max_depth > o.min_depth, kOp, ": max_depth (", o.max_depth, ") must exceed min_depth (", o.min_depth,
+  BEVKD_CHECK(o.stride >= 1, kProjectDepthOp, ": stride must be >= 1, found ", o.stride);
+  BEVKD_CHECK(std::isfinite(o.min_depth) && o.min_depth > 0, kProjectDepthOp, ": min_depth must be positive, found ", o.min_depth);
+  BEVKD_CHECK(o.max_depth > o.min_depth, kProjectDepthOp, ": max_depth (", o.max_depth, ") must exceed min_depth (", o.min_depth,
               ")");
   detail::ProjectionParams p{};
   p.image_w = static_cast<int32_t>(o.image_width);
@@ -51,9 +51,9 @@ std::vector<detail::Camera> make_cameras(const torch::Tensor& cam2ego, const tor
     }
     for (int i = 0; i < 9; ++i) cams[n].K[i] = kp[9 * n + i];
     for (int i = 0; i < 16; ++i)
-      BEVKD_CHECK(std::isfinite(m[i]), kOp, ": cam2ego[", n, "] has a non-finite entry ", m[i]);
+      BEVKD_CHECK(std::isfinite(m[i]), kProjectDepthOp, ": cam2ego[", n, "] has a non-finite entry ", m[i]);
     for (int i = 0; i < 9; ++i)
-      BEVKD_CHECK(std::isfinite(cams[n].K[i]), kOp, ": intrinsics[", n, "] has a non-finite entry ", cams[n].K[i]);
+      BEVKD_CHECK(std::isfinite(cams[n].K[i]), kProjectDepthOp, ": intrinsics[", n, "] has a non-finite entry ", cams[n].K[i]);
   }
   return cams;
 }
@@ -113,22 +113,22 @@ Cells resolve_cpu(const torch::Tensor& points, const std::vector<detail::Camera>
 Cells resolve(const torch::Tensor& points, const torch::Tensor& cam2ego, const torch::Tensor& intrinsics,
               const torch::Tensor& boxes, const DepthProjectionOptions& opts) {
   detail::check_arg(
-      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kOp,
+      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kProjectDepthOp,
       "points", "[P, >= 3] float32 (x, y, z first, ego frame)", points);
-  BEVKD_CHECK(points.size(0) < (int64_t{1} << 32), kOp, ": ", points.size(0), " points, more than 2^32 - 1");
+  BEVKD_CHECK(points.size(0) < (int64_t{1} << 32), kProjectDepthOp, ": ", points.size(0), " points, more than 2^32 - 1");
   detail::check_arg(cam2ego.defined() && cam2ego.dim() == 3 && cam2ego.size(0) >= 1 && cam2ego.size(1) == 4 &&
                         cam2ego.size(2) == 4 && detail::is_float(cam2ego),
-                    kOp, "cam2ego", "[Ncam >= 1, 4, 4] float32/float64", cam2ego);
+                    kProjectDepthOp, "cam2ego", "[Ncam >= 1, 4, 4] float32/float64", cam2ego);
   detail::check_arg(intrinsics.defined() && intrinsics.dim() == 3 && intrinsics.size(0) == cam2ego.size(0) &&
                         intrinsics.size(1) == 3 && intrinsics.size(2) == 3 && detail::is_float(intrinsics),
-                    kOp, "intrinsics", "[Ncam, 3, 3] float32/float64 with Ncam = cam2ego.size(0)", intrinsics);
-  detail::check_same_device(kOp, "points", points, "cam2ego", cam2ego);
-  detail::check_same_device(kOp, "points", points, "intrinsics", intrinsics);
+                    kProjectDepthOp, "intrinsics", "[Ncam, 3, 3] float32/float64 with Ncam = cam2ego.size(0)", intrinsics);
+  detail::check_same_device(kProjectDepthOp, "points", points, "cam2ego", cam2ego);
+  detail::check_same_device(kProjectDepthOp, "points", points, "intrinsics", intrinsics);
   if (boxes.defined()) {
     detail::check_arg(
-        boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) && boxes.scalar_type() == torch::kFloat32, kOp,
+        boxes.dim() == 2 && (boxes.size(1) == 7 || boxes.size(1) == 9) && boxes.scalar_type() == torch::kFloat32, kProjectDepthOp,
         "boxes", "undefined or [G, 7|9] float32 (ego frame, Box convention)", boxes);
-    detail::check_same_device(kOp, "points", points, "boxes", boxes);
+    detail::check_same_device(kProjectDepthOp, "points", points, "boxes", boxes);
   }
   const detail::ProjectionParams p = make_params(opts);
   const std::vector<detail::Camera> cams = make_cameras(cam2ego, intrinsics);
@@ -143,7 +143,7 @@ Cells resolve(const torch::Tensor& points, const torch::Tensor& cam2ego, const t
     auto r = cuda::depth_resolve(pts, cam_tensor, bx, p);
     return {r[0], r[1], r[2], r[3]};
 #else
-    detail::fail_no_cuda(kOp, pts);
+    detail::fail_no_cuda(kProjectDepthOp, pts);
 #endif
   }
   return resolve_cpu(pts, cams, bx, p);

@@ -14,15 +14,15 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "gaussian_heatmaps";
+constexpr const char* kGaussianOp = "gaussian_heatmaps";
 
 detail::GaussianGrid make_grid(const GaussianOptions& o) {
-  BEVKD_CHECK(std::isfinite(o.min_overlap) && o.min_overlap > 0 && o.min_overlap < 1, kOp,
+  BEVKD_CHECK(std::isfinite(o.min_overlap) && o.min_overlap > 0 && o.min_overlap < 1, kGaussianOp,
               ": min_overlap must be in (0, 1), found ", o.min_overlap);
-  BEVKD_CHECK(o.min_radius >= 0 && o.min_radius <= 10000, kOp, ": min_radius must be in [0, 10000], found ",
+  BEVKD_CHECK(o.min_radius >= 0 && o.min_radius <= 10000, kGaussianOp, ": min_radius must be in [0, 10000], found ",
               o.min_radius);
-  BEVKD_CHECK(o.grid.valid(), kOp, ": no grid given (GaussianOptions::grid is empty)");
-  BEVKD_CHECK(o.out_size_factor >= 1, kOp, ": out_size_factor must be >= 1, found ", o.out_size_factor);
+  BEVKD_CHECK(o.grid.valid(), kGaussianOp, ": no grid given (GaussianOptions::grid is empty)");
+  BEVKD_CHECK(o.out_size_factor >= 1, kGaussianOp, ": out_size_factor must be >= 1, found ", o.out_size_factor);
   detail::GaussianGrid g{};
   g.x_min = static_cast<float>(o.grid.x_min());
   g.y_min = static_cast<float>(o.grid.y_min());
@@ -119,20 +119,20 @@ void draw_gaussian(torch::Tensor& heatmap, int64_t center_x, int64_t center_y, i
 
 torch::Tensor gaussian_heatmaps(const torch::Tensor& boxes, const torch::Tensor& labels, int64_t num_classes,
                                 const GaussianOptions& opts) {
-  BEVKD_CHECK(num_classes >= 1, kOp, ": num_classes must be >= 1, found ", num_classes);
+  BEVKD_CHECK(num_classes >= 1, kGaussianOp, ": num_classes must be >= 1, found ", num_classes);
   detail::check_arg(labels.defined() && labels.dim() == 1 && detail::is_integer(labels) && boxes.defined() &&
                         labels.size(0) == boxes.size(0),
-                    kOp, "labels", "[N] integer class ids with N = boxes.size(0)", labels);
-  detail::check_same_device(kOp, "boxes", boxes, "labels", labels);
+                    kGaussianOp, "labels", "[N] integer class ids with N = boxes.size(0)", labels);
+  detail::check_same_device(kGaussianOp, "boxes", boxes, "labels", labels);
   const torch::Tensor lab = labels.to(torch::kInt64).contiguous();
   if (lab.numel() > 0) {
     const torch::Tensor bad = (lab < 0) | (lab >= num_classes);
     if (bad.any().item<bool>()) {
       const int64_t i = bad.nonzero()[0][0].item<int64_t>();
-      BEVKD_FAIL(kOp, ": labels[", i, "] is ", lab[i].item<int64_t>(), ", outside [0, ", num_classes, ")");
+      BEVKD_FAIL(kGaussianOp, ": labels[", i, "] is ", lab[i].item<int64_t>(), ", outside [0, ", num_classes, ")");
     }
   }
-  return draw_any(boxes, lab, num_classes, opts, kOp);
+  return draw_any(boxes, lab, num_classes, opts, kGaussianOp);
 }
 
 torch::Tensor gaussian_radii(const torch::Tensor& boxes, const GaussianOptions& opts) {

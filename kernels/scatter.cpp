@@ -11,7 +11,7 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "scatter_to_bev";
+constexpr const char* kScatterOp = "scatter_to_bev";
 
 // Parallel over channels: every thread owns whole output planes, so no two threads add into
 // the same element and the sum order is the pillar order (deterministic).
@@ -54,7 +54,7 @@ torch::Tensor forward_any(const torch::Tensor& features, const torch::Tensor& co
 #ifdef BEVKD_WITH_CUDA
     return cuda::scatter_forward(features, coords, B, H, W);
 #else
-    detail::fail_no_cuda(kOp, features);
+    detail::fail_no_cuda(kScatterOp, features);
 #endif
   }
   return forward_cpu(features, coords, B, H, W);
@@ -65,7 +65,7 @@ torch::Tensor backward_any(const torch::Tensor& grad_out, const torch::Tensor& c
 #ifdef BEVKD_WITH_CUDA
     return cuda::scatter_backward(grad_out, coords);
 #else
-    detail::fail_no_cuda(kOp, grad_out);
+    detail::fail_no_cuda(kScatterOp, grad_out);
 #endif
   }
   return backward_cpu(grad_out, coords);
@@ -98,7 +98,7 @@ void check_coords(const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) 
   if (!bad_rows.any().item<bool>()) return;
   const int64_t row = bad_rows.nonzero()[0][0].item<int64_t>();
   const torch::Tensor r = c[row].cpu();
-  BEVKD_FAIL(kOp, ": coords row ", row, " is (batch ", r[0].item<int64_t>(), ", z ", r[1].item<int64_t>(), ", y ",
+  BEVKD_FAIL(kScatterOp, ": coords row ", row, " is (batch ", r[0].item<int64_t>(), ", z ", r[1].item<int64_t>(), ", y ",
              r[2].item<int64_t>(), ", x ", r[3].item<int64_t>(), "), outside the canvas (batch < ", B, ", z = 0, y < ",
              H, ", x < ", W, ")");
 }
@@ -107,13 +107,13 @@ void check_coords(const torch::Tensor& coords, int64_t B, int64_t H, int64_t W) 
 
 torch::Tensor scatter_to_bev(const torch::Tensor& features, const torch::Tensor& coords, int64_t batch_size,
                              int64_t height, int64_t width) {
-  detail::check_arg(features.defined() && features.dim() == 2 && detail::is_float(features), kOp, "features",
+  detail::check_arg(features.defined() && features.dim() == 2 && detail::is_float(features), kScatterOp, "features",
                     "[V, C] float32 or float64", features);
   detail::check_arg(coords.defined() && coords.dim() == 2 && coords.size(1) == 4 &&
                         coords.scalar_type() == torch::kInt32 && coords.size(0) == features.size(0),
-                    kOp, "coords", "[V, 4] int32 (batch, z, y, x) with V = features.size(0)", coords);
-  detail::check_same_device(kOp, "features", features, "coords", coords);
-  BEVKD_CHECK(batch_size >= 1 && height >= 1 && width >= 1, kOp, ": the canvas must be non-empty, found batch ",
+                    kScatterOp, "coords", "[V, 4] int32 (batch, z, y, x) with V = features.size(0)", coords);
+  detail::check_same_device(kScatterOp, "features", features, "coords", coords);
+  BEVKD_CHECK(batch_size >= 1 && height >= 1 && width >= 1, kScatterOp, ": the canvas must be non-empty, found batch ",
               batch_size, ", height ", height, ", width ", width);
   check_coords(coords, batch_size, height, width);
   return ScatterFunction::apply(features.contiguous(), coords.contiguous(), batch_size, height, width);

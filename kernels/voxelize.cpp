@@ -14,7 +14,7 @@
 namespace bevkd::kernels {
 namespace {
 
-constexpr const char* kOp = "voxelize";
+constexpr const char* kVoxelizeOp = "voxelize";
 constexpr int64_t kDenseTableMaxCells = int64_t{1} << 24;  // 64 MiB of int32 at most
 
 detail::Grid3 make_grid(const VoxelizeOptions& o) {
@@ -116,39 +116,39 @@ VoxelizeOptions VoxelizeOptions::pillars(const BevGrid& grid, int64_t max_points
 }
 
 std::array<int64_t, 3> VoxelizeOptions::grid_size() const {
-  BEVKD_CHECK(grid.valid(), kOp, ": no grid given (VoxelizeOptions::grid is empty)");
-  BEVKD_CHECK(std::isfinite(voxel_z) && voxel_z >= 0, kOp, ": voxel_z must be >= 0 (0 = pillars), found ", voxel_z);
+  BEVKD_CHECK(grid.valid(), kVoxelizeOp, ": no grid given (VoxelizeOptions::grid is empty)");
+  BEVKD_CHECK(std::isfinite(voxel_z) && voxel_z >= 0, kVoxelizeOp, ": voxel_z must be >= 0 (0 = pillars), found ", voxel_z);
   std::array<int64_t, 3> n{grid.W, grid.H, 1};
   if (voxel_z > 0) {
     const double cells = (grid.z_max() - grid.z_min()) / voxel_z;
     n[2] = std::llround(cells);
     BEVKD_CHECK(n[2] >= 1 && std::abs(cells - static_cast<double>(n[2])) <=
                                  BevGrid::kCellTolerance * std::max<double>(1, static_cast<double>(n[2])),
-                kOp, ": the z range (", grid.z_max() - grid.z_min(), " m) is not a whole number of ", voxel_z,
+                kVoxelizeOp, ": the z range (", grid.z_max() - grid.z_min(), " m) is not a whole number of ", voxel_z,
                 " m voxels (", cells, ")");
   }
-  BEVKD_CHECK(n[0] * n[1] * n[2] < (int64_t{1} << 31), kOp, ": the grid has ", n[0], " x ", n[1], " x ", n[2],
+  BEVKD_CHECK(n[0] * n[1] * n[2] < (int64_t{1} << 31), kVoxelizeOp, ": the grid has ", n[0], " x ", n[1], " x ", n[2],
               " cells, more than 2^31 - 1");
-  BEVKD_CHECK(max_points_per_voxel >= 1, kOp, ": max_points_per_voxel must be >= 1, found ", max_points_per_voxel);
-  BEVKD_CHECK(max_voxels >= 1, kOp, ": max_voxels must be >= 1, found ", max_voxels);
+  BEVKD_CHECK(max_points_per_voxel >= 1, kVoxelizeOp, ": max_points_per_voxel must be >= 1, found ", max_points_per_voxel);
+  BEVKD_CHECK(max_voxels >= 1, kVoxelizeOp, ": max_voxels must be >= 1, found ", max_voxels);
   return n;
 }
 
 Voxels voxelize(const torch::Tensor& points, const VoxelizeOptions& opts) {
   detail::check_arg(
-      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kOp,
+      points.defined() && points.dim() == 2 && points.size(1) >= 3 && points.scalar_type() == torch::kFloat32, kVoxelizeOp,
       "points", "[P, F >= 3] float32 (x, y, z, features...)", points);
-  BEVKD_CHECK(points.size(0) < (int64_t{1} << 31), kOp, ": ", points.size(0), " points, more than 2^31 - 1");
+  BEVKD_CHECK(points.size(0) < (int64_t{1} << 31), kVoxelizeOp, ": ", points.size(0), " points, more than 2^31 - 1");
   const detail::Grid3 g = make_grid(opts);
   const torch::Tensor pts = points.contiguous();
   if (pts.is_cuda()) {
 #ifdef BEVKD_WITH_CUDA
     return cuda::voxelize(pts, opts, g);
 #else
-    detail::fail_no_cuda(kOp, pts);
+    detail::fail_no_cuda(kVoxelizeOp, pts);
 #endif
   }
-  detail::check_arg(pts.is_cpu(), kOp, "points", "on the CPU or a CUDA device", pts);
+  detail::check_arg(pts.is_cpu(), kVoxelizeOp, "points", "on the CPU or a CUDA device", pts);
   return voxelize_cpu(pts, opts, g);
 }
 

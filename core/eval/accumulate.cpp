@@ -6,17 +6,11 @@
 #include <numeric>
 
 #include "base/error.h"
+#include "base/math.h"
 #include "core/eval/numpy_ops.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::eval {
-
-namespace {
-
-constexpr double kPi = 3.14159265358979323846;  // numpy.pi
-const int kBarrier = class_index("barrier");
-
-}  // namespace
 
 MetricData MetricData::no_predictions() {
   MetricData md;
@@ -115,7 +109,7 @@ MetricData Accumulator::run(int label, double dist_th) const {
   const auto& offsets = gt_offset_[c];
   const auto& gt_idx = gt_index_[c];
   std::vector<char> taken(npos, 0);  // per entry of gt_idx
-  const double period = label == kBarrier ? kPi : 2 * kPi;
+  const double period = label == kBarrierLabel ? kPi : 2 * kPi;
 
   const auto& preds = preds_[c];
   std::vector<double> tp, fp, conf;

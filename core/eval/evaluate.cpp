@@ -18,7 +18,6 @@ namespace bevkd::core::eval {
 namespace {
 
 const int kTrafficCone = class_index("traffic_cone");
-const int kBarrier = class_index("barrier");
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -118,7 +117,7 @@ DetectionMetrics compute_metrics(const MetricDataList& details, const DetectionC
       // attribute; barriers no velocity or attribute.
       const bool cone_na = label == kTrafficCone &&
                            (metric == TpMetric::kAttr || metric == TpMetric::kVel || metric == TpMetric::kOrient);
-      const bool barrier_na = label == kBarrier && (metric == TpMetric::kAttr || metric == TpMetric::kVel);
+      const bool barrier_na = label == kBarrierLabel && (metric == TpMetric::kAttr || metric == TpMetric::kVel);
       m.label_tp_errors[p][static_cast<std::size_t>(k)] =
           cone_na || barrier_na ? std::nan("") : calc_tp(details[p][static_cast<std::size_t>(tp_index)], cfg.min_recall, metric);
     }

@@ -3,11 +3,11 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/math.h"
 
 namespace bevkd::core::nn {
 
 namespace {
-constexpr double kPi = 3.14159265358979323846;
 
 torch::Tensor matrix_tensor(const Mat3& m) {
   auto t = torch::empty({3, 3}, torch::kFloat32);

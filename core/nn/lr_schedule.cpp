@@ -7,11 +7,11 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/math.h"
 
 namespace bevkd::core::nn {
 
 namespace {
-constexpr double kPi = 3.14159265358979323846;
 double cosine(double from, double to, double u) { return to + (from - to) * 0.5 * (1 + std::cos(kPi * u)); }
 }  // namespace
 

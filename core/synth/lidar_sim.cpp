@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/math.h"
 #include "core/synth/solids.h"
 
 namespace bevkd::core::synth {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 // Ray (from the origin, direction d) against a solid: entry distance and the entry face's
 // normal (sensor frame), or false.

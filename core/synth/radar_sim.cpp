@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/math.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::synth {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 // Detections per frame and RCS (dBsm) of a thing.
 void radar_profile(const Thing& th, Rng& rng, int* count, double* rcs) {

@@ -16,6 +16,7 @@
 #include "base/canvas.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "base/math.h"
 #include "base/progress.h"
 #include "core/nuscenes/jpeg.h"
 #include "base/json_writer.h"
@@ -31,7 +32,6 @@
 #include "core/synth/world.h"
 
 namespace bevkd::core::synth {
-
 
 // ---- configuration -------------------------------------------------------------------------------
 
@@ -115,7 +115,6 @@ std::string SynthSummary::describe() const {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kAnnotationRange = 70.0;  // m: instances farther from the ego are not annotated
 constexpr std::int64_t kKeyIntervalUs = 500000;  // 2 Hz
 

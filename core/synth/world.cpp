@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/math.h"
 #include "core/nuscenes_vocab.h"
 
 namespace bevkd::core::synth {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 Rgb scale(Rgb c, double f) {
   auto ch = [f](std::uint8_t v) { return static_cast<std::uint8_t>(std::clamp(v * f, 0.0, 255.0)); };

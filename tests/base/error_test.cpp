@@ -37,11 +37,11 @@ TEST(Error, AssertIsAnInternalErrorNamingTheCondition) {
 }
 
 TEST(Error, RunMainMapsExceptionsToExitCodes) {
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   EXPECT_EQ(run_main("prog", [] { return 0; }), 0);
   EXPECT_EQ(run_main("prog", []() -> int { BEVKD_FAIL("file x.json: field 'token' missing"); }), 1);
   EXPECT_EQ(run_main("prog", []() -> int { throw std::runtime_error("boom"); }), 1);
-  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("prog: error: file x.json: field 'token' missing"), std::string::npos) << err;
   EXPECT_NE(err.find("prog: error: boom"), std::string::npos) << err;
 }

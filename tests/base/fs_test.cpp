@@ -10,18 +10,13 @@
 #include <vector>
 
 #include "base/error.h"
+#include "tests/support/temp_dir.h"
 
 namespace bevkd {
 namespace {
 
-std::string temp_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("bevkd_fs_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d.string();
-}
-
 TEST(Fs, AtomicWriteReplacesAndLeavesNoTemporary) {
-  const std::string dir = temp_dir();
+  const std::string dir = bevkd::testing::fresh_dir("fs_test");
   const std::string p = dir + "/manifest.json";
   write_file_atomic(p, "first");
   write_file_atomic(p, "second, longer");
@@ -57,7 +52,7 @@ TEST(Fs, AtomicWriteIntoMissingDirectoryFailsClearly) {
 }
 
 TEST(Fs, ExclusiveCreateHasOneWinnerAndLeavesNoTemporary) {
-  const std::string dir = temp_dir() + "/excl";
+  const std::string dir = bevkd::testing::fresh_dir("fs_test") + "/excl";
   make_dirs(dir);
   const std::string p = dir + "/precompute_config.json";
   std::vector<std::thread> racers;
@@ -79,11 +74,11 @@ TEST(Fs, ExclusiveCreateHasOneWinnerAndLeavesNoTemporary) {
 }
 
 TEST(Fs, MakeDirsCreatesParents) {
-  const std::string dir = temp_dir() + "/a/b/c";
+  const std::string dir = bevkd::testing::fresh_dir("fs_test") + "/a/b/c";
   make_dirs(dir);
   EXPECT_TRUE(path_exists(dir));
   make_dirs(dir);  // idempotent
-  std::filesystem::remove_all(temp_dir());
+  std::filesystem::remove_all(bevkd::testing::fresh_dir("fs_test"));
 }
 
 }  // namespace

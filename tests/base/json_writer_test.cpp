@@ -13,16 +13,11 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "tests/support/temp_dir.h"
 #include "base/fs.h"
 
 namespace bevkd {
 namespace {
-
-std::string temp_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("bevkd_json_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(d);
-  return d.string();
-}
 
 TEST(JsonWriter, FloatsLikePythonRepr) {
   EXPECT_EQ(python_float_repr(0.5), "0.5");
@@ -51,7 +46,7 @@ TEST(JsonWriter, PythonLayouts) {
 }
 
 TEST(JsonWriter, NuscenesTablesFileKeepsTypesAndRoundTrips) {
-  const std::string path = temp_dir() + "/t.json";
+  const std::string path = bevkd::testing::fresh_dir("json_writer_test") + "/t.json";
   {
     JsonWriter w(path, JsonFormat::nuscenes_tables());
     w.begin_array();
@@ -77,7 +72,7 @@ TEST(JsonWriter, NuscenesTablesFileKeepsTypesAndRoundTrips) {
 }
 
 TEST(JsonWriter, StrictFormatRefusesNonFiniteAndFailedWriterLeavesNoFile) {
-  const std::string path = temp_dir() + "/bad.json";
+  const std::string path = bevkd::testing::fresh_dir("json_writer_test") + "/bad.json";
   std::string msg;
   try {
     JsonWriter w(path, JsonFormat::nuscenes_tables());
@@ -106,7 +101,7 @@ TEST(JsonWriter, FloatsMatchPythonOnRandomValues) {
     std::snprintf(hex, sizeof hex, "%a\n", v);
     in += hex;
   }
-  const std::string dir = temp_dir();
+  const std::string dir = bevkd::testing::fresh_dir("json_writer_test");
   write_file_atomic(dir + "/repr_in.txt", in);
   const std::string cmd = py + " -c \"import sys; print('\\n'.join(repr(float.fromhex(l)) for l in open(sys.argv[1]).read().split()))\" " +
                           dir + "/repr_in.txt > " + dir + "/repr_out.txt";

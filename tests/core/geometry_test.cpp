@@ -1,3 +1,4 @@
+#include "base/math.h"
 #include "core/geometry.h"
 #include "tests/support/expect_error.h"
 
@@ -11,7 +12,6 @@
 namespace bevkd::core {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kTol = 1e-9;
 
 Quat random_quat(std::mt19937& rng) {

@@ -19,6 +19,9 @@
 
 namespace bevkd::core::nusc::testing {
 
+// The version directory of both datasets below.
+inline constexpr const char* kVersion = "v1.0-mini";
+
 using Json = nlohmann::ordered_json;
 
 using bevkd::testing::error_of;

@@ -29,7 +29,6 @@ using testing::write_mini_like_dataset;
 using testing::write_table;
 namespace fs = std::filesystem;
 
-const char* kVersion = "v1.0-mini";
 
 class Hardening : public ::testing::Test {
  protected:
@@ -40,14 +39,14 @@ class Hardening : public ::testing::Test {
     fs::remove_all(root_);
     if (!outside_.empty()) fs::remove_all(outside_);
   }
-  NuScenes load() const { return NuScenes::load(root_, kVersion); }
+  NuScenes load() const { return NuScenes::load(root_, testing::kVersion); }
   // Sets sample_data.filename of sample 0's key frame of `channel`; returns its record index.
   int set_filename(const std::string& channel, const std::string& filename) {
     const NuScenes db = load();
     const std::uint32_t sd = db.key_frame(0, channel);
-    Json t = read_table(root_, kVersion, "sample_data");
+    Json t = read_table(root_, testing::kVersion, "sample_data");
     t[sd]["filename"] = filename;
-    write_table(root_, kVersion, "sample_data", t);
+    write_table(root_, testing::kVersion, "sample_data", t);
     return static_cast<int>(sd);
   }
   std::string root_, outside_;
@@ -76,7 +75,7 @@ TEST_F(Hardening, PathsThatLeaveTheDatarootAreRefusedForEverySensorKind) {
                               fs::path(outside_).filename().string() + "/stolen." + k.ext;
     int sd = set_filename(k.channel, climb);
     std::string msg = error_of([&] { KeyFrameLoader(load()).load(0); });
-    EXPECT_HAS(msg, std::string(kVersion) + "/sample_data.json record " + std::to_string(sd) + " (token \"" + token +
+    EXPECT_HAS(msg, std::string(testing::kVersion) + "/sample_data.json record " + std::to_string(sd) + " (token \"" + token +
                         "\"), field \"filename\"");
     EXPECT_HAS(msg, std::string(k.name) + " path \"" + climb + "\" leaves the dataroot " + root_);
 
@@ -106,7 +105,7 @@ TEST_F(Hardening, ADatarootThatIsItselfALinkIsFine) {
   outside_ = fresh_dir("hardening_link_root");
   fs::remove_all(outside_);
   fs::create_directory_symlink(root_, outside_);
-  const NuScenes db = NuScenes::load(outside_, kVersion);
+  const NuScenes db = NuScenes::load(outside_, testing::kVersion);
   EXPECT_NO_THROW(KeyFrameLoader(db).load(0));
 }
 
@@ -131,10 +130,10 @@ TEST_F(Hardening, ADamagedJpegIsRefusedWhenDecodedAndTheHeaderAloneMissesIt) {
 }
 
 TEST_F(Hardening, AJpegOfAnotherSizeThanSampleDataIsRefusedWhenDecoded) {
-  Json sd = read_table(root_, kVersion, "sample_data");
+  Json sd = read_table(root_, testing::kVersion, "sample_data");
   for (auto& r : sd)
     if (r["token"] == MiniFacts::kCamFront0) r["height"] = 901;
-  write_table(root_, kVersion, "sample_data", sd);
+  write_table(root_, testing::kVersion, "sample_data", sd);
   KeyFrameOptions decode;
   decode.decode_images = true;
   EXPECT_HAS(error_of([&] { KeyFrameLoader(load(), decode).load(0); }),
@@ -198,10 +197,10 @@ TEST_F(Hardening, AnEmptyLidarFileIsReported) {
 // ---- ground truth ------------------------------------------------------------------------------------
 
 TEST_F(Hardening, GtWithANonPositiveSizeIsRefusedNamingTheAnnotation) {
-  Json anns = read_table(root_, kVersion, "sample_annotation");
+  Json anns = read_table(root_, testing::kVersion, "sample_annotation");
   for (auto& a : anns)
     if (a["token"] == MiniFacts::kCarAnn) a["size"][1] = -4.5;
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
   const NuScenes db = load();
   std::string msg = error_of([&] { KeyFrameLoader(db).load(0); });
   EXPECT_HAS(msg, std::string("sample_annotation.json: annotation ") + MiniFacts::kCarAnn);
@@ -210,17 +209,17 @@ TEST_F(Hardening, GtWithANonPositiveSizeIsRefusedNamingTheAnnotation) {
   EXPECT_HAS(msg, "expected every entry > 0");
   for (auto& a : anns)
     if (a["token"] == MiniFacts::kCarAnn) a["size"] = Json::array({1.9, 4.5, 0.0});
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
   msg = error_of([&] { KeyFrameLoader(load()).load(0); });
   EXPECT_HAS(msg, MiniFacts::kCarAnn);
   EXPECT_HAS(msg, "expected every entry > 0");
 }
 
 TEST_F(Hardening, GtThatOverflowsInTheEgoFrameIsRefused) {
-  Json anns = read_table(root_, kVersion, "sample_annotation");
+  Json anns = read_table(root_, testing::kVersion, "sample_annotation");
   for (auto& a : anns)
     if (a["token"] == MiniFacts::kCarAnn) a["translation"][0] = 1.7e308;
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
   const std::string msg = error_of([&] { KeyFrameLoader(load()).load(0); });
   EXPECT_HAS(msg, MiniFacts::kCarAnn);
   EXPECT_HAS(msg, "non-finite value");
@@ -229,31 +228,31 @@ TEST_F(Hardening, GtThatOverflowsInTheEgoFrameIsRefused) {
 // ---- integers ----------------------------------------------------------------------------------------
 
 TEST_F(Hardening, IntegersThatOverflowTheirFieldAreRefusedNamingFileRecordAndField) {
-  Json sd = read_table(root_, kVersion, "sample_data");
+  Json sd = read_table(root_, testing::kVersion, "sample_data");
   int cam = -1;
   for (std::size_t i = 0; i < sd.size(); ++i)
     if (sd[i]["token"] == MiniFacts::kCamFront0) cam = static_cast<int>(i);
   ASSERT_GE(cam, 0);
   sd[cam]["width"] = 4294967296LL + 640;  // 2^32 + 640: silently 640 as an int32
-  write_table(root_, kVersion, "sample_data", sd);
-  EXPECT_HAS(error_of([&] { load(); }), std::string(kVersion) + "/sample_data.json record " + std::to_string(cam) +
+  write_table(root_, testing::kVersion, "sample_data", sd);
+  EXPECT_HAS(error_of([&] { load(); }), std::string(testing::kVersion) + "/sample_data.json record " + std::to_string(cam) +
                                             " (token \"" + MiniFacts::kCamFront0 +
                                             "\"): field \"width\" is 4294967936, which does not fit int32 "
                                             "(-2147483648 .. 2147483647)");
   sd[cam]["width"] = 1600;
-  write_table(root_, kVersion, "sample_data", sd);
+  write_table(root_, testing::kVersion, "sample_data", sd);
 
-  Json anns = read_table(root_, kVersion, "sample_annotation");
+  Json anns = read_table(root_, testing::kVersion, "sample_annotation");
   anns[0]["num_lidar_pts"] = 2147483648LL;
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
   EXPECT_HAS(error_of([&] { load(); }), std::string("sample_annotation.json record 0 (token \"") +
                                             MiniFacts::kPedestrianAnn +
                                             "\"): field \"num_lidar_pts\" is 2147483648, which does not fit int32");
   anns[0]["num_lidar_pts"] = 5;
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
 
   // Beyond int64: the raw number is named (JSON text, since nlohmann's writer cannot hold it).
-  const std::string path = root_ + "/" + kVersion + "/sample.json";
+  const std::string path = root_ + "/" + testing::kVersion + "/sample.json";
   std::string text = read_file(path);
   const std::string ts = std::to_string(MiniFacts::kSample0Time);
   text.replace(text.find(ts), ts.size(), "92233720368547758080");

@@ -26,13 +26,12 @@ using testing::read_table;
 using testing::write_mini_like_dataset;
 using testing::write_table;
 
-const char* kVersion = "v1.0-mini";
 
 class MiniLike : public ::testing::Test {
  protected:
   void SetUp() override { root_ = write_mini_like_dataset(fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name())); }
   void TearDown() override { std::filesystem::remove_all(root_); }
-  NuScenes load() const { return NuScenes::load(root_, kVersion); }
+  NuScenes load() const { return NuScenes::load(root_, testing::kVersion); }
   std::string root_;
 };
 
@@ -161,11 +160,11 @@ TEST(TokenColumn, FixedAndMixedLengthTokens) {
 
 TEST(ChunkedLoading, SmallChunksOnManyThreadsGiveTheSameTables) {
   const std::string& root = testing::tiny_synth_dataset();
-  const NuScenes a = NuScenes::load(root, kVersion);
+  const NuScenes a = NuScenes::load(root, testing::kVersion);
   LoadOptions opts;
   opts.threads = 3;
   opts.chunk_bytes = 3000;  // hundreds of chunks
-  const NuScenes b = NuScenes::load(root, kVersion, opts);
+  const NuScenes b = NuScenes::load(root, testing::kVersion, opts);
   for (int t = 0; t < kNumTables; ++t) {
     const Table tab = static_cast<Table>(t);
     ASSERT_EQ(a.tokens(tab).size(), b.tokens(tab).size()) << table_name(tab);
@@ -199,14 +198,14 @@ TEST(ChunkedLoading, ErrorInALateChunkNamesTheRecord) {
   const std::string root = fresh_dir("late_chunk_error");
   const std::string& src = testing::tiny_synth_dataset();
   std::filesystem::copy(src + "/v1.0-mini", root + "/v1.0-mini");
-  Json anns = read_table(root, kVersion, "sample_annotation");
+  Json anns = read_table(root, testing::kVersion, "sample_annotation");
   const std::size_t bad = anns.size() - 3;
   anns[bad]["num_lidar_pts"] = 1.5;
-  write_table(root, kVersion, "sample_annotation", anns);
+  write_table(root, testing::kVersion, "sample_annotation", anns);
   LoadOptions opts;
   opts.threads = 3;
   opts.chunk_bytes = 2000;
-  EXPECT_HAS(error_of([&] { NuScenes::load(root, kVersion, opts); }),
+  EXPECT_HAS(error_of([&] { NuScenes::load(root, testing::kVersion, opts); }),
              cat("sample_annotation.json record ", bad, " (token \"", anns[bad]["token"].get<std::string>(),
                  "\"): field \"num_lidar_pts\" expected an integer, found the number 1.5"));
   std::filesystem::remove_all(root);
@@ -224,10 +223,10 @@ class Velocity : public MiniLike {
       samples.push_back({{"token", sample(i)}, {"timestamp", ts_[i]}, {"prev", i ? sample(i - 1) : ""},
                          {"next", i + 1 < ts_.size() ? sample(i + 1) : ""}, {"scene_token", MiniFacts::kScene}});
     // Keep the two real samples (their sample_data refer to them).
-    Json real = read_table(root_, kVersion, "sample");
+    Json real = read_table(root_, testing::kVersion, "sample");
     for (auto& r : real) samples.push_back(r);
-    write_table(root_, kVersion, "sample", samples);
-    Json anns = read_table(root_, kVersion, "sample_annotation");
+    write_table(root_, testing::kVersion, "sample", samples);
+    Json anns = read_table(root_, testing::kVersion, "sample_annotation");
     const Json proto = anns[0];
     anns = Json::array();
     // Chains: A = a0 a1 a2 on samples 0 1 2; B = b2 b3; C = c1 c2 c3; D = d0 alone.
@@ -235,11 +234,11 @@ class Velocity : public MiniLike {
     add_chain(anns, proto, "b", {2, 3}, {0.0, 5.0});
     add_chain(anns, proto, "c", {1, 2, 3}, {0.0, 2.0, 9.0});
     add_chain(anns, proto, "d", {0}, {7.0});
-    write_table(root_, kVersion, "sample_annotation", anns);
-    Json inst = read_table(root_, kVersion, "instance");
+    write_table(root_, testing::kVersion, "sample_annotation", anns);
+    Json inst = read_table(root_, testing::kVersion, "instance");
     inst[0]["first_annotation_token"] = anns[0]["token"];
     inst[0]["last_annotation_token"] = anns[0]["token"];
-    write_table(root_, kVersion, "instance", Json::array({inst[0]}));
+    write_table(root_, testing::kVersion, "instance", Json::array({inst[0]}));
   }
   // Samples at 1.0 s, 1.5 s, 3.0 s, 4.6 s (gaps 0.5, 1.5, 1.6): small timestamps whose
   // seconds are exact in binary, so the limits are hit exactly.
@@ -512,10 +511,10 @@ TEST_F(MiniLike, TruncatedLidarFileIsAnError) {
 
 TEST_F(MiniLike, ImageSizeMismatchIsAnErrorWhenVerified) {
   const NuScenes db = load();
-  Json sd = read_table(root_, kVersion, "sample_data");
+  Json sd = read_table(root_, testing::kVersion, "sample_data");
   for (auto& r : sd)
     if (r["token"] == MiniFacts::kCamFront0) r["width"] = 1280;
-  write_table(root_, kVersion, "sample_data", sd);
+  write_table(root_, testing::kVersion, "sample_data", sd);
   const NuScenes db2 = load();
   KeyFrameOptions opts;
   opts.verify_image_size = true;
@@ -533,18 +532,18 @@ TEST_F(MiniLike, MissingTableIsNamed) {
 }
 
 TEST_F(MiniLike, DanglingTokenNamesTableRecordFieldAndToken) {
-  const Json original = read_table(root_, kVersion, "sample_annotation");
+  const Json original = read_table(root_, testing::kVersion, "sample_annotation");
   Json anns = original;
   anns[1]["instance_token"] = "deadbeefdeadbeefdeadbeefdeadbeef";
-  write_table(root_, kVersion, "sample_annotation", anns);
+  write_table(root_, testing::kVersion, "sample_annotation", anns);
   EXPECT_HAS(error_of([&] { load(); }),
              std::string("v1.0-mini/sample_annotation.json record 1 (token \"") + MiniFacts::kCarAnn +
                  "\"): field \"instance_token\" refers to instance token \"deadbeefdeadbeefdeadbeefdeadbeef\" which is "
                  "not in instance.json");
-  write_table(root_, kVersion, "sample_annotation", original);
-  Json sd = read_table(root_, kVersion, "sample_data");
+  write_table(root_, testing::kVersion, "sample_annotation", original);
+  Json sd = read_table(root_, testing::kVersion, "sample_data");
   sd[3]["calibrated_sensor_token"] = "0123";
-  write_table(root_, kVersion, "sample_data", sd);
+  write_table(root_, testing::kVersion, "sample_data", sd);
   EXPECT_HAS(error_of([&] { load(); }),
              "sample_data.json record 3 (token \"" + sd[3]["token"].get<std::string>() +
                  "\"): field \"calibrated_sensor_token\" refers to calibrated_sensor token \"0123\" which is not in "
@@ -552,21 +551,21 @@ TEST_F(MiniLike, DanglingTokenNamesTableRecordFieldAndToken) {
 }
 
 TEST_F(MiniLike, WrongJsonTypeIsNamed) {
-  Json poses = read_table(root_, kVersion, "ego_pose");
+  Json poses = read_table(root_, testing::kVersion, "ego_pose");
   poses[2]["timestamp"] = "1532402927612460";
-  write_table(root_, kVersion, "ego_pose", poses);
+  write_table(root_, testing::kVersion, "ego_pose", poses);
   EXPECT_HAS(error_of([&] { load(); }),
              "ego_pose.json record 2 (token \"" + poses[2]["token"].get<std::string>() +
                  "\"): field \"timestamp\" expected an integer, found the string \"1532402927612460\"");
   poses[2]["timestamp"] = 1532402927612460LL;
   poses[2]["translation"] = Json::array({1.0, 2.0});
-  write_table(root_, kVersion, "ego_pose", poses);
+  write_table(root_, testing::kVersion, "ego_pose", poses);
   EXPECT_HAS(error_of([&] { load(); }), "field \"translation\" expected 3 numbers, found 2");
   poses[2]["translation"] = Json::array({1.0, 2.0, 0.0});
-  write_table(root_, kVersion, "ego_pose", poses);
-  Json sd = read_table(root_, kVersion, "sample_data");
+  write_table(root_, testing::kVersion, "ego_pose", poses);
+  Json sd = read_table(root_, testing::kVersion, "sample_data");
   sd[0]["is_key_frame"] = 1;
-  write_table(root_, kVersion, "sample_data", sd);
+  write_table(root_, testing::kVersion, "sample_data", sd);
   EXPECT_HAS(error_of([&] { load(); }), "field \"is_key_frame\" expected true or false, found the number 1");
 }
 
@@ -588,14 +587,14 @@ TEST_F(MiniLike, NanCoordinateIsNamed) {
 }
 
 TEST_F(MiniLike, MissingFieldDuplicateTokenAndBadJsonAreNamed) {
-  Json inst = read_table(root_, kVersion, "instance");
+  Json inst = read_table(root_, testing::kVersion, "instance");
   inst[2].erase("nbr_annotations");
-  write_table(root_, kVersion, "instance", inst);
+  write_table(root_, testing::kVersion, "instance", inst);
   EXPECT_HAS(error_of([&] { load(); }), "instance.json record 2 (token \"" + inst[2]["token"].get<std::string>() +
                                             "\"): missing field \"nbr_annotations\"");
   inst[2]["nbr_annotations"] = 1;
   inst[3]["token"] = inst[1]["token"];
-  write_table(root_, kVersion, "instance", inst);
+  write_table(root_, testing::kVersion, "instance", inst);
   EXPECT_HAS(error_of([&] { load(); }), "instance.json: records 1 and 3 have the same token \"" +
                                             inst[1]["token"].get<std::string>() + "\"");
   write_file_atomic(root_ + "/v1.0-mini/instance.json", "[{\"token\": \"abc\", ");

@@ -28,7 +28,7 @@ using test::same;
 
 const torch::Device kGpu(torch::kCUDA, 0);
 
-torch::Tensor random_boxes(int64_t n, double spread, uint64_t seed) {
+torch::Tensor twin_boxes(int64_t n, double spread, uint64_t seed) {
   return test::random_boxes(n, spread, 12.0, seed, torch::kFloat32);
 }
 
@@ -102,7 +102,7 @@ TEST(CudaTwin, BevPoolAtBevDepthSize) {
 
 TEST(CudaTwin, GaussianHeatmaps) {
   BEVKD_REQUIRE_CUDA();
-  const torch::Tensor boxes = random_boxes(400, 56.0, 74);
+  const torch::Tensor boxes = twin_boxes(400, 56.0, 74);
   const torch::Tensor labels = torch::randint(0, 10, {400}, torch::kInt64);
   GaussianOptions o;  // CenterPoint nuScenes: 0.1 m voxels, stride 8
   o.grid = BevGrid::make({-51.2, -51.2, -5.0, 51.2, 51.2, 3.0}, 0.8);
@@ -120,8 +120,8 @@ TEST(CudaTwin, GaussianHeatmaps) {
 TEST(CudaTwin, IouAndNms) {
   BEVKD_REQUIRE_CUDA();
   for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
-    const torch::Tensor a = random_boxes(300, 8.0, 75).to(dtype),
-                        b = random_boxes(200, 8.0, 76).slice(1, 0, 7).to(dtype);
+    const torch::Tensor a = twin_boxes(300, 8.0, 75).to(dtype),
+                        b = twin_boxes(200, 8.0, 76).slice(1, 0, 7).to(dtype);
     const double tol = dtype == torch::kFloat64 ? test::kF64Tol : test::kF32AbsTol;
     EXPECT_TRUE(all_close(bev_iou(a.to(kGpu), b.to(kGpu)), bev_iou(a, b), 0, tol));
     EXPECT_TRUE(all_close(iou_3d(a.to(kGpu), b.to(kGpu)), iou_3d(a, b), 0, tol));
@@ -193,7 +193,7 @@ TEST(CudaTwin, DepthProjection) {
   const torch::Tensor cam2ego = torch::stack(e).to(torch::kFloat32);
   const torch::Tensor k = torch::tensor({{560.0f, 0.0f, 352.0f}, {0.0f, 560.0f, 128.0f}, {0.0f, 0.0f, 1.0f}});
   const torch::Tensor intr = k.expand({6, 3, 3}).contiguous();
-  const torch::Tensor boxes = random_boxes(60, 40.0, 79);
+  const torch::Tensor boxes = twin_boxes(60, 40.0, 79);
   DepthProjectionOptions o;  // 256 x 704, stride 16
   const SparseDepth cpu = project_depth_sparse(pts, cam2ego, intr, boxes, o);
   const SparseDepth gpu = project_depth_sparse(pts.to(kGpu), cam2ego.to(kGpu), intr.to(kGpu), boxes.to(kGpu), o);

@@ -14,20 +14,9 @@ namespace {
 
 using test::all_close;
 
-struct P {
-  double x, y;
-};
-
-double cross(P o, P a, P b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
-
-std::vector<P> corners(const double* b) {
-  const double c = std::cos(b[6]), s = std::sin(b[6]);
-  std::vector<P> out;
-  for (const double u : {-0.5, 0.5})
-    for (const double v : {-0.5, 0.5})
-      out.push_back({b[0] + c * u * b[3] - s * v * b[4], b[1] + s * u * b[3] + c * v * b[4]});
-  return out;
-}
+using test::box_corners_ccw;
+using test::cross;
+using P = test::Pt;
 
 // Exact hull area: the directed edge (i, j) is on the counter-clockwise hull when every other
 // point lies strictly on its left or on the segment itself; the shoelace terms of those edges
@@ -73,8 +62,8 @@ bool in_triangle(P p, P a, P b, P c) {
 
 // GIoU from areas counted on an n x n grid of cell centres over the corners' bounding box.
 double grid_giou(const double* a, const double* b, int n) {
-  std::vector<P> pts = corners(a);
-  for (const P& p : corners(b)) pts.push_back(p);
+  std::vector<P> pts = box_corners_ccw(a);
+  for (const P& p : box_corners_ccw(b)) pts.push_back(p);
   double x0 = 1e9, x1 = -1e9, y0 = 1e9, y1 = -1e9;
   for (const P& p : pts) {
     x0 = std::min(x0, p.x), x1 = std::max(x1, p.x), y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
@@ -103,8 +92,8 @@ double exact_giou(const double* a, const double* b) {
   const double iou = bev_iou(ta, tb).item<double>();
   const double area = a[3] * a[4] + b[3] * b[4];
   const double inter = iou * area / (1 + iou), uni = area - inter;
-  std::vector<P> pts = corners(a);
-  for (const P& p : corners(b)) pts.push_back(p);
+  std::vector<P> pts = box_corners_ccw(a);
+  for (const P& p : box_corners_ccw(b)) pts.push_back(p);
   const double hull = brute_hull_area(pts);
   return iou - (hull - uni) / hull;
 }

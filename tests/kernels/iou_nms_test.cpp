@@ -17,21 +17,9 @@ using test::same;
 
 // ---- independent reference --------------------------------------------------------------
 
-struct V2 {
-  double x, y;
-};
-
-double cross(V2 o, V2 a, V2 b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
-
-std::vector<V2> corners(const double* b) {
-  const double c = std::cos(b[6]), s = std::sin(b[6]);
-  std::vector<V2> out;
-  for (const auto& [u, v] : {std::pair{0.5, 0.5}, {-0.5, 0.5}, {-0.5, -0.5}, {0.5, -0.5}}) {
-    const double lx = u * b[3], ly = v * b[4];
-    out.push_back({b[0] + c * lx - s * ly, b[1] + s * lx + c * ly});
-  }
-  return out;  // counter-clockwise
-}
+using test::box_corners_ccw;
+using test::cross;
+using V2 = test::Pt;
 
 bool inside(V2 p, const std::vector<V2>& poly) {
   for (size_t i = 0; i < poly.size(); ++i)
@@ -61,7 +49,7 @@ double hull_area(std::vector<V2> p) {
 // The intersection polygon's vertices are the corners of each rectangle inside the other and
 // the crossings of their edges; its area is their hull's.
 double ref_intersection(const double* a, const double* b) {
-  const auto pa = corners(a), pb = corners(b);
+  const auto pa = box_corners_ccw(a), pb = box_corners_ccw(b);
   std::vector<V2> pts;
   for (const V2& p : pa)
     if (inside(p, pb)) pts.push_back(p);

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/error.h"
 #include "tests/support/expect_error.h"
@@ -42,5 +44,21 @@ inline torch::Tensor random_boxes(int64_t n, double spread, double max_length, u
   return b;
 }
 
-}  // namespace bevkd::kernels::test
+// A point of the plane, for the independent (brute-force) references of the box kernels.
+struct Pt {
+  double x, y;
+};
+inline double cross(Pt o, Pt a, Pt b) { return (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x); }
 
+// The BEV corners of a box b = (x, y, z, l, w, h, yaw, ...), counter-clockwise.
+inline std::vector<Pt> box_corners_ccw(const double* b) {
+  const double c = std::cos(b[6]), s = std::sin(b[6]);
+  std::vector<Pt> out;
+  for (const auto& [u, v] : {std::pair{0.5, 0.5}, {-0.5, 0.5}, {-0.5, -0.5}, {0.5, -0.5}}) {
+    const double lx = u * b[3], ly = v * b[4];
+    out.push_back({b[0] + c * lx - s * ly, b[1] + s * lx + c * ly});
+  }
+  return out;
+}
+
+}  // namespace bevkd::kernels::test

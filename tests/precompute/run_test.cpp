@@ -50,7 +50,7 @@ const std::string& checkpoint() {
 }
 
 // 9 samples (6 mini_train, 3 mini_val), 2 per shard: 5 shards; 2 views.
-RunConfig base_config(const std::string& out) {
+RunConfig base_run_config(const std::string& out) {
   RunConfig c;
   c.dataroot = t::tiny_synth_dataset();
   c.splits = kSplits;
@@ -71,13 +71,13 @@ const std::string& reference_run() {
   static const std::string out = [] {
     const std::string dir = t::temp_dir("precompute_run", "reference");
     std::ostringstream log;
-    run_precompute(base_config(dir), log);
+    run_precompute(base_run_config(dir), log);
     return dir;
   }();
   return out;
 }
 
-// The CLI arguments equivalent to base_config().
+// The CLI arguments equivalent to base_run_config().
 std::string cli_args(const std::string& out) {
   return "--dataroot " + t::tiny_synth_dataset() + " --split mini_train,mini_val --sweeps 2 --checkpoint " +
          checkpoint() + " --samples-per-shard 2 --views 2 --batch-size 2 --threads 2 --quiet --created-utc " +
@@ -281,7 +281,7 @@ TEST(RunShards, VerifyAndFieldsAgree) {
 // View 1's stored heat map and boxes are the teacher run on the view-1-transformed cloud (and
 // not on the untransformed one): rerun the teacher here and compare.
 TEST(RunShards, StoredViewIsTheTeacherOnTheTransformedCloud) {
-  const RunConfig cfg = base_config(reference_run());
+  const RunConfig cfg = base_run_config(reference_run());
   auto teacher = open_teacher(cfg.teacher);
   const auto db = core::nusc::NuScenes::load(cfg.dataroot, cfg.version);
   core::nusc::KeyFrameOptions ko;
@@ -422,7 +422,7 @@ TEST(RunResume, RerunRewritesFinishedShardsDamagedAfterTheyWereWritten) {
   // chunk): a rerun checks the shards it keeps against the manifest's size and XXH64, rewrites
   // the damaged one, says so, and the output is the reference's again.
   const std::string out = t::temp_dir("precompute_run", "repair");
-  auto c = base_config(out);
+  auto c = base_run_config(out);
   std::ostringstream first;
   run_precompute(c, first);
   const std::string damaged = out + "/" + shard_files(out).front();
@@ -474,7 +474,7 @@ TEST(RunResume, RerunIsDeterministic) {
   // A second uninterrupted run (another directory, no pipeline overlap) writes the same bytes;
   // a rerun into a finished directory keeps every shard.
   const std::string out = t::temp_dir("precompute_run", "again");
-  auto c = base_config(out);
+  auto c = base_run_config(out);
   c.max_batches_in_flight = 1;
   std::ostringstream log;
   const auto r = run_precompute(c, log);
@@ -489,7 +489,7 @@ TEST(RunResume, RerunIsDeterministic) {
 TEST(RunResume, TwoWorkersMergeToTheSingleWorkerOutput) {
   const std::string out = t::temp_dir("precompute_run", "workers");
   std::ostringstream log;
-  auto c = base_config(out);
+  auto c = base_run_config(out);
   c.num_workers = 2;
   c.worker_index = 1;
   const auto r1 = run_precompute(c, log);
@@ -534,7 +534,7 @@ TEST(RunResume, WorkerFromSchedulerEnvironment) {
 
 TEST(RunResume, AnotherConfigurationIsRefused) {
   const std::string out = t::temp_dir("precompute_run", "refused");
-  auto c = base_config(out);
+  auto c = base_run_config(out);
   c.splits = {"mini_val"};
   std::ostringstream log;
   run_precompute(c, log);
@@ -572,7 +572,7 @@ MissingLidar dataset_without_lidar() {
 
 TEST(RunErrors, MissingLidarFileNamesFileAndSample) {
   const auto m = dataset_without_lidar();
-  auto c = base_config(fs::path(m.root).parent_path().string() + "/out_fail");
+  auto c = base_run_config(fs::path(m.root).parent_path().string() + "/out_fail");
   c.dataroot = m.root;
   c.splits = {"mini_val"};
   std::ostringstream log;
@@ -591,7 +591,7 @@ TEST(RunErrors, MissingLidarFileNamesFileAndSample) {
 
 TEST(RunErrors, SkipMissingFilesRecordsTheSample) {
   const auto m = dataset_without_lidar();
-  auto c = base_config(fs::path(m.root).parent_path().string() + "/out_skip");
+  auto c = base_run_config(fs::path(m.root).parent_path().string() + "/out_skip");
   c.dataroot = m.root;
   c.splits = {"mini_val"};
   c.skip_missing_files = true;
@@ -626,7 +626,7 @@ TEST(RunErrors, ADamagedCameraImageFailsTheRunNamingIt) {
   std::string bytes = read_file(img);
   bytes.resize(bytes.size() / 2);  // the header survives; the image data does not
   write_file_atomic(img, bytes);
-  auto c = base_config(fs::path(root).parent_path().string() + "/out");
+  auto c = base_run_config(fs::path(root).parent_path().string() + "/out");
   c.dataroot = root;
   c.splits = {"mini_val"};
   std::ostringstream log;

@@ -10,17 +10,10 @@
 
 #include "base/error.h"
 #include "precompute/teacher/torchscript_teacher.h"
+#include "tests/precompute/precompute_fixtures.h"
 
 namespace bevkd::precompute {
 namespace {
-
-std::string temp_dir(const std::string& name) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("bevkd_ts_test_" + std::to_string(::getpid())) / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
 
 // A real (if simple) LiDAR detector in TorchScript: BEV occupancy on the requested grid, a 3x3
 // conv "neck", a 1x1 conv "head_shared", and a car heat map that fires on occupied cells. Box
@@ -124,7 +117,7 @@ void expect_car_at_cell(const TeacherOutput& out, int64_t b, int64_t row, int64_
 }
 
 TEST(TorchScriptTeacher, RunsAModuleFollowingTheContract) {
-  const auto dir = temp_dir("ok");
+  const auto dir = testing::temp_dir("torchscript_teacher", "ok");
   const auto path = save_module(dir, false, "");
   const auto opts = options(path);
   auto teacher = load_torchscript_teacher(opts);
@@ -150,7 +143,7 @@ TEST(TorchScriptTeacher, RunsAModuleFollowingTheContract) {
 }
 
 TEST(TorchScriptTeacher, ConvertsMmdet3dV017Regressions) {
-  const auto dir = temp_dir("v017");
+  const auto dir = testing::temp_dir("torchscript_teacher", "v017");
   auto teacher = load_torchscript_teacher(options(save_module(dir, true, "")));
   const auto g = teacher->grid();
   const auto out = teacher->infer({object_cloud(g.x_center(40) - 0.2, g.y_center(30))});
@@ -158,7 +151,7 @@ TEST(TorchScriptTeacher, ConvertsMmdet3dV017Regressions) {
 }
 
 TEST(TorchScriptTeacher, MissingOutputIsNamedWithTheFile) {
-  const auto dir = temp_dir("missing");
+  const auto dir = testing::temp_dir("torchscript_teacher", "missing");
   const auto path = save_module(dir, false, "head_shared");
   auto teacher = load_torchscript_teacher(options(path));
   try {
@@ -172,7 +165,7 @@ TEST(TorchScriptTeacher, MissingOutputIsNamedWithTheFile) {
 }
 
 TEST(TorchScriptTeacher, OutputOffTheGridIsNamed) {
-  const auto dir = temp_dir("offgrid");
+  const auto dir = testing::temp_dir("torchscript_teacher", "offgrid");
   torch::jit::Module m("FixedGridTeacher");
   m.define(R"(
 def forward(self, points: Tensor, batch_index: Tensor, batch_size: int, grid: Tensor) -> Dict[str, Tensor]:
@@ -196,7 +189,7 @@ def forward(self, points: Tensor, batch_index: Tensor, batch_size: int, grid: Te
 }
 
 TEST(TorchScriptTeacher, BadFilesAreNamed) {
-  const auto dir = temp_dir("bad");
+  const auto dir = testing::temp_dir("torchscript_teacher", "bad");
   const auto path = save_module(dir, false, "");
   auto opts = options(path);
   try {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <random>
 
+#include "base/math.h"
 #include "base/rng.h"
 #include "storage/codec.h"
 #include "storage/half.h"
@@ -13,8 +14,6 @@
 
 namespace bevkd::storage::testing {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 // Class sizes (l, w, h) in DESIGN.md's class order: car, truck, construction_vehicle, bus,
 // trailer, barrier, motorcycle, bicycle, pedestrian, traffic_cone.

@@ -14,6 +14,9 @@ constexpr double kF32AbsTol = 1e-6;
 // double results compared with a double reference computed another way.
 constexpr double kF64Tol = 1e-10;
 
+// Options of a float64 tensor (the tests' reference computations).
+inline const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+
 // Elementwise |a - b| <= atol + rtol·|b| (compared in double, same shape required).
 inline ::testing::AssertionResult all_close(const torch::Tensor& a, const torch::Tensor& b, double rtol, double atol) {
   if (a.sizes() != b.sizes())

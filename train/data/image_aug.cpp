@@ -4,11 +4,11 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/math.h"
 
 namespace bevkd::train::data {
 
 namespace {
-constexpr double kPi = 3.14159265358979323846;
 }  // namespace
 
 Affine2 Affine2::scale_about_pixel_centres(double s) {

@@ -23,7 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::string_view kClassProbs = "teacher/class_probs";  // schema 1.1
 
 // One batch from the producer, or the end of the epoch (batch of size 0), with the stream
 // position after its last item and the samples skipped on the way.
@@ -157,7 +156,7 @@ Batch Loader::Impl::stack(const std::vector<SamplePtr>& s) const {
       t.labels.push_back(tensor_of(x->teacher.get(ds::kTeacherLabels)));
       t.quality.push_back(tensor_of(x->teacher.get(ds::kTeacherQuality)));
     }
-    if (cfg.teacher_class_probs) t.class_probs.push_back(tensor_of(x->teacher.get(kClassProbs)));
+    if (cfg.teacher_class_probs) t.class_probs.push_back(tensor_of(x->teacher.get(schemas::ds::kTeacherClassProbs)));
   }
   return b;
 }

@@ -26,7 +26,6 @@ constexpr std::uint64_t kImageAugSalt = 0x494D414745415547ull;  // "IMAGEAUG"
 
 std::string feature_name(const std::string& tap) { return cat(ds::kTeacherFeaturesPrefix, tap); }
 std::string scale_name(const std::string& tap) { return cat(ds::kTeacherFeatureScalesPrefix, tap); }
-constexpr std::string_view kClassProbs = "teacher/class_probs";  // schema 1.1
 
 }  // namespace
 
@@ -66,7 +65,7 @@ std::vector<std::string> SampleLoader::fields() const {
   if (cfg_.teacher_fg_mask) f.emplace_back(ds::kFgMask);
   if (cfg_.teacher_boxes)
     for (auto n : {ds::kTeacherBoxes, ds::kTeacherScores, ds::kTeacherLabels, ds::kTeacherQuality}) f.emplace_back(n);
-  if (cfg_.teacher_class_probs) f.emplace_back(kClassProbs);
+  if (cfg_.teacher_class_probs) f.emplace_back(schemas::ds::kTeacherClassProbs);
   return f;
 }
 

@@ -220,4 +220,77 @@ torch::Tensor BevDistillInfoNceImpl::forward(const torch::Tensor& s_bev, const t
   return infonce_loss(pts->forward(t), img->forward(s), opts_.temperature);
 }
 
+// ---- §11.8 -----------------------------------------------------------------------------------
+
+CenterHeadQueries centerhead_queries(const std::vector<core::nn::TaskPrediction>& preds,
+                                     const std::vector<core::nn::TaskClasses>& tasks, const BevGrid& grid, int64_t k,
+                                     int num_classes) {
+  BEVKD_CHECK(!preds.empty() && preds.size() == tasks.size(), "centerhead_queries: ", preds.size(),
+              " task predictions for ", tasks.size(), " tasks");
+  BEVKD_CHECK(k >= 1, "centerhead_queries: K = ", k, ", expected >= 1");
+  const auto& p0 = preds[0].heatmap;
+  const int64_t B = p0.size(0), H = p0.size(2), W = p0.size(3);
+  BEVKD_CHECK(grid.H == H && grid.W == W, "centerhead_queries: the head's maps are ", H, " x ", W, " but the grid ",
+              grid.describe(), " has ", grid.H, " x ", grid.W, " cells");
+  const auto opts = p0.options();
+  // Logits in label order, and for every class the task that predicts it.
+  auto logits = torch::full({B, num_classes, H, W}, kAbsentClassLogit, opts);
+  std::vector<int64_t> task_of(static_cast<std::size_t>(num_classes), -1);
+  for (std::size_t t = 0; t < tasks.size(); ++t)
+    for (std::size_t c = 0; c < tasks[t].size(); ++c) {
+      const int label = tasks[t][c];
+      BEVKD_CHECK(label >= 0 && label < num_classes, "centerhead_queries: task ", t, " holds label ", label,
+                  " outside [0, ", num_classes, ")");
+      logits.select(1, label).copy_(preds[t].heatmap.select(1, static_cast<int64_t>(c)));
+      task_of[static_cast<std::size_t>(label)] = static_cast<int64_t>(t);
+    }
+  const int64_t K = std::min(k, H * W);
+  torch::Tensor cells, best;
+  {
+    torch::NoGradGuard ng;
+    const auto flat = logits.detach().flatten(2);         // [B, C, HW]
+    const auto [cell_max, cell_cls] = flat.max(1);        // [B, HW]
+    const auto top = cell_max.topk(K, 1, true, true);     // sigmoid is monotone
+    cells = std::get<1>(top);                              // [B, K]
+    best = cell_cls.gather(1, cells);                      // [B, K] label of the best class
+  }
+  auto gather_cells = [&](const torch::Tensor& m) {  // [B, C, H, W] -> [B, K, C]
+    const auto flat = m.flatten(2);
+    return flat.gather(2, cells.unsqueeze(1).expand({B, flat.size(1), K})).transpose(1, 2);
+  };
+  const auto cls_logits = gather_cells(logits);  // gradient flows (the loss does not use it)
+  // Boxes decoded by each cell's task: decode every task at all K cells, then pick per cell.
+  const auto rows = torch::div(cells, W, "floor").to(opts.dtype());
+  const auto cols = torch::remainder(cells, W).to(opts.dtype());
+  std::vector<torch::Tensor> per_task;
+  for (const auto& p : preds) {
+    const auto reg = gather_cells(p.reg), hgt = gather_cells(p.height), dim = gather_cells(p.dim),
+               rot = gather_cells(p.rot);
+    const auto vel = p.vel.defined() ? gather_cells(p.vel) : torch::zeros({B, K, 2}, opts);
+    const auto x = (cols + reg.select(2, 0)) * grid.dx + grid.x_min();
+    const auto y = (rows + reg.select(2, 1)) * grid.dy + grid.y_min();
+    per_task.push_back(torch::stack({x, y, dim.select(2, 0), dim.select(2, 1), hgt.select(2, 0), dim.select(2, 2),
+                                     rot.select(2, 0), rot.select(2, 1), vel.select(2, 0), vel.select(2, 1)},
+                                    2));  // [B, K, 10]
+  }
+  torch::Tensor code;
+  if (per_task.size() == 1) {
+    code = per_task[0];
+  } else {
+    auto lut = torch::tensor(task_of, torch::kInt64).to(cells.device());
+    const auto task_idx = lut.index({best});  // [B, K]
+    const auto all = torch::stack(per_task, 0);  // [T, B, K, 10]
+    code = all.gather(0, task_idx.unsqueeze(0).unsqueeze(-1).expand({1, B, K, 10})).squeeze(0);
+  }
+  CenterHeadQueries q;
+  q.cls_logits = cls_logits.unsqueeze(0);
+  q.bbox_preds = code.unsqueeze(0);
+  const auto xy = code.detach().slice(2, 0, 2);
+  const auto px = (xy.select(2, 0) - grid.x_min()) / (grid.x_max() - grid.x_min()) * 2 - 1;
+  const auto py = (xy.select(2, 1) - grid.y_min()) / (grid.y_max() - grid.y_min()) * 2 - 1;
+  q.points = torch::stack({px, py}, 2).unsqueeze(0);
+  q.cells = cells;
+  return q;
+}
+
 }  // namespace bevkd::train::losses

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/bev_grid.h"
+#include "core/nn/center_head.h"
 #include "core/nn/hungarian.h"
 
 namespace bevkd::train::losses {
@@ -153,5 +155,28 @@ class BevDistillInfoNceImpl : public torch::nn::Module {
   InfoNceOptions opts_;
 };
 TORCH_MODULE(BevDistillInfoNce);
+
+// ---- §11.8 a CenterHead student's "queries" --------------------------------------------------
+
+// The K cells of a CenterHead student that play the reference's decoder queries (one "layer"):
+// per sample the K cells of highest max-over-classes sigmoid score (descending; K clamped to H·W).
+// At each cell: the class logits of all classes in label order (a class in no task gets
+// kAbsentClassLogit), and the box decoded there by the task of the cell's best class, in
+// bevdistill_box_code's layout — differentiable w.r.t. the head's regression outputs:
+//   x = x_min + (col + reg_x)·dx, y = y_min + (row + reg_y)·dy, log l, log w = dim[0], dim[1],
+//   z = height, log h = dim[2], sin, cos = rot, vx, vy = vel (0 without velocity).
+// points: the decoded (x, y) mapped to grid_sample coordinates of the grid's x-y range
+// (−1 at x_min / y_min, +1 at x_max / y_max; align_corners = false), detached.
+struct CenterHeadQueries {
+  torch::Tensor cls_logits;  // [1, B, K, num_classes]
+  torch::Tensor bbox_preds;  // [1, B, K, 10]
+  torch::Tensor points;      // [1, B, K, 2]
+  torch::Tensor cells;       // [B, K] int64 row * W + col
+};
+inline constexpr double kAbsentClassLogit = -20.0;
+
+CenterHeadQueries centerhead_queries(const std::vector<core::nn::TaskPrediction>& preds,
+                                     const std::vector<core::nn::TaskClasses>& tasks, const BevGrid& grid, int64_t k,
+                                     int num_classes = 10);
 
 }  // namespace bevkd::train::losses

@@ -15,12 +15,6 @@ namespace {
 using P = ParamSpec;
 
 // A finite number parameter.
-double finite_param(const Params& p, const std::string& key) {
-  const double v = p.number(key);
-  if (!std::isfinite(v)) p.refuse(key, "expected a finite number");
-  return v;
-}
-
 // The "iff Cs != C" align inputs.
 void require_align_iff(const ProbeInputs& in, const std::string& w, const std::string& b) {
   const int64_t cs = in.size("Cs"), c = in.size("C");
@@ -40,8 +34,6 @@ ProbeEntry cwd_entry(const std::string& name, losses::CwdForm form) {
   e.params = {P::with_default("tau", 1, "τ"), P::with_default("loss_weight", 1, "w")};
   e.values = {"loss"};
   e.grads = {"grad_s"};
-  e.shard_fields = {"teacher/features/{tap}"};
-  e.weight_keys = {"loss_weight"};
   e.validate = [](const ProbeInputs&, const Params& p) {
     if (!(finite_param(p, "tau") > 0)) p.refuse("tau", "expected a positive temperature");
     finite_param(p, "loss_weight");
@@ -78,8 +70,6 @@ ProbeEntry mgd_entry() {
   e.params = {P::with_default("alpha_mgd", 2e-5, "α"), P::with_default("lambda_mgd", 0.65, "λ, the masked fraction")};
   e.values = {"loss"};
   e.grads = {"grad_s"};
-  e.shard_fields = {"teacher/features/{tap}"};
-  e.weight_keys = {"alpha_mgd"};
   e.validate = [](const ProbeInputs& in, const Params& p) {
     require_align_iff(in, "align_w", "align_b");
     finite_param(p, "alpha_mgd");
@@ -154,8 +144,6 @@ ProbeEntry fgd_entry() {
   e.values = {"fg_loss", "bg_loss", "mask_loss", "rela_loss", "loss"};
   e.grads = {"grad_s"};
   e.debug_files = {"mask_fg", "mask_bg"};
-  e.shard_fields = {"teacher/features/{tap}", "gt/boxes"};
-  e.weight_keys = {"alpha_fgd", "beta_fgd", "gamma_fgd", "lambda_fgd"};
   e.validate = [](const ProbeInputs& in, const Params& p) {
     require_align_iff(in, "align_w", "align_b");
     BEVKD_PROBE_CHECK(in.size("C") % 2 == 0, "input t: ", in.size("C"),
@@ -215,8 +203,6 @@ ProbeEntry fitnet_entry() {
               P::with_default("normalize", true, "mmrazor only; must be false for plain")};
   e.values = {"loss"};
   e.grads = {"grad_s"};
-  e.shard_fields = {"teacher/features/{tap}"};
-  e.weight_keys = {"loss_weight"};
   e.validate = [](const ProbeInputs&, const Params& p) {
     const std::string v = p.string("variant");
     if (v != "mmrazor" && v != "plain") p.refuse("variant", "expected \"mmrazor\" or \"plain\"");

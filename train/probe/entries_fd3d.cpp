@@ -11,12 +11,6 @@ namespace {
 
 using P = ParamSpec;
 
-double finite_param(const Params& p, const std::string& key) {
-  const double v = p.number(key);
-  if (!std::isfinite(v)) p.refuse(key, "expected a finite number");
-  return v;
-}
-
 // Copies `value` into the module parameter `name` (no gradient is taken with respect to it).
 void load_parameter(torch::nn::Module& m, const std::string& name, const torch::Tensor& value) {
   torch::NoGradGuard no_grad;
@@ -41,8 +35,6 @@ ProbeEntry fd3d_qfd_entry() {
               P::with_default("loss_weight", 0.001, "η")};
   e.values = {"loss"};
   e.grads = {"grad_s_bev"};
-  e.shard_fields = {"teacher/features/{tap}", "fd3d/focal_positions"};
-  e.weight_keys = {"loss_weight"};
   e.validate = [](const ProbeInputs& in, const Params& p) {
     const int64_t cs = in.size("Cs"), c = in.size("C");
     require_inputs_iff(in, {"adaptor_w", "adaptor_b"}, cs != c, cat("Cs = ", cs, cs != c ? " != " : " == ", "C = ", c));
@@ -89,8 +81,6 @@ ProbeEntry fd3d_smgd_entry() {
               P::with_default("loss_weight", 0.25, "λ")};
   e.values = {"loss"};
   e.grads = {"grad_s"};
-  e.shard_fields = {"teacher/features/{tap}", "fd3d/focal_boxes"};
-  e.weight_keys = {"loss_weight"};
   e.validate = [](const ProbeInputs&, const Params& p) {
     if (!(finite_param(p, "tau") > 0)) p.refuse("tau", "expected a positive temperature");
     number_in(p, "mask_ratio", 0, 1);

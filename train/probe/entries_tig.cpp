@@ -31,8 +31,6 @@ ProbeEntry tig_inner_depth_entry() {
               P::ignored_key("downsample")};
   e.values = {"loss_inner_depth"};
   e.grads = {"grad_depth_logits"};
-  e.shard_fields = {"depth/uvd", "depth/box_id"};
-  e.weight_keys = {"inner_depth_weight"};
   e.validate = [](const ProbeInputs& in, const Params& p) {
     const std::vector<double> db = finite_numbers(p, "dbound", 3, 3);
     if (!(db[2] > 0 && db[1] > db[0])) p.refuse("dbound", "expected [start, stop, step) with start < stop, step > 0");
@@ -108,8 +106,6 @@ ProbeEntry tig_inner_feature_entry() {
   e.values = {"loss_inter_keypoint", "loss_inter_channel"};
   e.grads = {"grad_s_bev_loss_inter_keypoint", "grad_s_bev_loss_inter_channel"};
   e.debug_files = {"corners_b{b}", "grid_b{b}_box{k}"};
-  e.shard_fields = {"teacher/features/{tap}", "gt/boxes"};
-  e.weight_keys = {"inter_keypoint_weight", "inter_channel_weight"};
   e.validate = [](const ProbeInputs&, const Params& p) {
     const int64_t n = p.integer("x_sample_num");
     if (p.integer("y_sample_num") != n) p.refuse("y_sample_num", cat("must equal x_sample_num = ", n));

@@ -54,8 +54,6 @@ ProbeEntry x3kd_entry() {
               P::with_default("w_reg", 0.25), P::with_default("qfl_beta", 2, "β"), P::with_default("score_thr", 0.1)};
   e.values = {"xfd", "gen_loss", "disc_loss", "xod_hm", "xod_reg", "xod"};
   e.grads = {"grad_s_xfd", "grad_disc_logits_student_gen_loss", "grad_s_hm_logits_xod", "grad_s_reg_xod"};
-  e.shard_fields = {"teacher/features/{tap}", "teacher/heatmap", "teacher/boxes", "teacher/scores"};
-  e.weight_keys = {"w_fd", "w_at", "w_hm", "w_reg"};
   e.validate = [](const ProbeInputs& in, const Params& p) {
     const bool fd = term_present(in, "X-FD", kFd), at = term_present(in, "X-AT", kAt),
                od = term_present(in, "X-OD", kOd);

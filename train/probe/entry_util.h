@@ -15,6 +15,13 @@
 namespace bevkd::train::probe {
 
 // A number parameter with a range check: refuses (exit 2) outside [lo, hi] / (lo, hi).
+// A finite number (refused by key otherwise).
+inline double finite_param(const Params& p, const std::string& key) {
+  const double v = p.number(key);
+  if (!std::isfinite(v)) p.refuse(key, "expected a finite number");
+  return v;
+}
+
 inline double number_in(const Params& p, const std::string& key, double lo, double hi, bool open = false) {
   const double v = p.number(key);
   const bool ok = std::isfinite(v) && (open ? (v > lo && v < hi) : (v >= lo && v <= hi));

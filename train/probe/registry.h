@@ -23,11 +23,9 @@
 // of the declared ones. tests/train/probe/probe_test.cpp (LossProbeRegistry) registers a complete
 // toy family in its own Registry.
 //
-// The trainer's loss registry is built on these entries (so probe and trainer cannot disagree
-// on names): each entry also states the shard fields the loss reads in training and which of its
-// parameters are weights (their defaults are the default weights). The trainer-side factory
-// (configuration -> the loss's module and its function of a training batch) joins ProbeEntry
-// with train/trainer/.
+// bevkd-train's loss registry (train/trainer/loss_registry.h) names, per training loss, the entries
+// here that check its pure function and reads the parameters it shares with them (their
+// defaults) from this registry; `loss-probe --list` shows both, so they cannot disagree.
 //
 // An entry in brief:
 //   ProbeEntry e;
@@ -162,10 +160,6 @@ struct ProbeEntry {
   // Values and grads may be an ordered subset of the declared ones (terms evaluated only when
   // their inputs are given).
   bool partial_outputs = false;
-  // Trainer side: shard fields read in training ("teacher/features/{tap}", "gt/boxes", ...) and
-  // the parameters that weight the loss (their defaults are the default weights).
-  std::vector<std::string> shard_fields;
-  std::vector<std::string> weight_keys;
   // Alternatives: exactly one input of each group must be present, e.g. {"fg_map", "boxes"}.
   std::vector<std::vector<std::string>> one_of;
   // Extra checks after shapes are bound (throw UsageError), e.g. "iff Cs != C" inputs.

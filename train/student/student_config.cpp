@@ -4,11 +4,11 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "base/math.h"
 
 namespace bevkd::train::student {
 
 namespace det = core::nn;
-constexpr double kPi = 3.14159265358979323846;
 
 namespace {
 

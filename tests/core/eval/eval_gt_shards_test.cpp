@@ -1,5 +1,6 @@
 // GT from bevkd shards (core/eval/gt_shards.h): the stored GT reaches the evaluation with the
 // fields the official filters use, in the global frame, and perfect predictions score AP 1.
+#include "base/math.h"
 #include "core/eval/gt_shards.h"
 
 #include <gtest/gtest.h>
@@ -22,7 +23,6 @@ namespace bevkd::core::eval {
 namespace {
 
 namespace st = bevkd::storage;
-constexpr double kPi = 3.14159265358979323846;
 
 // Writes `n` fixture samples of split `split` as one shard plus its manifest under `dir`.
 st::testing::FixtureSpec write_dataset(const std::string& dir, const std::string& split, int n) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/math.h"
 #include "core/eval/accumulate.h"
 #include "core/eval/evaluate.h"
 #include "core/eval/filter.h"
@@ -16,7 +17,6 @@ namespace {
 
 using namespace evaltest;  // NOLINT
 constexpr double kTol = 1e-12;
-constexpr double kPi = 3.14159265358979323846;
 const DetectionConfig kCfg = DetectionConfig::cvpr_2019();
 
 EvalResult run(const GroundTruth& gt, const EvalBoxes& preds) {

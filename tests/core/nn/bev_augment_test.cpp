@@ -5,13 +5,12 @@
 #include <random>
 
 #include "base/error.h"
+#include "base/math.h"
 #include "core/nn/bev_augment.h"
 #include "base/rng.h"
 
 namespace bevkd::core::nn {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 TEST(BevAugment, RotationByQuarterTurn) {
   BevTransform t;

@@ -10,6 +10,7 @@
 
 #include "base/config.h"
 #include "base/fs.h"
+#include "base/math.h"
 #include "base/rng.h"
 #include "core/nn/bev_augment.h"
 #include "core/nuscenes/jpeg.h"
@@ -22,8 +23,6 @@
 
 namespace bevkd::train::data {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 void expect_affine_near(const Affine2& a, const std::array<std::array<double, 3>, 2>& want, double tol = 1e-12) {
   for (int r = 0; r < 2; ++r)

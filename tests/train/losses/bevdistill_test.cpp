@@ -11,6 +11,7 @@
 #include "tests/support/expect_error.h"
 #include "tests/support/grad_check.h"
 #include "tests/support/tensor_close.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/bevdistill.h"
 #include "train/losses/focaldistiller.h"
 #include "train/losses/gaussian_fg.h"
@@ -21,7 +22,7 @@ namespace {
 using bevkd::testing::all_close;
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 // exp(-d² / (2σ²)) for radius 1 (σ = 0.5): offsets (1,0) and (1,1).
 constexpr double kE2 = 0.1353352832366127;
@@ -438,6 +439,56 @@ TEST(FocalDistillerHeatmap, FiniteDifferenceGradientAndMaskFromBoxes) {
   for (int r = 0; r < 5; ++r)
     for (int c = 0; c < 5; ++c) EXPECT_EQ(mask[0][0][r][c].item<float>(), drawn[0][idx[r]][idx[c]].item<float>());
   EXPECT_EQ(mask[1].sum().item<float>(), 0.0f);
+}
+
+// §11.8: a CenterHead student's top-K cells as queries, worked by hand on a 4 x 4 grid of 2 m
+// with two tasks ([0], [1, 2]).
+TEST(CenterHeadQueries, TopCellsBestTaskBoxesLogitsAndPointsByHand) {
+  const BevGrid grid = BevGrid::make({-4, -4, -5, 4, 4, 3}, 2.0);
+  auto fill = [](std::vector<double> v) {  // channel values broadcast over the 4 x 4 map
+    const auto n = static_cast<int64_t>(v.size());
+    return torch::tensor(v, torch::kFloat64).view({1, n, 1, 1}).expand({1, n, 4, 4}).clone().requires_grad_(true);
+  };
+  core::nn::TaskPrediction t0, t1;
+  t0.heatmap = torch::full({1, 1, 4, 4}, -5.0, torch::kFloat64);
+  t0.heatmap[0][0][1][2] = 3.0;  // class 0 at row 1, col 2
+  t1.heatmap = torch::full({1, 2, 4, 4}, -5.0, torch::kFloat64);
+  t1.heatmap[0][0][1][2] = 1.0;  // class 1 at the same cell, weaker
+  t1.heatmap[0][1][3][0] = 2.0;  // class 2 at row 3, col 0
+  t0.reg = fill({0.25, 0.5});
+  t0.height = fill({0.7});
+  t0.dim = fill({1.0, 0.5, 0.2});
+  t0.rot = fill({0.6, 0.8});
+  t0.vel = fill({1.0, -1.0});
+  t1.reg = fill({0.1, 0.9});
+  t1.height = fill({-0.3});
+  t1.dim = fill({2.0, 1.0, 0.4});
+  t1.rot = fill({-1.0, 0.0});
+  t1.vel = fill({0.0, 2.0});
+  const auto q = centerhead_queries({t0, t1}, {{0}, {1, 2}}, grid, 2, 3);
+  ASSERT_EQ(q.bbox_preds.sizes(), (std::vector<int64_t>{1, 1, 2, 10}));
+  EXPECT_TRUE(torch::equal(q.cells, torch::tensor({{6, 12}}, torch::kInt64)));
+  // Cell (1, 2), best class 0 -> task 0: x = -4 + (2 + 0.25)·2, y = -4 + (1 + 0.5)·2.
+  EXPECT_TRUE(all_close(q.bbox_preds[0][0][0],
+                        torch::tensor({0.5, -1.0, 1.0, 0.5, 0.7, 0.2, 0.6, 0.8, 1.0, -1.0}, torch::kFloat64), 1e-12, 0));
+  // Cell (3, 0), class 2 -> task 1.
+  EXPECT_TRUE(all_close(q.bbox_preds[0][0][1],
+                        torch::tensor({-3.8, 3.8, 2.0, 1.0, -0.3, 0.4, -1.0, 0.0, 0.0, 2.0}, torch::kFloat64), 1e-12, 0));
+  EXPECT_TRUE(all_close(q.cls_logits[0][0], torch::tensor({{3.0, 1.0, -5.0}, {-5.0, -5.0, 2.0}}, torch::kFloat64),
+                        0, 0));
+  EXPECT_TRUE(all_close(q.points[0][0], torch::tensor({{0.125, -0.25}, {-0.95, 0.95}}, torch::kFloat64), 1e-12, 0));
+  EXPECT_FALSE(q.points.requires_grad());
+  // Differentiable w.r.t. the regression of the chosen task at the chosen cell only.
+  q.bbox_preds.select(3, 0).sum().backward();
+  EXPECT_EQ(t0.reg.grad()[0][0].sum().item<double>(), 2.0);  // dx / d reg_x = cell size
+  EXPECT_EQ(t1.reg.grad()[0][0].sum().item<double>(), 2.0);
+  EXPECT_EQ(t0.reg.grad()[0][1].abs().sum().item<double>(), 0.0);
+  // K is clamped to the number of cells; a class in no task gets kAbsentClassLogit.
+  const auto all = centerhead_queries({t0}, {{0}}, grid, 100, 3);
+  EXPECT_EQ(all.cells.size(1), 16);
+  EXPECT_EQ(all.cls_logits[0][0][0][1].item<double>(), kAbsentClassLogit);
+  EXPECT_ERROR_WITH(centerhead_queries({t0}, {{0}}, BevGrid::make({-4, -4, -5, 4, 4, 3}, 1.0), 2, 3),
+                    "the head's maps are 4 x 4");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "tests/support/expect_error.h"
 #include "tests/support/grad_check.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/cwd.h"
 
 namespace bevkd::train::losses {
@@ -13,7 +14,7 @@ namespace {
 
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 double cwd_brute(const torch::Tensor& s, const torch::Tensor& t, double tau, double w, bool kl) {
   const int64_t N = s.size(0), C = s.size(1), H = s.size(2), W = s.size(3);

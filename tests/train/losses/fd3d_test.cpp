@@ -21,7 +21,7 @@ namespace {
 using bevkd::testing::all_close;
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 // ---- instance and selective masks ---------------------------------------------------------
 

@@ -7,6 +7,7 @@
 
 #include "tests/support/expect_error.h"
 #include "tests/support/grad_check.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/fgd.h"
 
 namespace bevkd::train::losses {
@@ -14,7 +15,7 @@ namespace {
 
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 TEST(FgdMasks, PixelBoxesMapToInclusiveCellExtents) {
   // img 30 x 50 (h x w) -> map 3 x 5: a scale of 0.1 on both axes.

@@ -6,6 +6,7 @@
 
 #include "tests/support/expect_error.h"
 #include "tests/support/grad_check.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/fitnet.h"
 
 namespace bevkd::train::losses {
@@ -13,7 +14,7 @@ namespace {
 
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 // r(S) by loops, then either form.
 double fitnet_brute(const torch::Tensor& s, const torch::Tensor& t, const torch::Tensor& rw, const torch::Tensor& rb,

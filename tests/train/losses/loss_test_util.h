@@ -1,4 +1,5 @@
-// An independent bilinear sampler for the loss tests (TiG-BEV key points, FD3D's QFD): torch's
+// Helpers of the loss tests: kF64 (tests/support), and an independent bilinear sampler (TiG-BEV
+// key points, FD3D's QFD): torch's
 // grid_sample with bilinear interpolation, zeros padding and align_corners = false, written out
 // as loops, so that the losses' own grid_sample calls are checked against something else.
 #pragma once
@@ -8,7 +9,11 @@
 #include <cmath>
 #include <vector>
 
+#include "tests/support/tensor_close.h"
+
 namespace bevkd::train::losses::test {
+
+using bevkd::testing::kF64;
 
 // map [C, H, W] (float64), (gx, gy) normalised in [-1, 1] (x selects the W axis): the C values
 // at pixel ((gx + 1) W - 1) / 2, ((gy + 1) H - 1) / 2; corners outside the map read 0.

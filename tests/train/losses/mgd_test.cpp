@@ -8,6 +8,7 @@
 
 #include "tests/support/expect_error.h"
 #include "tests/support/grad_check.h"
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/mgd.h"
 
 namespace bevkd::train::losses {
@@ -15,7 +16,7 @@ namespace {
 
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 using Grid = std::vector<std::vector<std::vector<double>>>;  // [C][H][W]
 
 Grid conv3x3(const Grid& x, const torch::Tensor& w, const torch::Tensor& b) {

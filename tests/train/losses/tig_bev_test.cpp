@@ -21,7 +21,7 @@ namespace {
 using bevkd::testing::gradient_matches;
 using test::bilinear_sample;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 // ---- inner depth ------------------------------------------------------------------------
 

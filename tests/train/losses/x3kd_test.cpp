@@ -2,6 +2,7 @@
 // loops (its own bilinear resize, 1×1 conv, BCE and QFL), hand-worked values, float64 finite
 // differences, empty-box batches, and the X-AT step order (the generator loss leaves the
 // discriminator untouched and vice versa).
+#include "tests/train/losses/loss_test_util.h"
 #include "train/losses/x3kd.h"
 
 #include <cmath>
@@ -17,7 +18,7 @@ namespace {
 using bevkd::testing::all_close;
 using bevkd::testing::gradient_matches;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using test::kF64;
 
 // ---- X-FD --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ namespace bevkd::train {
 namespace {
 
 using nlohmann::json;
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using bevkd::testing::kF64;
 
 // The same two physical boxes. Box 0: a 4.6 m x 1.9 m car at yaw 0.6 rad (l along the heading);
 // box 1: a 12 m x 2.9 m truck heading -2.5 rad.

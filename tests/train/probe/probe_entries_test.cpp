@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "tests/support/tensor_close.h"
 #include "tests/train/probe/probe_test_util.h"
 
 namespace bevkd::train {
@@ -14,7 +15,7 @@ using nlohmann::json;
 using test::probe;
 using test::usage_error;
 
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+using bevkd::testing::kF64;
 
 // The message an exit-2 run printed, without the "loss-probe: " prefix and the newline.
 std::string refusal(const std::string& loss, const std::string& dir) {

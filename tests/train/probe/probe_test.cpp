@@ -9,6 +9,7 @@
 #include "base/fs.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/run.h"
+#include "tests/support/tensor_close.h"
 #include "tests/train/probe/probe_test_util.h"
 #include "train/probe/entry_util.h"
 #include "train/probe/params.h"
@@ -21,7 +22,7 @@ using nlohmann::json;
 using test::probe;
 using test::usage_error;
 
-torch::TensorOptions kF64() { return torch::TensorOptions().dtype(torch::kFloat64); }
+using bevkd::testing::kF64;
 
 // A valid bevdistill_dense case: B=2, C=3, 4x5 map, fg_map given.
 std::map<std::string, torch::Tensor> dense_inputs() {
@@ -466,9 +467,9 @@ TEST(LossProbeRegistry, ToyFamilyCompositeShapesIffInputsAndPerSampleGrads) {
   test::ProbeRun r = run(in, "ok", true);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.json()["values"], json({{"total", 2.0 * 120 + 6}, {"sample0", 6.0}, {"sample1", 0.0}}));
-  EXPECT_TRUE(torch::equal(probe::read_npy(dir / "ok_out/grad_pts_b0.npy"), torch::full({3, 2}, 2.0, kF64())));
+  EXPECT_TRUE(torch::equal(probe::read_npy(dir / "ok_out/grad_pts_b0.npy"), torch::full({3, 2}, 2.0, kF64)));
   EXPECT_EQ(probe::read_npy(dir / "ok_out/grad_pts_b1.npy").sizes(), (std::vector<int64_t>{0, 2}));
-  EXPECT_TRUE(torch::equal(probe::read_npy(dir / "ok_out/grad_s.npy"), torch::full({2, 4, 3, 5}, 2.0, kF64())));
+  EXPECT_TRUE(torch::equal(probe::read_npy(dir / "ok_out/grad_s.npy"), torch::full({2, 4, 3, 5}, 2.0, kF64)));
 
   auto bad = in;
   bad["flat"] = torch::zeros({7, 3});

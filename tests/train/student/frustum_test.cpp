@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "base/bev_grid.h"
+#include "base/math.h"
 #include "kernels/bev_pool.h"
 #include "tests/train/student/student_test_util.h"
 #include "train/student/frustum.h"
@@ -19,8 +20,6 @@ namespace {
 
 using testing::level_camera;
 using testing::rot_z;
-
-constexpr double kPi = 3.14159265358979323846;
 
 torch::Tensor mat3(std::initializer_list<double> v) { return torch::tensor(std::vector<double>(v), torch::kFloat64).view({3, 3}); }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "base/bev_grid.h"
+#include "base/math.h"
 #include "tests/train/student/student_test_util.h"
 #include "train/student/lift_splat.h"
 
@@ -15,8 +16,6 @@ namespace {
 
 using testing::level_camera;
 using testing::rot_z;
-
-constexpr double kPi = 3.14159265358979323846;
 
 struct Rig {
   torch::Tensor intrinsics;  // [B, N, 3, 3] float32

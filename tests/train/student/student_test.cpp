@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "base/config.h"
+#include "base/math.h"
 #include "tests/train/student/student_test_util.h"
 #include "train/student/student.h"
 
@@ -16,8 +17,6 @@ namespace {
 
 using testing::expect_error;
 using testing::level_camera;
-
-constexpr double kPi = 3.14159265358979323846;
 
 // A batch of B samples with N cameras in a ring (img_aug: a plain resize; bda: identity for
 // sample 0, a rotation for the others).
