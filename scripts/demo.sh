@@ -44,12 +44,13 @@ rm -rf "$OUT/shards" "$OUT/eval"  # the demo starts over (a rerun of run itself 
 "$BIN/precompute/bevkd-precompute" run --dataroot "$OUT/synth" --checkpoint "$OUT/teacher/teacher.ckpt" \
   --split mini_train,mini_val --sweeps 3 --views 2 --samples-per-shard 8 --threads "$THREADS" --out "$OUT/shards"
 
-step "4/8 inspect: summary, verify, render"
+step "4/8 inspect: summary, verify, render; do the teacher's boxes sit on the GT in every stored view?"
 "$BIN/storage/bevkd-inspect" summary "$OUT/shards"
 "$BIN/storage/bevkd-inspect" verify "$OUT/shards"
 VAL_SHARD="$OUT/shards/mini_val/shard-00000.h5"
 "$BIN/storage/bevkd-inspect" render "$VAL_SHARD" --sample 0 --score-min 0.3 -o "$OUT/val_sample0.png"
 "$BIN/storage/bevkd-inspect" render "$VAL_SHARD" --sample 0 --view 1 --score-min 0.3 -o "$OUT/val_sample0_view1.png"
+"$BIN/train/bevkd-train" check-views --shards "$OUT/shards" --dataroot "$OUT/synth" --split mini_train
 
 step "5/8 the stored teacher boxes of mini_val as a results JSON"
 "$BIN/precompute/bevkd-precompute" export-results --shards "$OUT/shards" --split mini_val \

@@ -4,6 +4,7 @@
 //   plot         loss curves (PNG) of a run's metrics.jsonl
 //   losses       list the distillation losses of the registry
 //   loss-probe   evaluate one distillation loss on .npy tensors (spec/loss_probe.md)
+//   check-views  do the shards' teacher boxes sit on the loader's transformed GT, view by view?
 //
 // Thin main: each subcommand is one add_<name>() that binds its config struct (configuration as
 // data: --config FILE, flags override) and returns the function that runs it; main() parses, runs
@@ -21,6 +22,7 @@
 
 #include "base/config_cli.h"
 #include "base/error.h"
+#include "train/data/view_check.h"
 #include "train/probe/probe.h"
 #include "train/trainer/loss_registry.h"
 #include "train/trainer/trainer.h"
@@ -99,9 +101,15 @@ Subcommand add_plot(CLI::App& app) {
 }
 
 Subcommand add_losses(CLI::App& app) {
+  auto as_json = std::make_shared<bool>(false);
   Subcommand s;
   s.app = app.add_subcommand("losses", "List the distillation losses bevkd-train can train with");
-  s.run = [] {
+  s.app->add_flag("--json", *as_json, "as JSON (name, description, weight, params, shard fields, probe entries)");
+  s.run = [as_json] {
+    if (*as_json) {
+      std::cout << tr::loss_registry_json().dump(2) << "\n";
+      return 0;
+    }
     for (const auto& e : tr::loss_registry())
       std::cout << e.name << "  (weight " << e.default_weight << ", params " << e.default_params.dump() << ")\n    "
                 << e.description << "\n";
@@ -120,8 +128,26 @@ Subcommand add_loss_probe(CLI::App& app) {
   s.app->add_flag("--grad", opts->grad, "write grad_*.npy (float64) for each gradient the loss lists; needs --out");
   s.app->add_flag("--list", opts->list, "list the losses with their inputs and parameters");
   s.app->add_flag("--json", opts->json, "with --list: as JSON");
-  s.run = [opts] { return bevkd::train::probe::run_loss_probe(*opts, std::cout, std::cerr); };
+  s.run = [opts] {
+    if (opts->list) opts->trainer_losses = tr::loss_registry_json();
+    return bevkd::train::probe::run_loss_probe(*opts, std::cout, std::cerr);
+  };
   s.parse_error_code = 2;
+  return s;
+}
+
+Subcommand add_check_views(CLI::App& app) {
+  auto cfg = std::make_shared<bevkd::train::data::ViewCheckConfig>();
+  Subcommand s;
+  s.app = app.add_subcommand("check-views",
+                             "Match the shards' teacher boxes to the GT after each stored view's bda (exit 3 on FAIL)");
+  bevkd::config::bind(s.app, *cfg);
+  s.preload = [cfg, sub = s.app](int argc, char** argv) { bevkd::config::preload(sub, *cfg, argc, argv); };
+  s.run = [cfg] {
+    const auto r = bevkd::train::data::check_view_alignment(*cfg);
+    bevkd::train::data::print_view_check(r, *cfg, std::cout);
+    return r.passed ? 0 : 3;
+  };
   return s;
 }
 
@@ -136,6 +162,7 @@ int main(int argc, char** argv) {
   subcommands.push_back(add_plot(app));
   subcommands.push_back(add_losses(app));
   subcommands.push_back(add_loss_probe(app));
+  subcommands.push_back(add_check_views(app));
   const int pre = bevkd::run_main("bevkd-train", [&] {
     for (const Subcommand& s : subcommands)
       if (s.preload) s.preload(argc, argv);

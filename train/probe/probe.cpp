@@ -364,7 +364,7 @@ std::string symbols_text(const std::vector<std::string>& shape) {
 
 }  // namespace
 
-std::string list_text(const Registry& registry) {
+std::string list_text(const Registry& registry, const nlohmann::json& trainer_losses) {
   std::ostringstream os;
   for (const ProbeEntry& e : registry.entries()) {
     os << e.name << "  (spec/losses.md " << e.section << ")" << (e.summary.empty() ? "" : "  " + e.summary) << "\n";
@@ -402,10 +402,19 @@ std::string list_text(const Registry& registry) {
     for (const auto& n : pending) os << " " << n << " (" << registry.pending_section(n) << ")";
     os << "\n";
   }
+  if (trainer_losses.is_array() && !trainer_losses.empty()) {
+    os << "\nbevkd-train's losses (train config \"losses\"; parameters shared with a probe entry take its default):\n";
+    for (const auto& t : trainer_losses) {
+      std::string probes;
+      for (const auto& p : t.at("probe_losses")) probes += (probes.empty() ? "" : ", ") + p.get<std::string>();
+      os << "  " << t.at("name").get<std::string>() << "  (checked by: " << probes << ")  params "
+         << t.at("params").dump() << "\n";
+    }
+  }
   return os.str();
 }
 
-std::string list_json(const Registry& registry) {
+std::string list_json(const Registry& registry, const nlohmann::json& trainer_losses) {
   using ojson = nlohmann::ordered_json;
   ojson losses = ojson::array();
   for (const ProbeEntry& e : registry.entries()) {
@@ -429,7 +438,9 @@ std::string list_json(const Registry& registry) {
                            {"values", e.values},
                            {"grads", e.grads}});
   }
-  return ojson{{"losses", losses}}.dump();
+  ojson out{{"losses", losses}};
+  if (!trainer_losses.is_null()) out["trainer_losses"] = ojson::parse(trainer_losses.dump());
+  return out.dump();
 }
 
 namespace {
@@ -471,7 +482,7 @@ int run(const LossProbeOptions& opts, std::ostream& out, std::ostream& err, cons
   if (opts.list) {
     BEVKD_PROBE_CHECK(opts.loss.empty() && opts.case_dir.empty() && opts.out_dir.empty() && !opts.grad,
                       "--list takes no --loss, --case, --out or --grad");
-    out << (opts.json ? list_json(registry) + "\n" : list_text(registry));
+    out << (opts.json ? list_json(registry, opts.trainer_losses) + "\n" : list_text(registry, opts.trainer_losses));
     return 0;
   }
   BEVKD_PROBE_CHECK(!opts.json, "--json is an option of --list");

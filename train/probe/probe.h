@@ -22,6 +22,7 @@
 // at this boundary only (box_convention.h).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 
@@ -36,6 +37,10 @@ struct LossProbeOptions {
   bool grad = false;     // --grad
   bool list = false;     // --list
   bool json = false;     // --json (with --list)
+  // bevkd-train's loss registry (train/trainer: loss_registry_json(), set by the binary): --list
+  // shows it after the probe entries, --list --json as "trainer_losses" next to "losses". The
+  // trainer's entries read their shared defaults from this registry, so the two cannot disagree.
+  nlohmann::json trainer_losses;
 };
 
 // Runs the command: writes the result to `out` and messages to `err`, returns the exit code
@@ -51,7 +56,7 @@ ProbeContext load_case(const ProbeEntry& entry, const std::string& case_dir, boo
 std::string values_json(const std::string& loss, const ProbeOutput& out);
 
 // --list text and --list --json text.
-std::string list_text(const Registry& registry);
-std::string list_json(const Registry& registry);
+std::string list_text(const Registry& registry, const nlohmann::json& trainer_losses = nullptr);
+std::string list_json(const Registry& registry, const nlohmann::json& trainer_losses = nullptr);
 
 }  // namespace bevkd::train::probe

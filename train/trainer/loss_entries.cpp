@@ -253,6 +253,116 @@ struct TigInnerDepth : DistillLoss {
   }
 };
 
+// ---- TiG-BEV inner feature (§4.2) -------------------------------------------------------------
+
+struct TigInnerFeature : DistillLoss {
+  std::string tap, student_tap;
+  ls::TigInnerFeature module{nullptr};
+  static ls::TigInnerFeatureOptions opts(const LossSetup& s) {
+    ls::TigInnerFeatureOptions o;
+    const auto& p = s.params;
+    o.sample_num = p.at("sample_num").get<int64_t>();
+    o.enlarge_width = num(p, "enlarge_width");
+    o.inter_keypoint_weight = num(p, "inter_keypoint_weight");
+    o.inter_channel_weight = num(p, "inter_channel_weight");
+    BEVKD_CHECK(o.sample_num >= 2, s.where, ": sample_num ", o.sample_num, " must be >= 2");
+    // The reference normalises key points with the LSS grid of its (shared) BEV maps; here that is
+    // the student's grid, which covers the teacher's x-y range (DESIGN.md grid rule).
+    o.lss = ls::LssGridParams::of(s.student.grid);
+    o.exact = p.at("exact").get<bool>();
+    o.student_grid = s.student.grid;
+    o.teacher_grid = s.teacher_grid;
+    return o;
+  }
+  explicit TigInnerFeature(const LossSetup& s)
+      : tap(str(s.params, "tap")), student_tap(str(s.params, "student_tap")) {
+    module = register_module("distiller", ls::TigInnerFeature(student_channels(s, student_tap),
+                                                               tap_channels(s, tap), opts(s)));
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto r = module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap), gt_boxes(in.batch));
+    return {{"inter_keypoint", r.inter_keypoint}, {"inter_channel", r.inter_channel}};
+  }
+};
+
+// ---- BEVDistill sparse instance (§3.2) and InfoNCE (§3.3) for a CenterHead student (§11.8) ----
+
+// The student's top-K cells as the reference's queries (one layer).
+ls::CenterHeadQueries student_queries(const LossInputs& in, const student::StudentConfig& cfg, int64_t k) {
+  return ls::centerhead_queries(in.student.tasks, cfg.head.tasks, cfg.grid, k);
+}
+
+struct BevDistillBox : DistillLoss {
+  student::StudentConfig student;
+  int64_t top_k, teacher_top_k;
+  bool quality;
+  ls::BoxDistillOptions o;
+  explicit BevDistillBox(const LossSetup& s)
+      : student(s.student), top_k(s.params.at("top_k").get<int64_t>()),
+        teacher_top_k(s.params.at("teacher_top_k").get<int64_t>()) {
+    const auto w = str(s.params, "weighting");
+    BEVKD_CHECK(w == "s2" || w == "q", s.where, ": weighting must be s2 (the release: s = the teacher's max class "
+                "probability) or q (the paper's quality, the shards' teacher/quality), got '", w, "'");
+    quality = w == "q";
+    BEVKD_CHECK(top_k >= 1 && teacher_top_k >= 1, s.where, ": top_k ", top_k, " and teacher_top_k ", teacher_top_k,
+                " must be >= 1");
+    o.loss_weight = num(s.params, "loss_weight");
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto q = student_queries(in, student, top_k);
+    std::vector<ls::BoxDistillTeacher> teacher;
+    for (const auto& t : in.batch.teacher) {
+      // The release keeps the teacher's top 50 by score (no threshold, no NMS beyond the teacher's).
+      const int64_t m = std::min<int64_t>(teacher_top_k, t.scores.size(0));
+      const auto order = std::get<1>(t.scores.topk(m, 0, true, true));
+      ls::BoxDistillTeacher bt;
+      bt.code = ls::bevdistill_box_code(t.boxes.index_select(0, order));
+      bt.probs = t.class_probs.index_select(0, order);
+      bt.score = quality ? t.quality.index_select(0, order) : ls::bevdistill_max_prob_score(bt.probs);
+      teacher.push_back(std::move(bt));
+    }
+    return {{"box", ls::bevdistill_box_distill(q.cls_logits, q.bbox_preds, teacher, o).total}};
+  }
+};
+
+struct BevDistillInfoNce : DistillLoss {
+  std::string tap, student_tap;
+  student::StudentConfig student;
+  int64_t top_k;
+  ls::BevDistillInfoNce module{nullptr};
+  explicit BevDistillInfoNce(const LossSetup& s)
+      : tap(str(s.params, "tap")), student_tap(str(s.params, "student_tap")), student(s.student),
+        top_k(s.params.at("top_k").get<int64_t>()) {
+    BEVKD_CHECK(top_k >= 1, s.where, ": top_k ", top_k, " must be >= 1");
+    ls::InfoNceOptions o;
+    o.student_channels = student_channels(s, student_tap);
+    o.teacher_channels = tap_channels(s, tap);
+    o.mid_channels = s.params.at("mid_channels").get<int64_t>();
+    o.temperature = num(s.params, "temperature");
+    o.loss_weight = num(s.params, "loss_weight");
+    module = register_module("distiller", ls::BevDistillInfoNce(o));
+  }
+  std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
+    const auto q = student_queries(in, student, top_k);  // points detached
+    const auto l = module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap), q.points);
+    return {{"infonce", module->options().loss_weight * l}};
+  }
+};
+
+ShardNeed class_probs_need() {
+  return {"teacher/class_probs", "bevkd-precompute run with shard schema >= 1.1 (it writes the teacher's class "
+          "probabilities; re-run precompute)", "",
+          [](data::LoaderConfig& c) {
+            c.teacher_boxes = true;
+            c.teacher_class_probs = true;
+          }};
+}
+
+ShardNeed teacher_boxes_need() {
+  return {"teacher/boxes", "(every shard holds the teacher's boxes, scores, labels and quality)", "",
+          [](data::LoaderConfig& c) { c.teacher_boxes = true; }};
+}
+
 template <class L>
 std::function<std::shared_ptr<DistillLoss>(const LossSetup&)> maker() {
   return [](const LossSetup& s) { return std::make_shared<L>(s); };
@@ -263,34 +373,65 @@ std::vector<ShardNeed> tap_only(const json& p) { return {tap_need(p.at("tap").ge
 }  // namespace
 
 std::vector<LossEntry> builtin_loss_entries() {
+  // Parameters shared with a loss-probe entry are listed in probe_params (trainer key -> probe key)
+  // and take the probe's default (loss_registry.cpp); default_params holds the trainer's own keys.
   std::vector<LossEntry> all;
-  all.push_back({"bevdistill_dense",
-                 "BEVDistill dense foreground-guided feature distillation (spec/losses.md §3.1) on the stored fg_mask",
-                 1.0,
-                 {{"tap", "head_shared"}, {"student_tap", "head_shared"}, {"loss_weight", 0.01}},
-                 [](const json& p) { return std::vector<ShardNeed>{tap_need(p.at("tap").get<std::string>()), fg_need()}; },
-                 maker<BevDistillDense>()});
-  all.push_back({"focaldistiller_heatmap",
-                 "FocalDistiller's BEV L2 heat-map baseline (spec/losses.md §6), mask from the GT boxes", 1.0,
-                 {{"tap", "neck"}, {"student_tap", "neck"}, {"loss_weight", 0.1}}, tap_only,
-                 maker<FocalHeatmap>()});
-  all.push_back({"fitnet", "FitNet hint loss (spec/losses.md §7.1)", 1.0,
-                 {{"tap", "neck"}, {"student_tap", "neck"}, {"form", "mmrazor"}, {"loss_weight", 1.0},
-                  {"normalize", true}},
-                 tap_only, maker<Fitnet>()});
-  all.push_back({"cwd", "channel-wise distillation (spec/losses.md §7.2)", 1.0,
-                 {{"tap", "neck"}, {"student_tap", "neck"}, {"tau", 1.0}, {"loss_weight", 1.0}, {"form", "kl"}},
-                 tap_only, maker<Cwd>()});
-  all.push_back({"mgd", "masked generative distillation (spec/losses.md §7.3)", 1.0,
-                 {{"tap", "neck"}, {"student_tap", "neck"}, {"alpha", 2e-5}, {"lambda", 0.65}, {"seed", 0}},
-                 tap_only, maker<Mgd>()});
-  all.push_back({"fgd", "focal and global distillation (spec/losses.md §7.4), masks from the GT boxes", 1.0,
-                 {{"tap", "neck"}, {"student_tap", "neck"}, {"temp", 0.5}, {"alpha", 1e-3}, {"beta", 5e-4},
-                  {"gamma", 1e-3}, {"lambda", 5e-6}},
-                 tap_only, maker<Fgd>()});
-  all.push_back({"tig_inner_depth", "TiG-BEV inner-depth supervision (spec/losses.md §4.1) on the stored LiDAR points",
-                 1.0, {{"loss_weight", 1.0}},
-                 [](const json&) { return std::vector<ShardNeed>{box_id_need()}; }, maker<TigInnerDepth>()});
+  auto add = [&](LossEntry e, std::vector<std::string> probes, std::vector<std::pair<std::string, std::string>> shared) {
+    e.probe_losses = std::move(probes);
+    e.probe_params = std::move(shared);
+    all.push_back(std::move(e));
+  };
+  add({"bevdistill_dense",
+       "BEVDistill dense foreground-guided feature distillation (spec/losses.md §3.1) on the stored fg_mask", 1.0,
+       {{"tap", "head_shared"}, {"student_tap", "head_shared"}},
+       [](const json& p) { return std::vector<ShardNeed>{tap_need(p.at("tap").get<std::string>()), fg_need()}; },
+       maker<BevDistillDense>()},
+      {"bevdistill_dense"}, {{"loss_weight", "loss_weight"}});
+  add({"bevdistill_box",
+       "BEVDistill sparse instance distillation (spec/losses.md §3.2) for a CenterHead student (§11.8): the "
+       "student's top-K cells Hungarian-matched to the teacher's top boxes, s²-weighted L1 (or the paper's q)",
+       1.0, {{"top_k", 300}, {"teacher_top_k", 50}, {"weighting", "s2"}},
+       [](const json&) { return std::vector<ShardNeed>{teacher_boxes_need(), class_probs_need()}; },
+       maker<BevDistillBox>()},
+      {"bevdistill_box_distill"}, {{"loss_weight", "loss_weight_l1"}});
+  add({"bevdistill_infonce",
+       "BEVDistill instance InfoNCE (spec/losses.md §3.3) sampled at the student's top-K cells (§11.8), both "
+       "projection heads trained",
+       1.0, {{"tap", "neck"}, {"student_tap", "neck"}, {"top_k", 300}, {"mid_channels", 512}}, tap_only,
+       maker<BevDistillInfoNce>()},
+      {"bevdistill_infonce"}, {{"temperature", "temperature"}, {"loss_weight", "loss_weight"}});
+  add({"focaldistiller_heatmap",
+       "FocalDistiller's BEV L2 heat-map baseline (spec/losses.md §6), mask from the GT boxes", 1.0,
+       {{"tap", "neck"}, {"student_tap", "neck"}}, tap_only, maker<FocalHeatmap>()},
+      {"focaldistiller_bev_l2_heatmap"}, {{"loss_weight", "weight"}});
+  // FitNet's probe requires loss_weight (the two forms' references differ); the trainer's is 1.
+  add({"fitnet", "FitNet hint loss (spec/losses.md §7.1)", 1.0,
+       {{"tap", "neck"}, {"student_tap", "neck"}, {"form", "mmrazor"}, {"loss_weight", 1.0}}, tap_only,
+       maker<Fitnet>()},
+      {"fitnet"}, {{"normalize", "normalize"}});
+  add({"cwd", "channel-wise distillation (spec/losses.md §7.2)", 1.0,
+       {{"tap", "neck"}, {"student_tap", "neck"}, {"form", "kl"}}, tap_only, maker<Cwd>()},
+      {"cwd_kl", "cwd_ce_focaldistiller"}, {{"tau", "tau"}, {"loss_weight", "loss_weight"}});
+  add({"mgd", "masked generative distillation (spec/losses.md §7.3)", 1.0,
+       {{"tap", "neck"}, {"student_tap", "neck"}, {"seed", 0}}, tap_only, maker<Mgd>()},
+      {"mgd"}, {{"alpha", "alpha_mgd"}, {"lambda", "lambda_mgd"}});
+  add({"fgd", "focal and global distillation (spec/losses.md §7.4), masks from the GT boxes", 1.0,
+       {{"tap", "neck"}, {"student_tap", "neck"}}, tap_only, maker<Fgd>()},
+      {"fgd"},
+      {{"temp", "temp"}, {"alpha", "alpha_fgd"}, {"beta", "beta_fgd"}, {"gamma", "gamma_fgd"}, {"lambda", "lambda_fgd"}});
+  add({"tig_inner_depth", "TiG-BEV inner-depth supervision (spec/losses.md §4.1) on the stored LiDAR points", 1.0,
+       json::object(), [](const json&) { return std::vector<ShardNeed>{box_id_need()}; }, maker<TigInnerDepth>()},
+      {"tig_inner_depth"}, {{"loss_weight", "inner_depth_weight"}});
+  add({"tig_inner_feature",
+       "TiG-BEV inner-keypoint and inner-channel distillation (spec/losses.md §4.2) on the GT boxes' enlarged "
+       "lattice",
+       1.0, {{"tap", "neck"}, {"student_tap", "neck"}}, tap_only, maker<TigInnerFeature>()},
+      {"tig_inner_feature"},
+      {{"sample_num", "x_sample_num"},
+       {"enlarge_width", "enlarge_width"},
+       {"inter_keypoint_weight", "inter_keypoint_weight"},
+       {"inter_channel_weight", "inter_channel_weight"},
+       {"exact", "exact"}});
   return all;
 }
 

@@ -4,21 +4,64 @@
 
 #include "base/config.h"
 #include "base/error.h"
+#include "train/probe/registry.h"
 #include "train/trainer/loss_entries.h"
 
 namespace bevkd::train::trainer {
 
 using nlohmann::json;
 
+namespace {
+
+// Fills e.default_params[trainer key] from the probe registry (the one place those defaults are
+// written); a probe entry or key that is missing or has no fixed default is a bug of the tables.
+void inherit_probe_defaults(LossEntry& e) {
+  const auto& probes = probe::probe_registry();
+  BEVKD_ASSERT(!e.probe_losses.empty(), "loss registry: ", e.name, " names no loss-probe entry");
+  for (const auto& name : e.probe_losses)
+    BEVKD_ASSERT(probes.find(name) != nullptr, "loss registry: ", e.name, " names the loss-probe entry ", name,
+                 ", which is not implemented");
+  const probe::ProbeEntry& first = *probes.find(e.probe_losses.front());
+  for (const auto& [tk, pk] : e.probe_params) {
+    const probe::ParamSpec* spec = nullptr;
+    for (const auto& p : first.params)
+      if (p.key == pk) spec = &p;
+    BEVKD_ASSERT(spec && spec->default_value && !spec->default_value->is_null(), "loss registry: ", e.name,
+                 " inherits '", tk, "' from ", first.name, ".", pk, ", which has no fixed default");
+    e.default_params[tk] = *spec->default_value;
+  }
+}
+
+}  // namespace
+
 const std::vector<LossEntry>& loss_registry() {
   static const std::vector<LossEntry> entries = [] {
     auto e = builtin_loss_entries();
+    for (auto& entry : e) inherit_probe_defaults(entry);
     std::sort(e.begin(), e.end(), [](const LossEntry& a, const LossEntry& b) { return a.name < b.name; });
     for (std::size_t i = 1; i < e.size(); ++i)
       BEVKD_ASSERT(e[i - 1].name != e[i].name, "loss registry: ", e[i].name, " registered twice");
     return e;
   }();
   return entries;
+}
+
+json loss_registry_json() {
+  json out = json::array();
+  for (const auto& e : loss_registry()) {
+    json fields = json::array();
+    for (const auto& n : e.needs(e.default_params)) fields.push_back(n.dataset);
+    json shared = json::object();
+    for (const auto& [tk, pk] : e.probe_params) shared[tk] = pk;
+    out.push_back({{"name", e.name},
+                   {"description", e.description},
+                   {"default_weight", e.default_weight},
+                   {"params", e.default_params},
+                   {"shard_fields", fields},
+                   {"probe_losses", e.probe_losses},
+                   {"probe_params", shared}});
+  }
+  return out;
 }
 
 const LossEntry& find_loss(const std::string& name) {

@@ -70,10 +70,20 @@ struct LossEntry {
   nlohmann::json default_params = nlohmann::json::object();  // every key the loss accepts
   std::function<std::vector<ShardNeed>(const nlohmann::json& params)> needs;
   std::function<std::shared_ptr<DistillLoss>(const LossSetup& setup)> make;
+  // The loss-probe entries (spec/loss_probe.md, train/probe/) that check this loss's pure
+  // function, and the parameters it shares with them: trainer key -> probe key. Their defaults are
+  // READ from the probe registry when the entry is built (never written twice), so `bevkd-train
+  // losses` and `loss-probe --list` cannot disagree.
+  std::vector<std::string> probe_losses;
+  std::vector<std::pair<std::string, std::string>> probe_params;
 };
 
 // Every registered loss, by name order.
 const std::vector<LossEntry>& loss_registry();
+// The registry as JSON (`bevkd-train losses --json`, and the "trainer_losses" of
+// `loss-probe --list --json`): [{name, description, default_weight, params, shard_fields,
+// probe_losses, probe_params}] with the default parameters and the shard fields they need.
+nlohmann::json loss_registry_json();
 // The entry called `name`; throws bevkd::Error listing the registered names otherwise.
 const LossEntry& find_loss(const std::string& name);
 // params with the entry's defaults filled in; an unknown key is refused naming the loss and the

@@ -9,8 +9,11 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
+#include <array>
 
 #include "base/fs.h"
+#include "base/math.h"
 #include "base/rng.h"
 #include "core/nn/bev_augment.h"
 #include "core/nuscenes/jpeg.h"
@@ -22,6 +25,7 @@
 #include "train/data/image_aug.h"
 #include "train/data/loader.h"
 #include "train/data/sample_loader.h"
+#include "train/data/view_check.h"
 
 namespace bevkd::train::data {
 namespace {
@@ -29,8 +33,6 @@ namespace {
 using storage::Array;
 using storage::StreamPosition;
 using storage::testing::TempDir;
-
-constexpr double kPi = 3.14159265358979323846;
 
 // 9 samples in two shards, 320 x 180 JPEGs, student input 64 x 128 at depth stride 8.
 LoaderConfig small_config() {
@@ -695,6 +697,102 @@ TEST_F(LoaderErrors, CorruptShardDataIsReportedByNextNamingShardSampleAndDataset
   // Without the tap the damaged bytes are never read.
   auto l2 = loader(small_config(), eval_setup());
   EXPECT_EQ(epoch(*l2).size(), 5u);
+}
+
+// Greedy centre matching worked by hand: highest score first, same class only, nearest free GT
+// within the radius, scores below the threshold ignored.
+TEST(MatchCentres, GreedyByScoreWithinTheRadiusAndClassWorkedByHand) {
+  // Teacher boxes (x, y), scores, labels.
+  const auto tb = torch::tensor({0.0, 0.0, 0.5, 0.0, 10.0, 0.0, 0.2, 0.1, 20.0, 20.0}, torch::kFloat64).view({5, 2});
+  const auto ts = torch::tensor({0.6, 0.9, 0.8, 0.2, 0.7});
+  const auto tl = torch::tensor({0, 0, 1, 0, 0}, torch::kInt64);
+  // GT centres (x, y, z) and labels.
+  const auto gc =
+      torch::tensor({0.1, 0.0, 0.0, 1.0, 0.0, 0.0, 10.0, 1.0, 0.0, 21.5, 20.0, 0.0}, torch::kFloat64).view({4, 3});
+  const auto gl = torch::tensor({0, 0, 1, 0}, torch::kInt64);
+  const auto m = match_centres(tb, ts, tl, gc, gl, 0.3, 2.0);
+  // Order by score: box 1 (0.9) takes GT 0 (0.4 m; GT 1 is 0.5 m); box 2 (0.8, class 1) takes GT 2
+  // (1 m); box 4 (0.7) takes GT 3 (1.5 m); box 0 (0.6) takes the remaining GT 1 (1 m); box 3 is
+  // below 0.3.
+  ASSERT_EQ(m.size(), 4u);
+  const std::vector<std::array<double, 3>> want = {{1, 0, 0.4}, {2, 2, 1.0}, {4, 3, 1.5}, {0, 1, 1.0}};
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(m[i].teacher, static_cast<std::int64_t>(want[i][0])) << i;
+    EXPECT_EQ(m[i].gt, static_cast<std::int64_t>(want[i][1])) << i;
+    EXPECT_NEAR(m[i].distance, want[i][2], 1e-12) << i;
+  }
+  // Within 0.9 m only box 1 matches (box 0 would need GT 1 at 1 m).
+  EXPECT_EQ(match_centres(tb, ts, tl, gc, gl, 0.3, 0.9).size(), 1u);
+  EXPECT_TRUE(match_centres(tb.slice(0, 0, 0), ts.slice(0, 0, 0), tl.slice(0, 0, 0), gc, gl, 0.3, 2.0).empty());
+  EXPECT_EQ(ViewAlignment::fraction_within({0.4, 1.0, 1.5, 1.0}, 1.0), 0.75);
+  EXPECT_NEAR(ViewAlignment::quantile({0.4, 1.0, 1.5, 1.0}, 0.5), 1.0, 1e-12);
+  EXPECT_TRUE(std::isnan(ViewAlignment::quantile({}, 0.5)));
+}
+
+class ViewCheck : public LoaderTest {
+ protected:
+  ViewCheckConfig config() const {
+    ViewCheckConfig c;
+    c.shards = data_.manifest_path;
+    c.dataroot = data_.dataroot;
+    c.split = "train";
+    c.min_score = 0.4;  // the fixture's false positives score below 0.35
+    return c;
+  }
+};
+
+// The fixture's teacher boxes are its GT moved by each view's bda (computed by the fixture, not the
+// loader) plus 0.2 m of jitter: with the loader's bda on the GT they sit within one 1.6 m cell;
+// without it (the control) the rotated / flipped view does not.
+TEST_F(ViewCheck, TeacherBoxesSitOnTheTransformedGtAndTheControlDoesNot) {
+  make();
+  const auto r = check_view_alignment(config());
+  EXPECT_DOUBLE_EQ(r.cell, spec_.shard.grid.dx);
+  ASSERT_EQ(r.views.size(), 2u);
+  EXPECT_TRUE(r.passed);
+  for (const auto& a : r.views) {
+    EXPECT_EQ(a.samples, 9);
+    EXPECT_GE(a.with_bda.size(), 9u) << "view " << a.view;
+    EXPECT_EQ(ViewAlignment::fraction_within(a.with_bda, r.cell), 1.0) << "view " << a.view;
+  }
+  // View 0 is the key frame: the control is the same matching.
+  EXPECT_EQ(r.views[0].without_bda, r.views[0].with_bda);
+  const auto& v1 = r.views[1];
+  EXPECT_GE(v1.on_gt(r.cell), 0.95);
+  EXPECT_LT(v1.on_gt(r.cell, false), 0.6 * v1.on_gt(r.cell)) << "the control must lose most teacher boxes";
+  std::ostringstream table;
+  print_view_check(r, config(), table);
+  EXPECT_NE(table.str().find("check-views: PASS"), std::string::npos) << table.str();
+
+  // One view only, and a view the shards do not store.
+  auto c = config();
+  c.view = 1;
+  c.max_samples = 3;
+  const auto one = check_view_alignment(c);
+  ASSERT_EQ(one.views.size(), 1u);
+  EXPECT_EQ(one.views[0].view, 1);
+  EXPECT_EQ(one.views[0].samples, 3);
+  c.view = 2;
+  EXPECT_ERROR_WITH(check_view_alignment(c), "view 2 requested", "stores 2 view(s) per sample");
+}
+
+// A bda that does not match what the teacher saw (here: view 1's stored bda replaced by the
+// identity, as if precompute had recorded the wrong transform) fails the check.
+TEST_F(ViewCheck, AStoredBdaTheTeacherDidNotSeeFails) {
+  testing::LoaderDatasetSpec spec;
+  spec.customize = [](storage::Sample& s, int, std::int64_t) {
+    s.set("view/bda", Array::of<float>({2, 3, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  };
+  make(spec);
+  const auto r = check_view_alignment(config());
+  ASSERT_EQ(r.views.size(), 2u);
+  EXPECT_EQ(ViewAlignment::fraction_within(r.views[0].with_bda, r.cell), 1.0);
+  // Teacher boxes near the origin still meet their GT; most do not.
+  EXPECT_LT(r.views[1].on_gt(r.cell), 0.8 * r.views[0].on_gt(r.cell));
+  EXPECT_FALSE(r.passed);
+  std::ostringstream table;
+  print_view_check(r, config(), table);
+  EXPECT_NE(table.str().find("check-views: FAIL"), std::string::npos) << table.str();
 }
 
 }  // namespace

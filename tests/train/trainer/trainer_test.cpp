@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -15,6 +16,8 @@
 #include "tests/support/expect_error.h"
 #include "tests/support/temp_dir.h"
 #include "tests/train/data/loader_fixture.h"
+#include "train/probe/probe.h"
+#include "train/probe/registry.h"
 #include "train/student/depth_loss.h"
 #include "train/trainer/loss_registry.h"
 #include "train/trainer/trainer.h"
@@ -90,6 +93,43 @@ TEST(TrainConfig, LossSpecsAndFlags) {
   c.losses.clear();
   c.precision = "bf16";
   EXPECT_ERROR_WITH(c.validate(), "--precision bf16 is autocast on CUDA", "cpu");
+}
+
+// The trainer's registry names the loss-probe entries that check each loss and takes the
+// parameters it shares with them from the probe registry; loss-probe --list --json lists both.
+TEST(LossRegistry, SharedParametersComeFromTheProbeRegistryAndTheProbeListsTheTrainer) {
+  const auto& probes = probe::probe_registry();
+  for (const auto& e : loss_registry()) {
+    ASSERT_FALSE(e.probe_losses.empty()) << e.name;
+    for (const auto& n : e.probe_losses) EXPECT_NE(probes.find(n), nullptr) << e.name << " -> " << n;
+    const auto* pe = probes.find(e.probe_losses.front());
+    ASSERT_NE(pe, nullptr);
+    for (const auto& [tk, pk] : e.probe_params) {
+      bool found = false;
+      for (const auto& ps : pe->params)
+        if (ps.key == pk) {
+          found = true;
+          ASSERT_TRUE(ps.default_value.has_value()) << pk;
+          EXPECT_EQ(e.default_params.at(tk), *ps.default_value) << e.name << "." << tk << " vs " << pe->name << "." << pk;
+        }
+      EXPECT_TRUE(found) << e.name << "." << tk << " -> " << pk;
+    }
+  }
+  EXPECT_EQ(find_loss("bevdistill_box").default_params.at("loss_weight"), 0.25);
+  EXPECT_EQ(find_loss("tig_inner_feature").default_params.at("sample_num"), 24);
+  const auto listed = json::parse(probe::list_json(probes, loss_registry_json()));
+  ASSERT_TRUE(listed.contains("losses"));
+  ASSERT_EQ(listed.at("trainer_losses").size(), loss_registry().size());
+  for (std::size_t i = 0; i < loss_registry().size(); ++i) {
+    const auto& t = listed.at("trainer_losses").at(i);
+    EXPECT_EQ(t.at("name"), loss_registry()[i].name);
+    EXPECT_EQ(t.at("params"), loss_registry()[i].default_params);
+  }
+  const auto box = listed.at("trainer_losses");
+  const auto it = std::find_if(box.begin(), box.end(), [](const json& t) { return t.at("name") == "bevdistill_box"; });
+  ASSERT_NE(it, box.end());
+  EXPECT_EQ(it->at("shard_fields"), json({"teacher/boxes", "teacher/class_probs"}));
+  EXPECT_EQ(it->at("probe_params").at("loss_weight"), "loss_weight_l1");
 }
 
 // ---- training runs -------------------------------------------------------------------------
@@ -297,6 +337,66 @@ TEST_F(TrainRunTest, DistillationLossesTrainFromTheShardsAndAreCheckpointed) {
   EXPECT_EQ(l.at(0).at("weight"), 1.0);
   EXPECT_EQ(l.at(0).at("loss_weight"), 0.01);
   EXPECT_EQ(l.at(1).at("weight"), 0.5);
+}
+
+// Every registered loss alone, two steps on the fixture's shards (schema with class_probs, taps
+// neck and head_shared): finite, non-negative terms and no skipped step.
+TEST_F(TrainRunTest, EveryRegisteredLossTrainsAloneWithFiniteTerms) {
+  for (const auto& e : loss_registry()) {
+    auto c = config(dir_->path() + "/each_" + e.name);
+    c.epochs = 1;
+    c.stop_after = 2;
+    c.losses = {LossSpec{e.name}};
+    std::ostringstream log;
+    const auto r = train_student(c, log);
+    EXPECT_EQ(r.steps_done, 2) << e.name;
+    EXPECT_EQ(r.bad_steps, 0) << e.name;
+    const auto recs = losses_of(c.out_dir);
+    ASSERT_EQ(recs.size(), 2u) << e.name;
+    for (const auto& rec : recs) {
+      const std::string k = "loss." + e.name;
+      ASSERT_TRUE(rec.contains(k)) << rec.dump();
+      EXPECT_TRUE(std::isfinite(rec.at(k).get<double>())) << e.name;
+      EXPECT_GE(rec.at(k).get<double>(), 0.0) << e.name;
+    }
+  }
+}
+
+// BEVDistill's instance weighting: the release's s² (s = the teacher's max class probability) and
+// the paper's quality q (the shards' teacher/quality) give different losses on the same first step
+// (same student, same batch); the papers' combination trains.
+TEST_F(TrainRunTest, BevDistillBoxS2AndQWeightingAndThePapersCombination) {
+  auto first_box_loss = [&](const std::string& weighting) {
+    auto c = config(dir_->path() + "/box_" + weighting);
+    c.epochs = 1;
+    c.stop_after = 1;
+    LossSpec box{"bevdistill_box"};
+    box.params = {{"weighting", weighting}, {"top_k", 64}};
+    c.losses = {box};
+    std::ostringstream log;
+    train_student(c, log);
+    return losses_of(c.out_dir).at(0).at("loss.bevdistill_box").get<double>();
+  };
+  const double s2 = first_box_loss("s2"), q = first_box_loss("q");
+  EXPECT_GT(s2, 0.0);
+  EXPECT_GT(q, 0.0);
+  EXPECT_GT(std::abs(s2 - q), 1e-6 * s2) << "s2 " << s2 << " q " << q;
+
+  auto c = config(dir_->path() + "/bevdistill_all");
+  c.epochs = 1;
+  c.stop_after = 2;
+  c.losses = {LossSpec{"bevdistill_dense"}, LossSpec{"bevdistill_box"}, LossSpec{"bevdistill_infonce"}};
+  std::ostringstream log;
+  const auto r = train_student(c, log);
+  EXPECT_EQ(r.bad_steps, 0);
+  const auto ck = core::nn::read_checkpoint(c.out_dir + "/checkpoint-latest.ckpt", "student");
+  EXPECT_EQ(ck.modules.count("loss.bevdistill_infonce"), 1u) << "both projection heads are saved";
+  EXPECT_EQ(ck.modules.count("loss.bevdistill_box"), 0u) << "nothing trainable";
+  auto bad = config(dir_->path() + "/box_bad");
+  LossSpec box{"bevdistill_box"};
+  box.params = {{"weighting", "iou"}};
+  bad.losses = {box};
+  EXPECT_ERROR_WITH(train_student(bad, log), "loss bevdistill_box: weighting must be s2", "got 'iou'");
 }
 
 TEST_F(TrainRunTest, LossNeedingAFieldTheShardsLackIsRefusedNamingFieldAndPrecomputeOption) {
