@@ -6,6 +6,11 @@
 //
 //   build/bench/bevkd-bench-trainer [--preset tiny|bevdepth-r50] [--threads 1,2] [--steps 12]
 //       [--warmup 3] [--batch 4] [--torch-threads 2] [--loss NAME ...] [--device cpu|cuda] [--dir DIR]
+//   build/bench/bevkd-bench-trainer --per-loss [--preset ...] [--threads 2] [--steps 6] ...
+//
+// --per-loss: per preset, the detection-only student and then every registered distillation loss
+// alone (its defaults), side by side in one run: step time and peak memory, and their excess over
+// detection-only (the first thread count only).
 //
 // Each configuration runs in a child process (this binary with --child), so its peak RSS is its
 // own. The shards are tests/support's fixture on the preset's grid (neck [384] and head_shared
@@ -34,6 +39,7 @@
 #include "storage/manifest.h"
 #include "tests/train/data/loader_fixture.h"
 #include "train/data/loader.h"
+#include "train/trainer/loss_registry.h"
 #include "train/trainer/trainer.h"
 
 namespace {
@@ -156,7 +162,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> losses;
   int steps = 12, warmup = 3, batch = 4, torch_threads = 2, child_threads = 1;
   std::string dir = "/tmp/bevkd-bench-trainer", device = "cpu", child_preset;
-  bool is_child = false;
+  bool is_child = false, per_loss = false;
   app.add_option("--preset", presets, "presets: tiny, bevdepth-r50")->delimiter(',');
   app.add_option("--threads", thread_counts, "loader thread counts")->delimiter(',');
   app.add_option("--steps", steps, "timed steps");
@@ -166,6 +172,7 @@ int main(int argc, char** argv) {
   app.add_option("--loss", losses, "distillation losses to add (NAME or NAME:WEIGHT)");
   app.add_option("--device", device, "cpu, cuda");
   app.add_option("--dir", dir, "where the synthetic shards and runs go");
+  app.add_flag("--per-loss", per_loss, "detection-only, then each registered loss alone: extra time and memory");
   app.add_flag("--child", is_child, "(internal) run one configuration");
   app.add_option("--child-preset", child_preset, "(internal)");
   app.add_option("--child-threads", child_threads, "(internal)");
@@ -173,23 +180,47 @@ int main(int argc, char** argv) {
   return run_main("bevkd-bench-trainer", [&] {
     if (is_child) return child(child_preset, dir, child_threads, steps, warmup, batch, torch_threads, losses, device);
     make_dirs(dir);
+    auto run_child = [&](const std::string& p, int t, const std::vector<std::string>& with) {
+      std::string cmd = std::string(argv[0]) + " --child --child-preset " + p + " --child-threads " +
+                        std::to_string(t) + " --steps " + std::to_string(steps) + " --warmup " +
+                        std::to_string(warmup) + " --batch " + std::to_string(batch) + " --torch-threads " +
+                        std::to_string(torch_threads) + " --device " + device + " --dir " + dir;
+      for (const auto& l : with) cmd += " --loss " + l;
+      FILE* f = popen(cmd.c_str(), "r");
+      BEVKD_CHECK(f != nullptr, "cannot run ", cmd);
+      std::string out;
+      char buf[4096];
+      while (fgets(buf, sizeof buf, f)) out += buf;
+      BEVKD_CHECK(pclose(f) == 0, "the child run failed: ", cmd, "\n", out);
+      json row = json::parse(out.substr(out.rfind('{')));
+      std::cerr << row.dump() << "\n";
+      return row;
+    };
+    if (per_loss) {
+      std::printf("bevkd-bench-trainer --per-loss: device %s, batch %d, %d timed steps after %d warm-up, %d LibTorch "
+                  "threads, %d loader threads; each loss alone with its defaults\n",
+                  device.c_str(), batch, steps, warmup, torch_threads, thread_counts.front());
+      std::printf("| preset | losses | step ms | extra ms | x detection-only | peak RSS MB | extra MB |\n"
+                  "|---|---|---|---|---|---|---|\n");
+      for (const auto& p : presets) {
+        const json base = run_child(p, thread_counts.front(), {});
+        const double b_ms = base.at("step_ms").get<double>(), b_mb = base.at("max_rss_mb").get<double>();
+        std::printf("| %s | detection + depth | %.0f | — | 1.00 | %.0f | — |\n", p.c_str(), b_ms, b_mb);
+        std::fflush(stdout);
+        for (const auto& e : train::trainer::loss_registry()) {
+          const json r = run_child(p, thread_counts.front(), {e.name});
+          const double ms = r.at("step_ms").get<double>(), mb = r.at("max_rss_mb").get<double>();
+          std::printf("| %s | + %s | %.0f | %+.0f | %.2f | %.0f | %+.0f |\n", p.c_str(), e.name.c_str(), ms, ms - b_ms,
+                      ms / b_ms, mb, mb - b_mb);
+          std::fflush(stdout);
+        }
+      }
+      std::printf("load average %s\n", load_average().c_str());
+      return 0;
+    }
     std::vector<json> rows;
     for (const auto& p : presets)
-      for (int t : thread_counts) {
-        std::string cmd = std::string(argv[0]) + " --child --child-preset " + p + " --child-threads " +
-                          std::to_string(t) + " --steps " + std::to_string(steps) + " --warmup " +
-                          std::to_string(warmup) + " --batch " + std::to_string(batch) + " --torch-threads " +
-                          std::to_string(torch_threads) + " --device " + device + " --dir " + dir;
-        for (const auto& l : losses) cmd += " --loss " + l;
-        FILE* f = popen(cmd.c_str(), "r");
-        BEVKD_CHECK(f != nullptr, "cannot run ", cmd);
-        std::string out;
-        char buf[4096];
-        while (fgets(buf, sizeof buf, f)) out += buf;
-        BEVKD_CHECK(pclose(f) == 0, "the child run failed: ", cmd, "\n", out);
-        rows.push_back(json::parse(out.substr(out.rfind('{'))));
-        std::cerr << rows.back().dump() << "\n";
-      }
+      for (int t : thread_counts) rows.push_back(run_child(p, t, losses));
     std::printf("bevkd-bench-trainer: device %s, batch %d, %d timed steps after %d warm-up, %d LibTorch threads, "
                 "losses: detection + depth%s; load average %s\n",
                 device.c_str(), batch, steps, warmup, torch_threads, losses.empty() ? "" : " + distillation",

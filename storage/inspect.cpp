@@ -36,11 +36,7 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 // A manifest path for a directory or a .json file; empty for a shard.
 std::string manifest_path_of(const std::string& path) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    const std::string m = (fs::path(path) / Manifest::kFileName).string();
-    BEVKD_CHECK(path_exists(m), path, " is a directory without a ", Manifest::kFileName);
-    return m;
-  }
+  if (fs::is_directory(path, ec)) return Manifest::file_of(path);
   return ends_with(path, ".json") ? path : std::string();
 }
 

@@ -187,6 +187,16 @@ Manifest Manifest::from_json(const json& j, std::string_view source) {
   return m;
 }
 
+std::string Manifest::file_of(const std::string& shards) {
+  const std::string_view json = ".json";
+  if (shards.size() >= json.size() && shards.compare(shards.size() - json.size(), json.size(), json) == 0) return shards;
+  const std::string m = (std::filesystem::path(shards) / kFileName).string();
+  std::error_code ec;
+  BEVKD_CHECK(!std::filesystem::is_directory(shards, ec) || std::filesystem::exists(m, ec), shards,
+              " is a directory without a ", kFileName);
+  return m;
+}
+
 Manifest Manifest::load(const std::string& path) {
   const std::string text = read_file(path);
   json j;

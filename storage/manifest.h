@@ -70,6 +70,9 @@ class Manifest {
   // Reads and validates; throws bevkd::Error naming the file and the bad entry. dir() becomes
   // the file's directory.
   static Manifest load(const std::string& path);
+  // The manifest a command's --shards names: a path ending in .json itself, anything else
+  // <path>/manifest.json (an existing directory without one is refused naming the directory).
+  static std::string file_of(const std::string& shards);
   // Writes atomically (temporary file, fsync, rename).
   void save(const std::string& path) const;
 

@@ -18,11 +18,6 @@ namespace bevkd::core::eval {
 namespace ds = schemas::ds;
 namespace {
 
-std::string manifest_file(const std::string& path) {
-  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return path;
-  return path + "/" + storage::Manifest::kFileName;
-}
-
 NuscBox global_box(const float* b9, const Rigid& ego2global, bool velocity_valid) {
   Box b = Box::from_array(b9);
   NuscBox g = to_nusc_box(b, ego2global);
@@ -33,7 +28,7 @@ NuscBox global_box(const float* b9, const Rigid& ego2global, bool velocity_valid
 }  // namespace
 
 GroundTruth shard_ground_truth(const std::string& manifest_path, const std::string& split) {
-  const std::string mpath = manifest_file(manifest_path);
+  const std::string mpath = storage::Manifest::file_of(manifest_path);
   const storage::Manifest manifest = storage::Manifest::load(mpath);
   GroundTruth gt;
   gt.split_kind = nusc::is_predefined_split(split) ? SplitKind::kPredefined : SplitKind::kCustom;

@@ -97,10 +97,6 @@ double ViewAlignment::quantile(std::vector<double> d, double q) {
 
 namespace {
 
-std::string manifest_file(const std::string& shards) {
-  return std::filesystem::is_directory(shards) ? shards + "/" + storage::Manifest::kFileName : shards;
-}
-
 // One view, replayed by the training loader exactly as bevkd-train replays it.
 ViewAlignment check_one_view(const storage::Manifest& manifest, const ViewCheckConfig& cfg, std::int64_t view) {
   LoaderConfig lc;
@@ -152,7 +148,7 @@ ViewAlignment check_one_view(const storage::Manifest& manifest, const ViewCheckC
 
 ViewCheckResult check_view_alignment(const ViewCheckConfig& cfg) {
   cfg.validate();
-  const auto manifest = storage::Manifest::load(manifest_file(cfg.shards));
+  const auto manifest = storage::Manifest::load(storage::Manifest::file_of(cfg.shards));
   ViewCheckResult r;
   std::int64_t count = 1;
   {

@@ -53,10 +53,6 @@ std::string fmt(double v, int prec = 4) {
   return buf;
 }
 
-std::string manifest_file(const std::string& shards) {
-  return fs::is_directory(shards) ? shards + "/" + storage::Manifest::kFileName : shards;
-}
-
 // bf16 autocast on CUDA for the forward pass (the losses run in float32 outside it).
 class AutocastScope {
  public:
@@ -212,7 +208,7 @@ void setup(TrainRun& r) {
   r.device = torch::Device(cfg.device);
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   make_dirs(cfg.out_dir);
-  r.manifest_path = manifest_file(cfg.shards);
+  r.manifest_path = storage::Manifest::file_of(cfg.shards);
   const auto manifest = storage::Manifest::load(r.manifest_path);
 
   // The student's grid against the shards' (DESIGN.md "Grids").
@@ -670,7 +666,7 @@ StudentEvalResult evaluate_checkpoint(const EvalConfig& cfg, std::ostream& log) 
   StudentConfig s;
   config::from_json(meta.at("student"), s, "checkpoint " + cfg.checkpoint + " student");
   s.validate();
-  const std::string manifest_path = manifest_file(cfg.shards);
+  const std::string manifest_path = storage::Manifest::file_of(cfg.shards);
   const auto manifest = storage::Manifest::load(manifest_path);
   const auto al = student::align_student_grid(s.grid, manifest.grid());
   (void)al;
