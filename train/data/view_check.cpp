@@ -150,16 +150,8 @@ ViewCheckResult check_view_alignment(const ViewCheckConfig& cfg) {
   cfg.validate();
   const auto manifest = storage::Manifest::load(storage::Manifest::file_of(cfg.shards));
   ViewCheckResult r;
-  std::int64_t count = 1;
-  {
-    LoaderConfig probe;
-    probe.teacher_boxes = true;
-    LoaderSetup setup;
-    setup.split = cfg.split;
-    Loader l(manifest, cfg.dataroot, probe, setup);
-    r.cell = l.grid().dx;
-    count = l.stored_views().count;
-  }
+  r.cell = manifest.grid().dx;
+  const std::int64_t count = manifest.num_views();
   BEVKD_CHECK(cfg.view < count, "check-views: view ", cfg.view, " requested but ", cfg.shards, " stores ", count,
               " view(s) per sample (0..", count - 1, ")");
   for (std::int64_t v = cfg.view < 0 ? 0 : cfg.view; v < (cfg.view < 0 ? count : cfg.view + 1); ++v)
