@@ -58,6 +58,7 @@ Subcommand add_train(CLI::App& app) {
       if (!found) cfg->losses.push_back(spec);
     }
     const auto r = tr::train_student(*cfg, std::cerr);
+    if (r.rank != 0) return 0;  // data parallel: rank 0 reports
     std::cout << "bevkd-train: " << r.steps_done << "/" << r.total_steps << " steps in " << r.wall_s << " s"
               << (r.bad_steps ? ", " + std::to_string(r.bad_steps) + " bad steps skipped" : std::string()) << ", "
               << r.checkpoint << "\n";

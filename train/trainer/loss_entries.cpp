@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "base/rng.h"
 #include "kernels/gaussian.h"
 #include "train/losses/bevdistill.h"
 #include "train/losses/cwd.h"
@@ -207,9 +208,17 @@ struct Mgd : ModuleLoss<ls::MgdDistiller> {
                                        tap_channels(s, str(s.params, "tap")), opts(s.params))),
         seed(s.params.at("seed").get<uint64_t>()) {}
   std::map<std::string, torch::Tensor> terms(const LossInputs& in) override {
-    // The mask draw of a step depends on (seed, step) only: a resumed run draws the same masks.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(in.step));
-    return {{"mgd", module->forward(in.student.tap(student_tap), teacher_map(in.batch, tap), {}, gen)}};
+    // Each sample's mask draw depends on (seed, step, sample) only: a resumed run draws the same
+    // masks, and so does a run split over other ranks or micro-batches.
+    const torch::Tensor t = teacher_map(in.batch, tap);
+    std::vector<torch::Tensor> draws;
+    for (const auto& token : in.batch.sample_tokens) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          mix_keys(seed, static_cast<uint64_t>(in.step), key_of(token)));
+      draws.push_back(torch::rand({1, 1, t.size(2), t.size(3)}, gen, torch::kFloat32));
+    }
+    const torch::Tensor u = torch::cat(draws).to(t.device());
+    return {{"mgd", module->forward(in.student.tap(student_tap), t, u)}};
   }
 };
 

@@ -88,6 +88,11 @@ void TrainConfig::validate() const {
   BEVKD_CHECK(eval_weights != "ema" || ema, w, ": --eval-weights ema needs --ema");
   BEVKD_CHECK(threads >= 0 && checkpoint_every >= 0 && stop_after >= 0 && log_every >= 1, w,
               ": threads, checkpoint_every, stop_after must be >= 0 and log_every >= 1");
+  BEVKD_CHECK(accumulate >= 1, w, ": --accumulate must be >= 1, got ", accumulate);
+  BEVKD_CHECK(dist_timeout_s > 0, w, ": --dist-timeout must be > 0 seconds, got ", dist_timeout_s);
+  BEVKD_CHECK(dist_bucket_mb > 0, w, ": --dist-bucket-mb must be > 0, got ", dist_bucket_mb);
+  BEVKD_CHECK(dist_backend == "auto" || dist_backend == "gloo" || dist_backend == "nccl", w,
+              ": --dist-backend must be auto, gloo or nccl, got '", dist_backend, "'");
   for (const auto& l : losses) {
     BEVKD_CHECK(!l.name.empty(), w, ": a loss without a name");
     BEVKD_CHECK(std::isnan(l.weight) || (std::isfinite(l.weight) && l.weight >= 0), w, ": loss ", l.name,

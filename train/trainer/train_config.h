@@ -52,6 +52,10 @@ struct TrainConfig {
   std::string precision = "fp32";       // fp32 | bf16 (autocast, CUDA only)
   std::vector<LossSpec> losses;         // distillation losses (loss_registry.h)
   int64_t max_bad_steps = 20;           // non-finite loss / gradient steps skipped before the run stops
+  // Micro-batches per optimiser step. The epoch's order is cut into world_size x accumulate
+  // contiguous parts; micro-batch k of rank r comes from part r x accumulate + k, so two ranks
+  // and one process accumulating two micro-batches see the same data and take the same steps.
+  int64_t accumulate = 1;
 
   // evaluation
   int64_t eval_every = 0;               // steps between evaluations on val_split (0 = at the end only)
@@ -67,6 +71,11 @@ struct TrainConfig {
   int64_t stop_after = 0;               // stop (with a checkpoint) after this many steps in total
   bool plots = true;                    // PNG loss curves at the end
   bool quiet = false;
+  // data parallel (train/trainer/distributed.h; ranks from torchrun's or Slurm's variables)
+  double dist_timeout_s = 300;          // rendezvous and every collective; a dead rank is named within it
+  std::string dist_backend = "auto";    // auto (gloo on CPU, nccl on CUDA) | gloo | nccl
+  double dist_bucket_mb = 25;           // gradient all-reduce bucket size
+  bool dist_overlap = true;             // all-reduce buckets while backward runs
 
   void validate() const;  // throws bevkd::Error naming the field
 
@@ -96,6 +105,7 @@ struct TrainConfig {
       v("precision", precision, "--precision", "fp32 | bf16 (CUDA autocast)");
       v("losses", losses);
       v("max_bad_steps", max_bad_steps, "--max-bad-steps", "non-finite steps skipped before stopping");
+      v("accumulate", accumulate, "--accumulate", "micro-batches per step (each from its own part of the epoch)");
     });
     v.group("evaluation", [&] {
       v("eval_every", eval_every, "--eval-every", "steps between evaluations (0 = at the end)");
@@ -111,6 +121,10 @@ struct TrainConfig {
       v("stop_after", stop_after, "--stop-after", "stop after this many steps in total (0 = run to the end)");
       v("plots", plots, "--plots,!--no-plots", "PNG loss curves");
       v("quiet", quiet, "--quiet", "no progress lines");
+      v("dist_timeout_s", dist_timeout_s, "--dist-timeout", "seconds: rendezvous and collective timeout");
+      v("dist_backend", dist_backend, "--dist-backend", "auto | gloo | nccl");
+      v("dist_bucket_mb", dist_bucket_mb, "--dist-bucket-mb", "gradient all-reduce bucket size (MB)");
+      v("dist_overlap", dist_overlap, "--dist-overlap,!--no-dist-overlap", "all-reduce while backward runs");
     });
   }
 };

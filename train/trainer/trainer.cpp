@@ -18,6 +18,7 @@
 #include "base/fs.h"
 #include "base/plot.h"
 #include "base/progress.h"
+#include "base/rng.h"
 #include "core/eval/detections_eval.h"
 #include "core/eval/gt_shards.h"
 #include "core/geometry.h"
@@ -32,6 +33,7 @@
 #include "train/data/loader.h"
 #include "train/student/depth_loss.h"
 #include "train/student/student.h"
+#include "train/trainer/distributed.h"
 #include "train/trainer/loss_registry.h"
 
 namespace bevkd::train::trainer {
@@ -151,7 +153,14 @@ struct TrainRun {
   json resolved;
   StudentConfig student_cfg;
   std::string manifest_path;
-  std::unique_ptr<data::Loader> loader;
+  // Data parallel: this process's rank, the process group, the gradient reducer (none alone).
+  DistEnv env;
+  std::unique_ptr<Dist> dist;
+  std::unique_ptr<GradReducer> reducer;
+  bool rank0 = true, quiet = false;
+  int64_t parts = 1;  // world_size x accumulate parts of the epoch's order
+  // One loader per micro-batch of the step: loaders[k] reads part rank x accumulate + k.
+  std::vector<std::unique_ptr<data::Loader>> loaders;
   data::LoaderConfig loader_cfg;
   Student model{nullptr};
   std::optional<Ema> ema;
@@ -170,6 +179,7 @@ json resume_identity(const json& resolved) {
   json j = resolved;
   j.erase("runtime");
   j.erase("evaluation");
+  if (j.contains("optimisation")) j["optimisation"].erase("accumulate");  // the split: resume handles a new one
   for (const char* k : {"threads", "prefetch_batches"})
     if (j.contains("loader")) j["loader"].erase(k);
   return j;
@@ -205,9 +215,26 @@ void setup_losses(TrainRun& r, const storage::Manifest& manifest, const student:
 
 void setup(TrainRun& r) {
   const auto& cfg = r.cfg;
+  r.env = dist_env();
+  r.rank0 = r.env.rank == 0;
+  r.quiet = cfg.quiet || !r.rank0;
+  r.parts = r.env.world_size * cfg.accumulate;
   r.device = torch::Device(cfg.device);
+  if (r.env.distributed() && r.device.is_cuda() && !r.device.has_index())  // one device per local rank
+    r.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(r.env.local_rank));
   if (cfg.threads > 0) torch::set_num_threads(static_cast<int>(cfg.threads));
   make_dirs(cfg.out_dir);
+  if (r.env.distributed()) {
+    DistOptions o;
+    o.timeout_s = cfg.dist_timeout_s;
+    o.backend = cfg.dist_backend;
+    o.bucket_mb = cfg.dist_bucket_mb;
+    o.overlap = cfg.dist_overlap;
+    r.dist = std::make_unique<Dist>(r.env, o, r.device);
+    if (!r.quiet)
+      r.log << "bevkd-train: data parallel, " << r.env.describe() << ", " << r.dist->backend() << ", "
+            << cfg.accumulate << " micro-batch(es) per rank and step\n";
+  }
   r.manifest_path = storage::Manifest::file_of(cfg.shards);
   const auto manifest = storage::Manifest::load(r.manifest_path);
 
@@ -236,7 +263,7 @@ void setup(TrainRun& r) {
   if (!cfg.init.empty()) {
     const auto rep = r.model->load_image_backbone_weights(cfg.init);
     (void)rep;
-    if (!cfg.quiet) r.log << "bevkd-train: image backbone initialised from " << cfg.init << "\n";
+    if (!r.quiet) r.log << "bevkd-train: image backbone initialised from " << cfg.init << "\n";
   }
   r.model->to(r.device);
   if (cfg.ema) {
@@ -256,10 +283,15 @@ void setup(TrainRun& r) {
   ls.expected_views_name = "student preset " + s.preset + " (view_ranges)";
   ls.student_grid = s.grid;
   ls.student_grid_name = "student preset " + s.preset;
-  r.loader = std::make_unique<data::Loader>(manifest, cfg.dataroot, r.loader_cfg, ls);
-  r.steps_per_epoch = r.loader->batches_per_epoch();
+  ls.world_size = static_cast<int>(r.parts);
+  for (int64_t k = 0; k < cfg.accumulate; ++k) {
+    ls.rank = static_cast<int>(r.env.rank * cfg.accumulate + k);
+    r.loaders.push_back(std::make_unique<data::Loader>(manifest, cfg.dataroot, r.loader_cfg, ls));
+  }
+  r.steps_per_epoch = r.loaders.front()->batches_per_epoch();
   BEVKD_CHECK(r.steps_per_epoch > 0, "bevkd-train train: split ", cfg.train_split, " of ", r.manifest_path,
-              " gives no batch (", r.loader->samples_per_epoch(), " samples, batch size ", r.loader_cfg.batch_size,
+              " gives no batch (", r.loaders.front()->samples_per_epoch(), " samples in each of ", r.parts,
+              " parts (world size x accumulate), batch size ", r.loader_cfg.batch_size,
               r.loader_cfg.drop_last_batch ? ", drop_last_batch" : "", ")");
   r.total = r.steps_per_epoch * cfg.epochs;
 
@@ -280,7 +312,7 @@ void setup(TrainRun& r) {
     resolved.losses[i].params = r.losses[i].params;
   }
   r.resolved = config::to_json(resolved);
-  write_file_atomic(cfg.out_dir + "/config.json", r.resolved.dump(2) + "\n");
+  if (r.rank0) write_file_atomic(cfg.out_dir + "/config.json", r.resolved.dump(2) + "\n");
   r.latest = cfg.out_dir + "/checkpoint-latest.ckpt";
   r.final_ckpt = cfg.out_dir + "/student.ckpt";
   r.metrics_path = cfg.out_dir + "/metrics.jsonl";
@@ -298,15 +330,36 @@ void set_generator_state(const std::string& bytes) {
   gen.set_state(nn::bytes_tensor(bytes));
 }
 
+// Every part's loader position, in part order (gathered from all ranks: a collective).
+std::vector<storage::StreamPosition> loader_positions(TrainRun& r) {
+  std::vector<int64_t> mine;
+  for (const auto& l : r.loaders) {
+    const auto p = l->position();
+    mine.push_back(p.epoch);
+    mine.push_back(p.index);
+  }
+  const auto all = r.dist ? r.dist->allgather(mine, "gathering the loader positions for a checkpoint") : mine;
+  std::vector<storage::StreamPosition> out;
+  for (std::size_t i = 0; i + 1 < all.size(); i += 2) out.push_back({all[i], all[i + 1]});
+  return out;
+}
+
+// Called on every rank at the same steps; rank 0 writes.
 void save_latest(TrainRun& r) {
+  const auto positions = loader_positions(r);
+  if (!r.rank0) return;
   nn::Checkpoint ck;
   ck.kind = kStudentCheckpointKind;
-  const auto pos = r.loader->position();
+  json pos = json::array();
+  for (const auto& p : positions) pos.push_back({{"epoch", p.epoch}, {"index", p.index}});
   ck.meta_json = json{{"train", r.resolved},
                       {"student", config::to_json(r.student_cfg)},
                       {"step", r.step},
                       {"total_steps", r.total},
-                      {"loader_position", {{"epoch", pos.epoch}, {"index", pos.index}}},
+                      {"steps_per_epoch", r.steps_per_epoch},
+                      {"world_size", r.env.world_size},
+                      {"accumulate", r.cfg.accumulate},
+                      {"loader_positions", pos},
                       {"ema_updates", r.ema ? r.ema->updates : 0},
                       {"bad_steps", r.bad_step_list},
                       {"metrics", r.last_metrics}}
@@ -321,10 +374,49 @@ void save_latest(TrainRun& r) {
   nn::save_checkpoint(r.latest, ck);
 }
 
+// Rank 0's parameters and buffers (model, EMA, the losses' modules) on every rank.
+void broadcast_state(TrainRun& r) {
+  std::vector<torch::Tensor> ts;
+  auto add = [&](const torch::nn::Module& m) {
+    for (const auto& p : m.parameters()) ts.push_back(p);
+    for (const auto& b : m.buffers()) ts.push_back(b);
+  };
+  add(*r.model);
+  if (r.ema) add(*r.ema->model);
+  for (const auto& l : r.losses) add(*l.module);
+  r.dist->broadcast(ts, 0, "the start-up broadcast of rank 0's parameters");
+}
+
+// BatchNorm statistics and other floating buffers: the mean over ranks after each step, so every
+// rank (and rank 0's checkpoint) holds the same state.
+void average_buffers(TrainRun& r) {
+  std::vector<torch::Tensor> ts;
+  auto add = [&](const torch::nn::Module& m) {
+    for (const auto& b : m.buffers())
+      if (b.is_floating_point()) ts.push_back(b);
+  };
+  add(*r.model);
+  for (const auto& l : r.losses) add(*l.module);
+  if (ts.empty()) return;
+  r.dist->allreduce_sum(ts, "the BatchNorm statistics' all-reduce");
+  torch::NoGradGuard g;
+  for (auto& t : ts) t.div_(static_cast<double>(r.env.world_size));
+}
+
 void resume_or_start(TrainRun& r) {
   const auto& cfg = r.cfg;
-  if (!(cfg.resume && path_exists(r.latest))) {
-    r.metrics = std::make_unique<nn::MetricsLog>(r.metrics_path, -1);
+  const bool have = cfg.resume && path_exists(r.latest);
+  if (r.dist) {  // every rank must see the same out_dir (a shared filesystem across machines)
+    const auto seen = r.dist->allgather({have ? 1 : 0}, "checking that every rank sees " + r.latest);
+    std::string lacking;
+    for (std::size_t k = 0; k < seen.size(); ++k)
+      if ((seen[k] != 0) != (seen[0] != 0)) lacking += (lacking.empty() ? "" : ", ") + std::to_string(k);
+    BEVKD_CHECK(lacking.empty(), "bevkd-train: rank 0 ", seen[0] != 0 ? "sees" : "does not see", " ", r.latest,
+                " but rank(s) ", lacking, seen[0] != 0 ? " do not" : " do", ": --out must be one directory every rank "
+                "shares (a shared filesystem across machines)");
+  }
+  if (!have) {
+    if (r.rank0) r.metrics = std::make_unique<nn::MetricsLog>(r.metrics_path, -1);
     return;
   }
   const auto ck = nn::read_checkpoint(r.latest, kStudentCheckpointKind);
@@ -348,16 +440,54 @@ void resume_or_start(TrainRun& r) {
   r.step = meta.at("step").get<int64_t>();
   r.bad_step_list = meta.at("bad_steps").get<std::vector<int64_t>>();
   r.bad_steps = static_cast<int64_t>(r.bad_step_list.size());
-  const auto& pos = meta.at("loader_position");
-  r.loader->seek({pos.at("epoch").get<std::int64_t>(), pos.at("index").get<std::int64_t>()});
-  r.metrics = std::make_unique<nn::MetricsLog>(r.metrics_path, r.step);
-  if (!cfg.quiet) r.log << "bevkd-train: resuming from " << r.latest << " at step " << r.step << "/" << r.total << "\n";
+  std::vector<storage::StreamPosition> saved;
+  if (meta.contains("loader_positions")) {
+    for (const auto& p : meta.at("loader_positions"))
+      saved.push_back({p.at("epoch").get<std::int64_t>(), p.at("index").get<std::int64_t>()});
+  } else {  // a single-process checkpoint of before data parallel
+    const auto& p = meta.at("loader_position");
+    saved.push_back({p.at("epoch").get<std::int64_t>(), p.at("index").get<std::int64_t>()});
+  }
+  const auto saved_parts = static_cast<int64_t>(saved.size());
+  int64_t cut = r.step;
+  std::string resharded;
+  if (saved_parts == r.parts) {  // the same split: every part continues exactly where it was
+    for (std::size_t k = 0; k < r.loaders.size(); ++k)
+      r.loaders[k]->seek(saved[static_cast<std::size_t>(r.env.rank * cfg.accumulate) + k]);
+  } else {
+    // Another split (world size x accumulate): the parts of the epoch in progress hold other
+    // samples now, so that epoch restarts from its beginning with the new split; finished
+    // epochs are kept, and the step counter moves to the epoch's first step in the new units.
+    const int64_t old_spe = meta.value("steps_per_epoch", int64_t{0});
+    BEVKD_CHECK(old_spe > 0, "cannot resume from ", r.latest, " with ", r.parts, " parts (world size ",
+                r.env.world_size, " x accumulate ", cfg.accumulate, "): it was written by ", saved_parts,
+                " parts and does not record its steps per epoch");
+    const int64_t epoch = r.step / old_spe;
+    const int64_t old_step = r.step;
+    r.step = epoch * r.steps_per_epoch;
+    cut = r.step;
+    for (auto& l : r.loaders) l->seek({epoch, 0});
+    resharded = cat("the checkpoint was written by ", saved_parts, " parts (world size x accumulate) at step ",
+                    old_step, " (", old_spe, " steps per epoch); this run has ", r.parts, " (", r.steps_per_epoch,
+                    " steps per epoch): epoch ", epoch, " restarts from its beginning at step ", r.step,
+                    ", so its samples seen before the stop are seen again");
+  }
+  if (r.rank0) {
+    r.metrics = std::make_unique<nn::MetricsLog>(r.metrics_path, cut);
+    if (!resharded.empty())
+      r.metrics->append(json{{"event", "resharded"}, {"step", r.step}, {"parts", r.parts}, {"saved_parts", saved_parts},
+                             {"message", resharded}});
+  }
+  if (!r.quiet) {
+    r.log << "bevkd-train: resuming from " << r.latest << " at step " << r.step << "/" << r.total << "\n";
+    if (!resharded.empty()) r.log << "bevkd-train: " << resharded << "\n";
+  }
 }
 
 // Sums over the logged interval.
 struct Interval {
   std::map<std::string, double> sums;
-  double wait_s = 0, grad_norm = 0;
+  double wait_s = 0, comm_s = 0, grad_norm = 0;
   int64_t steps = 0, samples = 0;
   Clock::time_point start = Clock::now();
 };
@@ -439,13 +569,13 @@ void run_eval(TrainRun& r, TrainResult& result) {
   const std::string dir = r.cfg.out_dir + "/eval/" + r.cfg.val_split + "/step-" + std::to_string(r.step);
   const auto ev = evaluate_student(m, r.student_cfg, r.manifest_path, r.cfg.dataroot, r.cfg.val_split,
                                    r.loader_cfg.batch_size, r.loader_cfg.threads, r.device, dir, which, true,
-                                   r.cfg.quiet, r.log);
+                                   r.quiet, r.log);
   result.map = ev.map;
   result.nds = ev.nds;
   result.metrics_json = ev.metrics_path;
   r.metrics->append(json{{"event", "eval"}, {"step", r.step}, {"split", r.cfg.val_split}, {"weights", which},
                          {"mAP", ev.map}, {"NDS", ev.nds}, {"metrics", ev.metrics_path}});
-  if (!r.cfg.quiet)
+  if (!r.quiet)
     r.log << "bevkd-train: step " << r.step << " " << r.cfg.val_split << " (" << which << " weights): mAP "
           << fmt(ev.map) << "  NDS " << fmt(ev.nds) << "\n";
 }
@@ -455,6 +585,20 @@ void run_eval(TrainRun& r, TrainResult& result) {
 void log_interval(TrainRun& r, Interval& iv, int64_t end, int64_t first_step, double lr, Clock::time_point t_run,
                   TrainResult& result) {
   const double dt = seconds_since(iv.start);
+  if (r.dist) {  // the interval's terms as the mean over ranks (every rank has the same keys)
+    std::vector<double> v;
+    for (const auto& [k, x] : iv.sums) v.push_back(x);
+    v.push_back(iv.wait_s);
+    v.push_back(iv.comm_s);
+    auto t = torch::tensor(v, torch::kFloat64);
+    r.dist->allreduce_sum({t}, "the metrics all-reduce");
+    const double w = static_cast<double>(r.env.world_size);
+    std::size_t i = 0;
+    for (auto& [k, x] : iv.sums) x = t[static_cast<int64_t>(i++)].item<double>() / w;
+    iv.wait_s = t[static_cast<int64_t>(i++)].item<double>() / w;
+    iv.comm_s = t[static_cast<int64_t>(i)].item<double>() / w;
+    iv.samples *= r.env.world_size;
+  }
   const double rate = dt > 0 ? static_cast<double>(iv.samples) / dt : 0;
   const double done_here = static_cast<double>(r.step - first_step);
   const double eta = done_here > 0 ? static_cast<double>(end - r.step) * seconds_since(t_run) / done_here : 0;
@@ -466,19 +610,24 @@ void log_interval(TrainRun& r, Interval& iv, int64_t end, int64_t first_step, do
            {"samples_per_s", rate},
            {"data_wait", dt > 0 ? iv.wait_s / dt : 0.0},
            {"elapsed_s", seconds_since(r.t_start)}};
+  if (r.dist) {
+    rec["comm_wait"] = dt > 0 ? iv.comm_s / dt : 0.0;  // waiting for all-reduces, share of the wall time
+    rec["world_size"] = r.env.world_size;
+  }
   for (const auto& [k, v] : iv.sums) rec[k] = v / n;
   r.last_metrics = rec;
-  r.metrics->append(rec);
   result.last_loss = iv.sums["loss"] / n;
-  if (!r.cfg.quiet) {
+  if (r.rank0) r.metrics->append(rec);
+  if (!r.quiet) {
     std::string parts;
     for (const auto& [k, v] : iv.sums)
       if (k != "loss") parts += (parts.empty() ? "" : ", ") + k.substr(5) + " " + fmt(v / n);
     r.log << "bevkd-train  step " << r.step << "/" << r.total << "  epoch "
           << fmt(static_cast<double>(r.step) / static_cast<double>(r.steps_per_epoch), 3) << "/" << r.cfg.epochs
           << "  loss " << fmt(result.last_loss) << " (" << parts << ")  lr " << fmt(lr, 3) << "  "
-          << fmt(rate, 3) << " samples/s  data wait " << fmt(dt > 0 ? 100 * iv.wait_s / dt : 0.0, 2) << "%  ETA "
-          << Progress::format_duration(eta) << "\n";
+          << fmt(rate, 3) << " samples/s  data wait " << fmt(dt > 0 ? 100 * iv.wait_s / dt : 0.0, 2) << "%"
+          << (r.dist ? "  all-reduce wait " + fmt(dt > 0 ? 100 * iv.comm_s / dt : 0.0, 2) + "%" : std::string())
+          << "  ETA " << Progress::format_duration(eta) << "\n";
   }
   iv = Interval{};
 }
@@ -489,15 +638,19 @@ std::string tokens_of(const data::Batch& b) {
   return s;
 }
 
-// A non-finite loss or gradient: the step is skipped, reported and counted; too many stop the run.
-void bad_step(TrainRun& r, const data::Batch& b, const std::string& what, const json& terms) {
+// A non-finite loss or gradient (on any rank: every rank decides alike): the step is skipped,
+// reported and counted; too many stop the run.
+void bad_step(TrainRun& r, const std::string& samples, const std::vector<std::string>& tokens, const std::string& what,
+              const json& terms) {
   ++r.bad_steps;
   r.bad_step_list.push_back(r.step);
   r.opt->zero_grad();
-  r.metrics->append(json{{"event", "bad_step"}, {"step", r.step}, {"what", what}, {"terms", terms},
-                         {"samples", b.sample_tokens}});
-  r.log << "bevkd-train: step " << r.step << ": " << what << " (terms " << terms.dump() << "; samples "
-        << tokens_of(b) << "): step skipped (" << r.bad_steps << " of at most " << r.cfg.max_bad_steps << ")\n";
+  if (r.rank0)
+    r.metrics->append(json{{"event", "bad_step"}, {"step", r.step}, {"what", what}, {"terms", terms},
+                           {"samples", tokens}});
+  if (r.rank0)
+    r.log << "bevkd-train: step " << r.step << ": " << what << " (terms " << terms.dump() << "; samples " << samples
+          << "): step skipped (" << r.bad_steps << " of at most " << r.cfg.max_bad_steps << ")\n";
   if (r.bad_steps > r.cfg.max_bad_steps) {
     std::string steps;
     for (auto s : r.bad_step_list) steps += (steps.empty() ? "" : ", ") + std::to_string(s);
@@ -517,112 +670,181 @@ json finite_terms(const std::map<std::string, torch::Tensor>& terms) {
   return j;
 }
 
+// The next batch of loader k; an epoch that ends early (skipped samples) moves on to the next.
+data::Batch next_batch(TrainRun& r, std::size_t k) {
+  auto& loader = *r.loaders[k];
+  auto host = loader.next();
+  if (!host) {
+    const auto pos = loader.position();
+    loader.seek({pos.epoch + 1, 0});
+    host = loader.next();
+    BEVKD_CHECK(host.has_value(), "bevkd-train train: epoch ", pos.epoch + 1, " of split ", r.cfg.train_split,
+                " delivers no batch");
+  }
+  return std::move(*host);
+}
+
+// One micro-batch's forward pass and losses; the total (not yet backpropagated) and its terms.
+torch::Tensor micro_batch_loss(TrainRun& r, const data::Batch& host, std::map<std::string, torch::Tensor>& terms) {
+  const data::Batch b = host.to(r.device);
+  const auto targets = batch_targets(host, r.student_cfg, r.device);
+  student::StudentOutput out;
+  {
+    AutocastScope autocast(r.cfg.precision == "bf16");
+    out = r.model->forward(b.cameras);
+  }
+  outputs_to_float32(out);
+  const auto det = nn::center_head_loss(out.tasks, targets, r.student_cfg.loss);
+  torch::Tensor hm = torch::zeros({}, out.head_shared.options()), bb = hm;
+  for (const auto& t : det.heatmap) hm = hm + t;
+  for (const auto& t : det.bbox) bb = bb + t;
+  terms["loss_heatmap"] = hm.detach();
+  terms["loss_bbox"] = bb.detach();
+  const auto depth = student::depth_loss(out.depth, b.depth.depth, r.student_cfg.depth_bins,
+                                         r.student_cfg.depth_loss_weight);
+  terms["loss_depth"] = depth.total.detach();
+  torch::Tensor total = det.total + depth.total;
+  const LossInputs in{out, b, targets, r.step};
+  for (auto& l : r.losses) {
+    const auto lt = l.module->terms(in);
+    torch::Tensor sum = torch::zeros({}, total.options());
+    for (const auto& [k, v] : lt) {
+      sum = sum + v;
+      terms["loss." + l.name + "." + k] = v.detach();
+    }
+    total = total + l.weight * sum;
+    terms["loss." + l.name] = (l.weight * sum).detach();
+  }
+  terms["loss"] = total.detach();
+  return total;
+}
+
 void train_steps(TrainRun& r, TrainResult& result) {
   const auto& cfg = r.cfg;
   const int64_t end = cfg.stop_after > 0 ? std::min(r.total, cfg.stop_after) : r.total;
   if (r.step >= end) return;
-  if (!cfg.quiet)
+  if (!r.quiet)
     r.log << "bevkd-train: student " << r.student_cfg.preset << " (" << r.model->num_parameters()
           << " parameters, grid " << r.student_cfg.grid.H << "x" << r.student_cfg.grid.W << "), shards "
-          << r.manifest_path << " split " << cfg.train_split << ": " << r.loader->samples_per_epoch() << " samples, "
-          << r.steps_per_epoch << " steps/epoch x " << cfg.epochs << " epochs, batch " << r.loader_cfg.batch_size
+          << r.manifest_path << " split " << cfg.train_split << ": " << r.loaders.front()->samples_per_epoch() * r.parts
+          << " samples, " << r.steps_per_epoch << " steps/epoch x " << cfg.epochs << " epochs, batch "
+          << r.loader_cfg.batch_size
+          << (r.parts > 1 ? " x " + std::to_string(r.parts) + " (world size x accumulate)" : std::string())
           << ", losses: detection, depth" << [&] {
                std::string s;
                for (const auto& l : r.losses) s += ", " + l.name + " x" + fmt(l.weight);
                return s;
              }()
-          << ", device " << cfg.device << (cfg.precision == "bf16" ? " (bf16 autocast)" : "") << "\n";
+          << ", device " << r.device.str() << (cfg.precision == "bf16" ? " (bf16 autocast)" : "") << "\n";
   r.model->train();
   for (auto& l : r.losses) l.module->train();
   std::vector<torch::Tensor> params = r.model->parameters();
   for (const auto& l : r.losses)
     for (const auto& p : l.module->parameters()) params.push_back(p);
-  const bool bf16 = cfg.precision == "bf16";
+  if (r.dist && !r.reducer)
+    r.reducer = std::make_unique<GradReducer>(*r.dist, params, cfg.dist_bucket_mb, cfg.dist_overlap);
+  const auto micro = static_cast<std::size_t>(cfg.accumulate);
   Interval iv;
   const auto t_run = Clock::now();
   const int64_t first_step = r.step;
   while (r.step < end) {
-    const auto t_wait = Clock::now();
-    auto host = r.loader->next();
-    if (!host) {  // the epoch ended early (skipped samples): the next one
-      const auto pos = r.loader->position();
-      r.loader->seek({pos.epoch + 1, 0});
-      host = r.loader->next();
-      BEVKD_CHECK(host.has_value(), "bevkd-train train: epoch ", pos.epoch + 1, " of split ", cfg.train_split,
-                  " delivers no batch");
-    }
-    iv.wait_s += seconds_since(t_wait);
-    const data::Batch b = host->to(r.device);
     const auto lp = nn::lr_at(cfg.schedule, r.step, r.total);
     nn::apply_lr(*r.opt, lp);
-
-    const auto targets = batch_targets(*host, r.student_cfg, r.device);
-    student::StudentOutput out;
-    {
-      AutocastScope autocast(bf16);
-      out = r.model->forward(b.cameras);
-    }
-    outputs_to_float32(out);
-    std::map<std::string, torch::Tensor> terms;
-    const auto det = nn::center_head_loss(out.tasks, targets, r.student_cfg.loss);
-    torch::Tensor hm = torch::zeros({}, out.head_shared.options()), bb = hm;
-    for (const auto& t : det.heatmap) hm = hm + t;
-    for (const auto& t : det.bbox) bb = bb + t;
-    terms["loss_heatmap"] = hm.detach();
-    terms["loss_bbox"] = bb.detach();
-    const auto depth = student::depth_loss(out.depth, b.depth.depth, r.student_cfg.depth_bins,
-                                           r.student_cfg.depth_loss_weight);
-    terms["loss_depth"] = depth.total.detach();
-    torch::Tensor total = det.total + depth.total;
-    const LossInputs in{out, b, targets, r.step};
-    for (auto& l : r.losses) {
-      const auto lt = l.module->terms(in);
-      torch::Tensor sum = torch::zeros({}, total.options());
-      for (const auto& [k, v] : lt) {
-        sum = sum + v;
-        terms["loss." + l.name + "." + k] = v.detach();
+    r.opt->zero_grad();
+    // The micro-batches: each backward adds into the gradients; the reducer all-reduces during
+    // the last one. A non-finite loss skips its backward, and the step is dropped on every rank.
+    std::map<std::string, double> step_terms;
+    std::string bad_what, samples;
+    std::vector<std::string> tokens;
+    json bad_terms;
+    int64_t step_samples = 0;
+    for (std::size_t k = 0; k < micro; ++k) {
+      const auto t_wait = Clock::now();
+      const data::Batch host = next_batch(r, k);
+      iv.wait_s += seconds_since(t_wait);
+      step_samples += host.size();
+      samples += (samples.empty() ? "" : ", ") + tokens_of(host);
+      tokens.insert(tokens.end(), host.sample_tokens.begin(), host.sample_tokens.end());
+      // The forward pass's own randomness (dropout) from a generator keyed by (seed, step, part):
+      // two ranks draw what one process accumulating their two micro-batches draws.
+      torch::manual_seed(mix_keys(cfg.loader.seed, static_cast<uint64_t>(r.step),
+                                  static_cast<uint64_t>(r.env.rank * cfg.accumulate) + k) >> 1);
+      std::map<std::string, torch::Tensor> terms;
+      torch::Tensor total = micro_batch_loss(r, host, terms);
+      const double loss_v = total.item<double>();
+      if (!std::isfinite(loss_v)) {
+        if (bad_what.empty()) {
+          bad_what = "a non-finite loss (" + fmt(loss_v) + ")";
+          bad_terms = finite_terms(terms);
+        }
+        continue;
       }
-      total = total + l.weight * sum;
-      terms["loss." + l.name] = (l.weight * sum).detach();
+      for (const auto& [key, v] : terms) step_terms[key] += v.item<double>() / static_cast<double>(micro);
+      if (r.reducer) r.reducer->arm(k + 1 == micro);
+      total.backward();
     }
-    terms["loss"] = total.detach();
-    const double loss_v = total.item<double>();
-    if (!std::isfinite(loss_v)) {
-      bad_step(r, b, "a non-finite loss (" + fmt(loss_v) + ")", finite_terms(terms));
+    if (r.reducer) {
+      iv.comm_s += r.reducer->finish(static_cast<double>(r.parts));
+    } else if (micro > 1) {
+      torch::NoGradGuard g;
+      for (auto& p : params)
+        if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(micro));
+    }
+    if (r.dist) {
+      const auto t_flag = Clock::now();
+      const bool any_bad = r.dist->any(!bad_what.empty(), "the step's finite-loss check");
+      iv.comm_s += seconds_since(t_flag);
+      if (any_bad && bad_what.empty()) bad_what = "a non-finite loss on another rank";
+    }
+    if (!bad_what.empty()) {
+      bad_step(r, samples, tokens, bad_what, bad_terms);
       ++r.step;
       continue;
     }
-    r.opt->zero_grad();
-    total.backward();
     const double norm = nn::clip_grad_norm(params, cfg.grad_clip > 0 ? cfg.grad_clip : 0.0);
-    if (!std::isfinite(norm)) {
-      bad_step(r, b, "a non-finite gradient norm (" + fmt(norm) + ")", finite_terms(terms));
+    if (!std::isfinite(norm)) {  // the gradients are the same on every rank: so is this decision
+      json t = json::object();
+      for (const auto& [k, v] : step_terms) t[k] = v;
+      bad_step(r, samples, tokens, "a non-finite gradient norm (" + fmt(norm) + ")", t);
       ++r.step;
       continue;
     }
     r.opt->step();
+    if (r.dist) {
+      const auto t_buf = Clock::now();
+      average_buffers(r);
+      iv.comm_s += seconds_since(t_buf);
+    }
     if (r.ema) r.ema->update(r.model, cfg.ema_decay, cfg.ema_ramp);
 
-    for (const auto& [k, v] : terms) iv.sums[k] += v.item<double>();
+    for (const auto& [k, v] : step_terms) iv.sums[k] += v;
     iv.grad_norm += norm;
     ++iv.steps;
-    iv.samples += b.size();
+    iv.samples += step_samples;
     ++r.step;
     const bool epoch_end = r.step % r.steps_per_epoch == 0;
     if (r.step % cfg.log_every == 0 || r.step == end || epoch_end)
       log_interval(r, iv, end, first_step, lp.lr, t_run, result);
     if ((cfg.checkpoint_every > 0 && r.step % cfg.checkpoint_every == 0) || epoch_end || r.step == end) save_latest(r);
-    if (cfg.eval_every > 0 && !cfg.val_split.empty() && r.step % cfg.eval_every == 0 && r.step < r.total)
-      run_eval(r, result);
+    if (cfg.eval_every > 0 && !cfg.val_split.empty() && r.step % cfg.eval_every == 0 && r.step < r.total) {
+      if (r.rank0) run_eval(r, result);
+      if (r.dist) {
+        const std::string tag = "evaluation at step " + std::to_string(r.step);
+        r.dist->rank0_done(tag);
+        r.dist->wait_rank0(tag);
+      }
+    }
   }
   if (iv.steps > 0) log_interval(r, iv, end, first_step, nn::lr_at(cfg.schedule, r.step - 1, r.total).lr, t_run, result);
-  const auto st = r.loader->stats();
-  r.metrics->append(json{{"event", "loader"}, {"step", r.step}, {"samples_per_s", st.samples_per_s()},
-                         {"wait_fraction", st.wait_fraction()}, {"skipped_samples", st.skipped_samples},
-                         {"skipped", st.skipped}});
-  if (st.skipped_samples > 0 && !cfg.quiet)
-    r.log << "bevkd-train: " << st.skipped_samples << " samples skipped for missing images (first: "
-          << (st.skipped.empty() ? "" : st.skipped.front()) << ")\n";
+  if (r.rank0) {
+    const auto st = r.loaders.front()->stats();
+    r.metrics->append(json{{"event", "loader"}, {"step", r.step}, {"samples_per_s", st.samples_per_s()},
+                           {"wait_fraction", st.wait_fraction()}, {"skipped_samples", st.skipped_samples},
+                           {"skipped", st.skipped}});
+    if (st.skipped_samples > 0 && !r.quiet)
+      r.log << "bevkd-train: " << st.skipped_samples << " samples skipped for missing images (first: "
+            << (st.skipped.empty() ? "" : st.skipped.front()) << ")\n";
+  }
   save_latest(r);
 }
 
@@ -633,6 +855,10 @@ void finish(TrainRun& r, TrainResult& result) {
   result.bad_steps = r.bad_steps;
   result.finished = r.step >= r.total;
   result.checkpoint = r.latest;
+  if (!r.rank0) {  // rank 0 alone copies the final checkpoint, evaluates and plots
+    if (result.finished) result.checkpoint = r.final_ckpt;
+    return;
+  }
   if (result.finished) {
     copy_file_atomic(r.latest, r.final_ckpt);
     result.checkpoint = r.final_ckpt;
@@ -640,7 +866,7 @@ void finish(TrainRun& r, TrainResult& result) {
   }
   if (cfg.plots) {
     const auto written = plot_metrics(r.metrics_path, cfg.out_dir + "/plots");
-    if (!cfg.quiet && !written.empty()) r.log << "bevkd-train: loss curves in " << cfg.out_dir << "/plots/\n";
+    if (!r.quiet && !written.empty()) r.log << "bevkd-train: loss curves in " << cfg.out_dir << "/plots/\n";
   }
 }
 
@@ -650,11 +876,19 @@ TrainResult train_student(const TrainConfig& cfg, std::ostream& log) {
   cfg.validate();
   TrainRun run{cfg, log};
   TrainResult result;
-  setup(run);
-  resume_or_start(run);
-  train_steps(run, result);
-  finish(run, result);
+  try {
+    setup(run);
+    resume_or_start(run);
+    if (run.dist) broadcast_state(run);
+    train_steps(run, result);
+    finish(run, result);
+    if (run.dist) run.dist->final_barrier();
+  } catch (const std::exception& e) {
+    if (run.dist) run.dist->publish_failure(e.what());  // the other ranks' errors name this rank and why
+    throw;
+  }
   result.wall_s = seconds_since(run.t_start);
+  result.rank = run.env.rank;
   return result;
 }
 

@@ -32,6 +32,7 @@ struct TrainResult {
   std::optional<double> nds;
   std::string metrics_json;
   double wall_s = 0;
+  int rank = 0;                // this process's rank (data parallel); rank 0 reports
 };
 
 TrainResult train_student(const TrainConfig& cfg, std::ostream& log);
