@@ -209,6 +209,8 @@ TEST_F(DistributedRunTest, TwoRanksEqualOneProcessAccumulatingTheSameMicroBatche
 
   auto ddp = config(dir_->path() + "/ranks2");
   ddp.quiet = false;
+  ddp.val_split = "train";  // an evaluation mid-run on rank 0 (the other waits for it) and one at the end
+  ddp.eval_every = 2;
   const auto r = bevkd::testing::run_command(launch(ddp, 2), true);
   ASSERT_NE(r.output.find("exit 0 0"), std::string::npos)
       << r.output << "\nrank 0:\n" << read(ddp.out_dir + ".rank0.log") << "\nrank 1:\n" << read(ddp.out_dir + ".rank1.log");
@@ -234,6 +236,10 @@ TEST_F(DistributedRunTest, TwoRanksEqualOneProcessAccumulatingTheSameMicroBatche
     EXPECT_TRUE(sb[i].contains("comm_wait"));
   }
   EXPECT_NE(read(ddp.out_dir + ".rank0.log").find("data parallel, rank 0 of 2"), std::string::npos);
+  int evals = 0;
+  for (const auto& x : lb)
+    if (x.value("event", "") == "eval") ++evals;
+  EXPECT_EQ(evals, 2);
   EXPECT_EQ(read(ddp.out_dir + ".rank1.log"), "");  // progress, results and files are rank 0's
 }
 
@@ -273,6 +279,28 @@ TEST_F(DistributedRunTest, KilledRankIsNamedByTheSurvivorWithinTheTimeout) {
     EXPECT_TRUE(path_exists(c.out_dir + "/checkpoint-latest.ckpt"));
     EXPECT_NO_THROW(core::nn::read_checkpoint(c.out_dir + "/checkpoint-latest.ckpt", "student"));
   }
+}
+
+// A rank that fails with an error (here: rank 1 alone is given a dataroot that does not exist)
+// publishes its message; rank 0 stops naming rank 1 and quoting it.
+TEST_F(DistributedRunTest, FailedRankIsNamedWithItsMessage) {
+  auto c = config(dir_->path() + "/failed");
+  c.losses.clear();
+  const std::string cfg = c.out_dir + ".config.json";
+  write_file_atomic(cfg, config::to_json(c).dump(2));
+  const std::string bin = bevkd::testing::binary("bevkd-train");
+  std::ostringstream sh;
+  sh << "export MASTER_ADDR=127.0.0.1 MASTER_PORT=" << free_port() << " WORLD_SIZE=2; "
+     << "RANK=0 '" << bin << "' train --config '" << cfg << "' > '" << c.out_dir << ".rank0.log' 2>&1 & p0=$!; "
+     << "RANK=1 '" << bin << "' train --config '" << cfg << "' --dataroot '" << c.out_dir << "/no-such-root' > '"
+     << c.out_dir << ".rank1.log' 2>&1 & p1=$!; wait $p0; e0=$?; wait $p1; echo \"exit $e0 $?\"";
+  const auto r = bevkd::testing::run_command(sh.str(), true);
+  const std::string log0 = read(c.out_dir + ".rank0.log"), log1 = read(c.out_dir + ".rank1.log");
+  EXPECT_EQ(r.output.find("exit 0"), std::string::npos) << r.output << log0 << log1;
+  EXPECT_NE(log1.find("no-such-root"), std::string::npos) << log1;
+  EXPECT_NE(log0.find("rank 1 failed: "), std::string::npos) << log0;
+  EXPECT_NE(log0.find("no-such-root"), std::string::npos) << log0;
+  std::printf("[ observed ] %s\n", log0.c_str());
 }
 
 // Stopped after 3 of 6 steps (inside epoch 2) and resumed with two ranks again: the same weights
