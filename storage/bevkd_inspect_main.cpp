@@ -1,4 +1,4 @@
-// bevkd-inspect: summary, verify, dump and render for shards (see storage/inspect.h).
+// bevkd-inspect: summary, verify, dump, render and storage for shards (see storage/inspect.h).
 // Thin main: parse, run(cfg), map errors to exit codes (0 ok, 1 error, 2 verify found bad data).
 #include <CLI/CLI.hpp>
 
@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
   render->add_option("--cell-px", cfg.render.cell_px, "pixels per BEV cell")->check(CLI::Range(1, 32));
   render->add_option("--score-min", cfg.render.score_min, "draw teacher boxes with at least this score");
 
-  for (CLI::App* sub : {summary, verify, dump, render}) {
+  auto* storage = app.add_subcommand("storage", "bytes per sample of each field and the projected size of a split");
+  storage->add_option("path", cfg.path, "shard (.h5), manifest.json, or a directory with manifest.json");
+  storage->add_option("--frames", cfg.frames, "frames to project (default 28130: nuScenes train)");
+  storage->add_flag("--json", cfg.json, "machine-readable output");
+
+  for (CLI::App* sub : {summary, verify, dump, render, storage}) {
     bevkd::config::bind_config_option(sub);
     bevkd::config::preload(sub, cfg, argc, argv);
   }

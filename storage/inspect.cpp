@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <map>
 #include <mutex>
 #include <ostream>
 #include <set>
@@ -396,6 +397,115 @@ json summarize_shard(const ShardReader& r) {
               {"fields", fields}};
 }
 
+// Per field: stored (compressed) and decoded bytes summed over every shard, per sample, whether
+// it grows with the stored views, and the projection to `frames` frames per stored view.
+json storage_report(const std::string& path, std::int64_t frames) {
+  std::vector<std::string> paths;
+  const std::string mpath = manifest_path_of(path);
+  if (mpath.empty()) {
+    paths.push_back(path);
+  } else {
+    const Manifest m = Manifest::load(mpath);
+    for (const auto& e : m.shards()) paths.push_back(m.shard_path(e));
+  }
+  BEVKD_CHECK(!paths.empty(), "bevkd-inspect storage: ", path, " lists no shard");
+  const Schema& schema = Schema::current();
+  auto group_per_view = [&](const std::string& group) {
+    for (const auto& g : schema.groups())
+      if (g.name == group) return std::find(g.per.begin(), g.per.end(), "V") != g.per.end();
+    return false;
+  };
+  struct Acc {
+    std::string dtype;
+    double stored = 0, raw = 0;
+    bool per_view = false;
+  };
+  std::map<std::string, Acc> acc;
+  std::vector<std::string> order;
+  std::int64_t samples = 0, views = -1;
+  double file_bytes = 0;
+  json taps = json::array();
+  for (const auto& p : paths) {
+    const ShardReader r(p);
+    const auto& h = r.header();
+    BEVKD_CHECK(views < 0 || views == h.meta.num_views, "bevkd-inspect storage: shard ", p, " stores ",
+                h.meta.num_views, " views, the earlier shards ", views);
+    views = h.meta.num_views;
+    samples += h.num_samples;
+    file_bytes += static_cast<double>(file_size(p));
+    if (taps.empty())
+      for (const auto& t : h.meta.taps) taps.push_back({{"name", t.name}, {"channels", t.channels}, {"dtype", std::string(dtype_name(t.dtype))}});
+    for (const FieldLayout& f : r.layout().fields()) {
+      const DatasetStats st = r.dataset_stats(f.name);
+      if (!acc.count(f.name)) order.push_back(f.name);
+      auto& a = acc[f.name];
+      a.dtype = f.kind == FieldKind::kString ? cat("string(", f.itemsize, ")") : std::string(dtype_name(f.dtype));
+      a.stored += static_cast<double>(st.stored_bytes);
+      a.raw += static_cast<double>(st.raw_bytes);
+      if (f.kind == FieldKind::kRagged && f.group >= 0)
+        a.per_view = group_per_view(r.layout().groups()[static_cast<std::size_t>(f.group)].name);
+      else
+        a.per_view = f.spec != nullptr && f.spec->shape.size() > 1 && f.spec->shape[1].symbol == "V";
+    }
+  }
+  const double n = static_cast<double>(std::max<std::int64_t>(samples, 1));
+  const double v = static_cast<double>(std::max<std::int64_t>(views, 1));
+  json fields = json::array();
+  double per_view_bytes = 0, fixed_bytes = 0;
+  for (const auto& name : order) {
+    const auto& a = acc.at(name);
+    fields.push_back({{"name", name}, {"dtype", a.dtype}, {"per_view", a.per_view},
+                      {"stored_bytes_per_sample", a.stored / n}, {"decoded_bytes_per_sample", a.raw / n}});
+    (a.per_view ? per_view_bytes : fixed_bytes) += a.stored / n;
+  }
+  // Projection: the view-independent fields once, the per-view ones once per stored view; HDF5's
+  // own overhead (headers, offsets of chunks, attributes) scales with the file bytes.
+  const double datasets = fixed_bytes + per_view_bytes;
+  const double overhead = datasets > 0 ? (file_bytes / n) / datasets : 1.0;
+  json projection = json::array();
+  for (int k = 1; k <= 4; ++k) {
+    const double per_sample = (fixed_bytes + per_view_bytes / v * k) * overhead;
+    projection.push_back({{"views", k}, {"bytes_per_sample", per_sample},
+                          {"bytes", per_sample * static_cast<double>(frames)}});
+  }
+  return json{{"path", path},
+              {"shards", paths.size()},
+              {"samples", samples},
+              {"views", views},
+              {"taps", taps},
+              {"file_bytes_per_sample", file_bytes / n},
+              {"per_view_bytes_per_sample", per_view_bytes},
+              {"view_independent_bytes_per_sample", fixed_bytes},
+              {"fields", fields},
+              {"frames", frames},
+              {"projection", projection}};
+}
+
+static void print_storage(const json& j, std::ostream& out) {
+  const double v = std::max(1.0, j.at("views").get<double>());
+  out << "storage " << j.at("path").get<std::string>() << ": " << j.at("samples") << " samples in " << j.at("shards")
+      << " shards, " << j.at("views") << " stored view(s), taps " << j.at("taps").dump() << "\n";
+  out << "  " << pad("field", 30) << pad("dtype", 12) << pad("per view", 10) << pad("stored/sample", 15)
+      << pad("decoded/sample", 16) << "stored/sample/view\n";
+  for (const auto& f : j.at("fields")) {
+    const bool pv = f.at("per_view").get<bool>();
+    const double st = f.at("stored_bytes_per_sample").get<double>();
+    out << "  " << pad(f.at("name").get<std::string>(), 30) << pad(f.at("dtype").get<std::string>(), 12)
+        << pad(pv ? "yes" : "no", 10) << pad(human_bytes(st), 15)
+        << pad(human_bytes(f.at("decoded_bytes_per_sample").get<double>()), 16) << (pv ? human_bytes(st / v) : "-")
+        << "\n";
+  }
+  out << "  per sample: " << human_bytes(j.at("file_bytes_per_sample").get<double>()) << " on disk ("
+      << human_bytes(j.at("per_view_bytes_per_sample").get<double>()) << " per-view fields over " << j.at("views")
+      << " view(s), " << human_bytes(j.at("view_independent_bytes_per_sample").get<double>())
+      << " view-independent)\n";
+  out << "  projected for " << j.at("frames") << " frames:";
+  for (const auto& p : j.at("projection"))
+    out << "  " << p.at("views") << " view" << (p.at("views").get<int>() > 1 ? "s " : " ")
+        << human_bytes(p.at("bytes").get<double>());
+  out << "\n";
+}
+
 json verify(const std::string& path, int threads) {
   json j{{"path", path}, {"shards", json::array()}, {"unfinished", json::array()}};
   const std::string mpath = manifest_path_of(path);
@@ -462,6 +572,13 @@ int run(const Config& cfg, std::ostream& out) {
     else print_summary(j, out);
     return j.contains("corrupt_shards") && !j.at("corrupt_shards").empty() ? kExitBadData : kExitOk;
   }
+  if (cfg.command == "storage") {
+    BEVKD_CHECK(cfg.frames >= 1, "bevkd-inspect storage: --frames must be >= 1, got ", cfg.frames);
+    const json j = storage_report(cfg.path, cfg.frames);
+    if (cfg.json) out << j.dump(2) << "\n";
+    else print_storage(j, out);
+    return kExitOk;
+  }
   if (cfg.command == "verify") {
     const json j = verify(cfg.path, cfg.threads);
     if (cfg.json) out << j.dump(2) << "\n";
@@ -486,7 +603,7 @@ int run(const Config& cfg, std::ostream& out) {
     out << "wrote " << cfg.out << " (" << c.width() << "x" << c.height() << " px)\n";
     return kExitOk;
   }
-  BEVKD_FAIL("unknown command \"", cfg.command, "\" (expected summary, verify, dump or render)");
+  BEVKD_FAIL("unknown command \"", cfg.command, "\" (expected summary, verify, dump, render or storage)");
 }
 
 }  // namespace bevkd::storage::inspect

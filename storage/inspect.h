@@ -13,6 +13,11 @@
 //   bevkd-inspect render SHARD --sample I -o out.png
 //                                            BEV feature energy of a tap, foreground mask, GT and
 //                                            teacher boxes, legend and scale
+//   bevkd-inspect storage PATH [--frames N] [--json]
+//                                            bytes per sample of every field (stored and decoded,
+//                                            summed over all shards), which grow with the stored
+//                                            views, and the projected size of N frames (default
+//                                            28,130: nuScenes train) for 1-4 stored views
 //
 // PATH is a shard (.h5), a manifest.json, or a directory holding manifest.json. The main only
 // parses arguments; run() does the work.
@@ -50,7 +55,7 @@ struct RenderOptions {
 };
 
 struct Config {
-  std::string command;                 // summary | verify | dump | render
+  std::string command;                 // summary | verify | dump | render | storage
   std::string path;
   bool json = false;                   // summary / verify
   int threads = 2;                     // verify
@@ -59,6 +64,7 @@ struct Config {
   std::int64_t full_max = 1024;        // dump: arrays up to this many elements are printed in full
   std::string out;                     // render: PNG path
   RenderOptions render;
+  std::int64_t frames = 28130;         // storage: frames of the projection (nuScenes train)
 
   // Configuration as data (base/config.h): every subcommand takes --config FILE with these keys.
   template <class V>
@@ -71,12 +77,18 @@ struct Config {
     v("full_max", full_max);
     v("out", out);
     v.nested("render", render);
+    v("frames", frames);
   }
 };
 
 // Runs one command, printing to `out`; returns the exit code. Throws bevkd::Error when the
 // command cannot run at all (missing file, unreadable shard for summary/dump/render).
 int run(const Config& cfg, std::ostream& out);
+
+// `storage`: per field the stored and decoded bytes per sample over every shard of PATH, whether
+// the field grows with the stored views, and the projected bytes of `frames` frames for 1-4 views
+// (HDF5's overhead scaled with the files' size). JSON as `storage --json` prints it.
+nlohmann::json storage_report(const std::string& path, std::int64_t frames);
 
 // The building blocks, for tests and other tools.
 nlohmann::json summarize_shard(const ShardReader& reader);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "base/canvas.h"
@@ -57,6 +58,39 @@ TEST_F(Inspect, SummaryOfAShardAndOfAManifest) {
   for (const std::string& part : std::vector<std::string>{"manifest ", "bevkd.shard " + Schema::current().version().str(), "5 in 1 shards", "train/shard-00000.h5",
                            "teacher/features/head_shared", "int8", "shuffle+zstd(3)"})
     EXPECT_NE(res.output.find(part), std::string::npos) << part << "\n" << res.output;
+}
+
+// The storage report: per-sample bytes are the summary's dataset bytes / samples; the fields
+// that grow with the stored views are the teacher's; the projection is linear in frames and views.
+TEST_F(Inspect, StorageReportPerSampleBytesAndProjection) {
+  auto res = testing::run_command(bin + " storage --json --frames 1000 " + dir.path(), true);
+  ASSERT_EQ(res.status, 0) << res.output;
+  const json j = json::parse(res.output);
+  const json sum = json::parse(testing::run_command(bin + " summary --json " + shard, true).output);
+  EXPECT_EQ(j.at("samples"), 5);
+  EXPECT_EQ(j.at("views"), 2);
+  std::map<std::string, json> by;
+  for (const auto& f : j.at("fields")) by[f.at("name").get<std::string>()] = f;
+  for (const auto& f : sum.at("fields")) {
+    const auto& r = by.at(f.at("name").get<std::string>());
+    EXPECT_DOUBLE_EQ(r.at("stored_bytes_per_sample").get<double>(), f.at("stored_bytes").get<double>() / 5) << f;
+    EXPECT_DOUBLE_EQ(r.at("decoded_bytes_per_sample").get<double>(), f.at("raw_bytes").get<double>() / 5) << f;
+  }
+  for (const char* pv : {"teacher/features/neck", "teacher/heatmap", "fg_mask", "view/bda", "teacher/boxes"})
+    EXPECT_TRUE(by.at(pv).at("per_view").get<bool>()) << pv;
+  for (const char* once : {"gt/boxes", "cams/intrinsics", "depth/uvd", "sample_token"})
+    EXPECT_FALSE(by.at(once).at("per_view").get<bool>()) << once;
+  const auto& proj = j.at("projection");
+  ASSERT_EQ(proj.size(), 4u);
+  const double one = proj[0].at("bytes").get<double>(), two = proj[1].at("bytes").get<double>();
+  const double three = proj[2].at("bytes").get<double>();
+  EXPECT_NEAR(three - two, two - one, 1e-6 * three);  // each view adds the same
+  EXPECT_NEAR(two, j.at("file_bytes_per_sample").get<double>() * 1000, 1e-6 * two);  // 2 stored views = the files
+  EXPECT_GT(one, 0.5 * j.at("view_independent_bytes_per_sample").get<double>() * 1000);
+
+  res = testing::run_command(bin + " storage " + shard);
+  ASSERT_EQ(res.status, 0) << res.output;
+  EXPECT_NE(res.output.find("projected for 28130 frames"), std::string::npos) << res.output;
 }
 
 TEST_F(Inspect, VerifyGoodDataAndJsonOutput) {
