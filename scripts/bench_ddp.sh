@@ -2,8 +2,10 @@
 # Data-parallel bevkd-train on this machine: the same global batch (GLOBAL samples per step) as
 #   1 process,  BATCH=GLOBAL,           THREADS2 intra-op threads
 #   1 process,  accumulate 2 x GLOBAL/2, THREADS2 threads    (the micro-batches the ranks take)
-#   2 processes (Gloo on loopback), GLOBAL/2 each, 1 thread each, buckets all-reduced during backward
-#   2 processes, the same with the all-reduce after backward (--no-dist-overlap)
+#   2 processes (Gloo on loopback), GLOBAL/2 each, 1 thread each, the default 25 MB buckets (the
+#     tiny student's gradients fit one bucket, so nothing overlaps)
+#   2 processes, 1 MB buckets all-reduced while backward runs (overlap)
+#   2 processes, 1 MB buckets all-reduced after backward (--no-dist-overlap)
 # STEPS steps each (the first WARMUP logged intervals dropped) on the demo's shards. Prints per
 # case the median samples/s, the ratio to the first case, and the share of wall time spent
 # waiting in all-reduces (comm_wait, from the metrics log).
@@ -35,23 +37,28 @@ two_ranks() {
 echo "bench_ddp: $PRESET, global batch $GLOBAL, $STEPS steps per case, shards $OUT/shards ($(nproc) cores)" >&2
 "$BIN" "${common[@]}" --out "$RUNS/one-process" --batch-size "$GLOBAL" --threads 2 > /dev/null
 "$BIN" "${common[@]}" --out "$RUNS/one-process-accumulate2" --batch-size "$HALF" --accumulate 2 --threads 2 > /dev/null
-two_ranks "$RUNS/two-ranks-overlap" --batch-size "$HALF" --threads 1
-two_ranks "$RUNS/two-ranks-no-overlap" --batch-size "$HALF" --threads 1 --no-dist-overlap
+two_ranks "$RUNS/two-ranks" --batch-size "$HALF" --threads 1
+two_ranks "$RUNS/two-ranks-1mb-overlap" --batch-size "$HALF" --threads 1 --dist-bucket-mb 1
+two_ranks "$RUNS/two-ranks-1mb-no-overlap" --batch-size "$HALF" --threads 1 --dist-bucket-mb 1 --no-dist-overlap
 python3 - "$RUNS" "$WARMUP" <<'PY'
 import json, statistics, sys
 runs, warm = sys.argv[1], int(sys.argv[2])
 cases = [("1 process, batch G, 2 threads", "one-process"),
          ("1 process, accumulate 2 x G/2, 2 threads", "one-process-accumulate2"),
-         ("2 processes x G/2, 1 thread, overlap", "two-ranks-overlap"),
-         ("2 processes x G/2, 1 thread, no overlap", "two-ranks-no-overlap")]
+         ("2 processes x G/2, 1 thread, 25 MB buckets (one)", "two-ranks"),
+         ("2 processes x G/2, 1 thread, 1 MB buckets, overlap", "two-ranks-1mb-overlap"),
+         ("2 processes x G/2, 1 thread, 1 MB buckets, no overlap", "two-ranks-1mb-no-overlap")]
 base = None
-print("| case | samples/s (median) | ratio | all-reduce wait (share of wall time) |")
-print("|---|---|---|---|")
+def buckets(d):
+    recs = [json.loads(l) for l in open(f"{runs}/{d}/metrics.jsonl") if l.strip()]
+    return next((str(r["buckets"]) for r in recs if "buckets" in r), "-")
+print("| case | samples/s (median) | ratio | all-reduce wait (share of wall time) | buckets |")
+print("|---|---|---|---|---|")
 for name, d in cases:
     recs = [json.loads(l) for l in open(f"{runs}/{d}/metrics.jsonl") if l.strip()]
     steps = [r for r in recs if "event" not in r][warm:]
     sps = statistics.median(r["samples_per_s"] for r in steps)
     comm = statistics.median(r.get("comm_wait", 0.0) for r in steps)
     base = base or sps
-    print(f"| {name} | {sps:.2f} | {sps / base:.2f} | {100 * comm:.1f} % |")
+    print(f"| {name} | {sps:.2f} | {sps / base:.2f} | {100 * comm:.1f} % | {buckets(d)} |")
 PY

@@ -87,15 +87,29 @@ Subcommand add_eval(CLI::App& app) {
 }
 
 Subcommand add_plot(CLI::App& app) {
-  auto metrics = std::make_shared<std::string>();
+  auto metrics = std::make_shared<std::vector<std::string>>();
+  auto labels = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>();
   Subcommand s;
-  s.app = app.add_subcommand("plot", "Loss curves (PNG) of a run's metrics.jsonl");
-  s.app->add_option("--metrics", *metrics, "metrics.jsonl of a run")->required();
-  s.app->add_option("--out", *out, "directory for loss.png and lr.png (default: <run>/plots)");
-  s.run = [metrics, out] {
-    const std::string dir = out->empty() ? std::filesystem::path(*metrics).parent_path().string() + "/plots" : *out;
-    for (const auto& p : tr::plot_metrics(*metrics, dir)) std::cout << p << "\n";
+  s.app = app.add_subcommand("plot", "Loss curves (PNG) of a run's metrics.jsonl, or of several runs compared");
+  s.app->add_option("--metrics", *metrics, "metrics.jsonl of a run (several: one comparison plot)")->required();
+  s.app->add_option("--label", *labels, "a label per --metrics (comparison; default: the run directory's name)");
+  s.app->add_option("--out", *out, "directory for loss.png and lr.png (default: <run>/plots); comparison: the PNG path");
+  s.run = [metrics, labels, out] {
+    if (metrics->size() == 1) {
+      const auto& m = metrics->front();
+      const std::string dir = out->empty() ? std::filesystem::path(m).parent_path().string() + "/plots" : *out;
+      for (const auto& p : tr::plot_metrics(m, dir)) std::cout << p << "\n";
+      return 0;
+    }
+    BEVKD_CHECK(labels->empty() || labels->size() == metrics->size(), "bevkd-train plot: ", labels->size(),
+                " --label for ", metrics->size(), " --metrics");
+    BEVKD_CHECK(!out->empty(), "bevkd-train plot: comparing runs needs --out FILE.png");
+    std::vector<std::string> names = *labels;
+    if (names.empty())
+      for (const auto& m : *metrics) names.push_back(std::filesystem::path(m).parent_path().filename().string());
+    tr::plot_compare(*metrics, names, *out);
+    std::cout << *out << "\n";
     return 0;
   };
   return s;

@@ -613,6 +613,7 @@ void log_interval(TrainRun& r, Interval& iv, int64_t end, int64_t first_step, do
   if (r.dist) {
     rec["comm_wait"] = dt > 0 ? iv.comm_s / dt : 0.0;  // waiting for all-reduces, share of the wall time
     rec["world_size"] = r.env.world_size;
+    if (r.reducer) rec["buckets"] = r.reducer->bucket_count();
   }
   for (const auto& [k, v] : iv.sums) rec[k] = v / n;
   r.last_metrics = rec;
@@ -969,6 +970,37 @@ std::vector<std::string> plot_metrics(const std::string& metrics_jsonl, const st
     lp.save_png(written.back());
   }
   return written;
+}
+
+void plot_compare(const std::vector<std::string>& metrics_jsonl, const std::vector<std::string>& labels,
+                  const std::string& out_png) {
+  BEVKD_CHECK(metrics_jsonl.size() == labels.size(), "plot_compare: ", metrics_jsonl.size(), " logs, ",
+              labels.size(), " labels");
+  LinePlotOptions o;
+  o.title = "training loss: total and the detection heat-map term";
+  o.x.label = "step";
+  o.y.label = "loss";
+  o.y.log = true;
+  LinePlot plot(o);
+  for (std::size_t i = 0; i < metrics_jsonl.size(); ++i) {
+    PlotSeries total, det;
+    total.label = labels[i] + " total";
+    det.label = labels[i] + " heat map";
+    for (const auto& rec : nn::MetricsLog::read(metrics_jsonl[i])) {
+      if (rec.contains("event") || !rec.contains("loss")) continue;
+      const double step = rec.at("step").get<double>();
+      total.x.push_back(step);
+      total.y.push_back(rec.at("loss").get<double>());
+      det.x.push_back(step);
+      det.y.push_back(rec.value("loss_heatmap", 0.0));
+    }
+    BEVKD_CHECK(!total.x.empty(), "plot_compare: ", metrics_jsonl[i], " holds no logged step");
+    plot.add_series(total);
+    plot.add_series(det);
+  }
+  const auto parent = fs::path(out_png).parent_path();
+  if (!parent.empty()) make_dirs(parent.string());
+  plot.save_png(out_png);
 }
 
 }  // namespace bevkd::train::trainer

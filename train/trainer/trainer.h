@@ -54,5 +54,8 @@ StudentEvalResult evaluate_checkpoint(const EvalConfig& cfg, std::ostream& log);
 // Loss curves of a metrics log as PNGs (plots/loss.png, plots/lr.png under out_dir); returns the
 // written paths.
 std::vector<std::string> plot_metrics(const std::string& metrics_jsonl, const std::string& out_dir);
+// Several runs on one PNG: each run's total loss and its detection heat-map loss, by step.
+void plot_compare(const std::vector<std::string>& metrics_jsonl, const std::vector<std::string>& labels,
+                  const std::string& out_png);
 
 }  // namespace bevkd::train::trainer
