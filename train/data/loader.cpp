@@ -35,8 +35,9 @@ struct Produced {
 using SamplePtr = std::shared_ptr<LoadedSample>;
 
 // [B, ...] of a fixed teacher field whose per-sample array is [1, ...] (the one view).
-torch::Tensor stack_arrays(const std::vector<SamplePtr>& s, const std::string& name) {
-  const Array& a0 = s[0]->teacher.get(name);
+torch::Tensor stack_arrays(const std::vector<const storage::Sample*>& s, const std::vector<std::string>& tokens,
+                           const std::string& name) {
+  const Array& a0 = s[0]->get(name);
   std::vector<std::int64_t> shape = a0.shape();
   BEVKD_ASSERT(!shape.empty() && shape[0] == 1, "loader: ", name, " has shape ", storage::shape_str(shape),
                ", expected one view first");
@@ -44,15 +45,39 @@ torch::Tensor stack_arrays(const std::vector<SamplePtr>& s, const std::string& n
   auto t = pooled_empty(shape, a0.dtype());
   auto* dst = static_cast<std::byte*>(t.data_ptr());
   for (std::size_t b = 0; b < s.size(); ++b) {
-    const Array& a = s[b]->teacher.get(name);
-    BEVKD_CHECK(a.nbytes() == a0.nbytes() && a.dtype() == a0.dtype(), "loader: ", name, " of sample ", s[b]->token,
-                " is ", a.describe(), ", sample ", s[0]->token, " has ", a0.describe());
+    const Array& a = s[b]->get(name);
+    BEVKD_CHECK(a.nbytes() == a0.nbytes() && a.dtype() == a0.dtype(), "loader: ", name, " of sample ", tokens[b],
+                " is ", a.describe(), ", sample ", tokens[0], " has ", a0.describe());
     std::memcpy(dst + b * a0.nbytes(), a.raw(), a0.nbytes());
   }
   return t;
 }
 
 }  // namespace
+
+TeacherStored stack_teacher(const std::vector<const storage::Sample*>& s, const std::vector<std::string>& tokens,
+                            const LoaderConfig& cfg) {
+  BEVKD_ASSERT(!s.empty() && s.size() == tokens.size(), "stack_teacher: ", s.size(), " samples, ", tokens.size(),
+               " tokens");
+  TeacherStored t;
+  for (const auto& tap : cfg.teacher_taps) {
+    t.features[tap] = stack_arrays(s, tokens, cat(ds::kTeacherFeaturesPrefix, tap));
+    const std::string scales = cat(ds::kTeacherFeatureScalesPrefix, tap);
+    if (s[0]->has(scales)) t.feature_scales[tap] = stack_arrays(s, tokens, scales);
+  }
+  if (cfg.teacher_heatmap) t.heatmap = stack_arrays(s, tokens, std::string(ds::kTeacherHeatmap));
+  if (cfg.teacher_fg_mask) t.fg_mask = stack_arrays(s, tokens, std::string(ds::kFgMask));
+  for (const auto* x : s) {
+    if (cfg.teacher_boxes) {
+      t.boxes.push_back(tensor_of(x->get(ds::kTeacherBoxes)).reshape({-1, 9}));
+      t.scores.push_back(tensor_of(x->get(ds::kTeacherScores)));
+      t.labels.push_back(tensor_of(x->get(ds::kTeacherLabels)));
+      t.quality.push_back(tensor_of(x->get(ds::kTeacherQuality)));
+    }
+    if (cfg.teacher_class_probs) t.class_probs.push_back(tensor_of(x->get(schemas::ds::kTeacherClassProbs)));
+  }
+  return t;
+}
 
 storage::StreamOptions stream_options(const LoaderConfig& cfg, const LoaderSetup& setup) {
   storage::StreamOptions o;
@@ -140,24 +165,12 @@ Batch Loader::Impl::stack(const std::vector<SamplePtr>& s) const {
   if (cfg.depth_box_id) b.depth.box_id = torch::stack(box_id);
   b.depth.stride = cfg.depth_stride;
 
-  TeacherStored& t = b.teacher_stored;
-  for (const auto& tap : cfg.teacher_taps) {
-    const std::string name = cat(ds::kTeacherFeaturesPrefix, tap);
-    t.features[tap] = stack_arrays(s, name);
-    const std::string scales = cat(ds::kTeacherFeatureScalesPrefix, tap);
-    if (s[0]->teacher.has(scales)) t.feature_scales[tap] = stack_arrays(s, scales);
-  }
-  if (cfg.teacher_heatmap) t.heatmap = stack_arrays(s, std::string(ds::kTeacherHeatmap));
-  if (cfg.teacher_fg_mask) t.fg_mask = stack_arrays(s, std::string(ds::kFgMask));
-  for (const auto& x : s) {
-    if (cfg.teacher_boxes) {
-      t.boxes.push_back(tensor_of(x->teacher.get(ds::kTeacherBoxes)).reshape({-1, 9}));
-      t.scores.push_back(tensor_of(x->teacher.get(ds::kTeacherScores)));
-      t.labels.push_back(tensor_of(x->teacher.get(ds::kTeacherLabels)));
-      t.quality.push_back(tensor_of(x->teacher.get(ds::kTeacherQuality)));
-    }
-    if (cfg.teacher_class_probs) t.class_probs.push_back(tensor_of(x->teacher.get(schemas::ds::kTeacherClassProbs)));
-  }
+  if (cfg.teacher_taps.empty() && !cfg.teacher_heatmap && !cfg.teacher_fg_mask && !cfg.teacher_boxes &&
+      !cfg.teacher_class_probs)
+    return b;
+  std::vector<const storage::Sample*> teacher;
+  for (const auto& x : s) teacher.push_back(&x->teacher);
+  b.teacher_stored = stack_teacher(teacher, b.sample_tokens, cfg);
   return b;
 }
 

@@ -110,6 +110,13 @@ class Loader {
   std::unique_ptr<Impl> impl_;
 };
 
+// The teacher fields `cfg` requests, stacked over a batch the way the loader does: one stored
+// sample per batch element holding that view's teacher datasets with the view first ([1, ...];
+// a shard record of one view, e.g. precompute's post-process stage with one view, is one).
+// tokens name the samples in messages.
+TeacherStored stack_teacher(const std::vector<const storage::Sample*>& samples, const std::vector<std::string>& tokens,
+                            const LoaderConfig& cfg);
+
 // The stream options the loader uses for `cfg` and `setup` (fields left empty; for tools and tests).
 storage::StreamOptions stream_options(const LoaderConfig& cfg, const LoaderSetup& setup);
 

@@ -146,9 +146,10 @@ struct ActiveLoss {
 };
 
 struct TrainRun {
-  TrainRun(const TrainConfig& c, std::ostream& l) : cfg(c), log(l) {}
+  TrainRun(const TrainConfig& c, std::ostream& l, const TrainHooks& h) : cfg(c), log(l), hooks(h) {}
   const TrainConfig& cfg;
   std::ostream& log;
+  const TrainHooks& hooks;
   torch::Device device{torch::kCPU};
   json resolved;
   StudentConfig student_cfg;
@@ -275,6 +276,12 @@ void setup(TrainRun& r) {
     r.ema = std::move(e);
   }
   setup_losses(r, manifest, al);
+  if (r.hooks.on_setup) r.hooks.on_setup(r.loader_cfg);
+  if (!r.hooks.loader_reads_teacher) {  // the hook supplies the teacher fields
+    r.loader_cfg.teacher_taps.clear();
+    r.loader_cfg.teacher_heatmap = r.loader_cfg.teacher_fg_mask = false;
+    r.loader_cfg.teacher_boxes = r.loader_cfg.teacher_class_probs = false;
+  }
 
   data::LoaderSetup ls;
   ls.split = cfg.train_split;
@@ -761,8 +768,9 @@ void train_steps(TrainRun& r, TrainResult& result) {
     int64_t step_samples = 0;
     for (std::size_t k = 0; k < micro; ++k) {
       const auto t_wait = Clock::now();
-      const data::Batch host = next_batch(r, k);
+      data::Batch host = next_batch(r, k);
       iv.wait_s += seconds_since(t_wait);
+      if (r.hooks.on_batch) r.hooks.on_batch(host);
       step_samples += host.size();
       samples += (samples.empty() ? "" : ", ") + tokens_of(host);
       tokens.insert(tokens.end(), host.sample_tokens.begin(), host.sample_tokens.end());
@@ -873,9 +881,9 @@ void finish(TrainRun& r, TrainResult& result) {
 
 }  // namespace
 
-TrainResult train_student(const TrainConfig& cfg, std::ostream& log) {
+TrainResult train_student(const TrainConfig& cfg, std::ostream& log, const TrainHooks& hooks) {
   cfg.validate();
-  TrainRun run{cfg, log};
+  TrainRun run{cfg, log, hooks};
   TrainResult result;
   try {
     setup(run);

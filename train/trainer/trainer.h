@@ -11,10 +11,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
 
+#include "train/data/batch.h"
+#include "train/data/loader_config.h"
 #include "train/trainer/train_config.h"
 
 namespace bevkd::train::trainer {
@@ -35,7 +38,18 @@ struct TrainResult {
   int rank = 0;                // this process's rank (data parallel); rank 0 reports
 };
 
-TrainResult train_student(const TrainConfig& cfg, std::ostream& log);
+// Extension points for tools that run the same training step with another teacher source
+// (bench/offline_online_bench.cpp runs the teacher in-process): never set by bevkd-train.
+struct TrainHooks {
+  // false: the loader reads no teacher dataset; on_batch must fill Batch::teacher_stored.
+  bool loader_reads_teacher = true;
+  // After set-up: the teacher fields the losses need (the loader settings they requested).
+  std::function<void(const data::LoaderConfig& requested)> on_setup;
+  // Each host batch before it moves to the device (inside the step's timing).
+  std::function<void(data::Batch& host)> on_batch;
+};
+
+TrainResult train_student(const TrainConfig& cfg, std::ostream& log, const TrainHooks& hooks = {});
 
 struct StudentEvalResult {
   double map = 0;
