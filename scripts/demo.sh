@@ -96,7 +96,7 @@ def train_time(run):
     steps = [r for r in recs if "event" not in r]
     return steps[-1]["elapsed_s"], steps[-1]["step"]
 rows = [("teacher (LiDAR, tiny pillars)", metrics(f"{out}/eval/metrics_summary.json"), "")]
-for s, name in (("baseline", "baseline student (det + depth)"), ("distilled", "distilled student (+ " + losses.replace("--loss ", "") + ")")):
+for s, name in (("baseline", "baseline student (det + depth)"), ("distilled", "distilled student (+ " + losses.replace("--loss ", "").replace(" ", " + ") + ")")):
     t, n = train_time(f"student-{s}")
     rows.append((name, metrics(f"{out}/student-{s}/bevkd-eval/metrics_summary.json"), f"{t / 60:.1f} min ({n} steps)"))
 print("| model | mAP | NDS | mATE | mASE | mAOE | mAVE | mAAE | training time |")

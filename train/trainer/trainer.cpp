@@ -592,7 +592,11 @@ void run_eval(TrainRun& r, TrainResult& result) {
 void log_interval(TrainRun& r, Interval& iv, int64_t end, int64_t first_step, double lr, Clock::time_point t_run,
                   TrainResult& result) {
   const double dt = seconds_since(iv.start);
-  if (r.dist) {  // the interval's terms as the mean over ranks (every rank has the same keys)
+  if (r.dist) {  // the interval's terms as the mean over ranks, which must log the same terms
+    const auto counts = r.dist->allgather({static_cast<int64_t>(iv.sums.size())}, "the metrics' term count");
+    for (std::size_t k = 1; k < counts.size(); ++k)
+      BEVKD_CHECK(counts[k] == counts[0], "bevkd-train: rank ", k, " logs ", counts[k], " loss terms at step ", r.step,
+                  ", rank 0 logs ", counts[0], " (a loss whose terms depend on the data cannot be averaged over ranks)");
     std::vector<double> v;
     for (const auto& [k, x] : iv.sums) v.push_back(x);
     v.push_back(iv.wait_s);
