@@ -153,7 +153,11 @@ Dist::Dist(const DistEnv& env, const DistOptions& opts, const torch::Device& dev
   BEVKD_CHECK(opts.timeout_s > 0 && opts.heartbeat_s > 0, "bevkd-train: dist_timeout_s must be > 0, found ",
               opts.timeout_s);
   std::string backend = opts.backend;
+#if defined(BEVKD_WITH_NCCL)
   if (backend == "auto") backend = device.is_cuda() ? "nccl" : "gloo";
+#else
+  if (backend == "auto") backend = "gloo";  // CUDA tensors are staged through host memory
+#endif
   BEVKD_CHECK(backend == "gloo" || backend == "nccl", "bevkd-train: dist_backend must be auto, gloo or nccl, found \"",
               backend, "\"");
   backend_name_ = backend;
@@ -192,7 +196,7 @@ Dist::Dist(const DistEnv& env, const DistOptions& opts, const torch::Device& dev
       impl_->device = device;
 #else
       BEVKD_FAIL("bevkd-train: dist_backend nccl, but this build has no NCCL process group (configure with "
-                 "-DBEVKD_WITH_CUDA=ON against a CUDA LibTorch); use gloo");
+                 "-DBEVKD_WITH_NCCL=ON against a CUDA LibTorch with nccl.h); use gloo");
 #endif
     }
   } catch (const bevkd::Error&) {

@@ -47,7 +47,7 @@ DistEnv dist_env();  // from the process environment
 
 struct DistOptions {
   double timeout_s = 300;        // any collective, and the rendezvous
-  std::string backend = "auto";  // auto (gloo on CPU, nccl on CUDA) | gloo | nccl
+  std::string backend = "auto";  // auto (nccl on CUDA in a BEVKD_WITH_NCCL build, else gloo) | gloo | nccl
   double bucket_mb = 25;         // gradient bucket size
   bool overlap = true;           // all-reduce buckets while backward still runs
   double heartbeat_s = 1;        // heartbeat period

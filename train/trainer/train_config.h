@@ -73,7 +73,7 @@ struct TrainConfig {
   bool quiet = false;
   // data parallel (train/trainer/distributed.h; ranks from torchrun's or Slurm's variables)
   double dist_timeout_s = 300;          // rendezvous and every collective; a dead rank is named within it
-  std::string dist_backend = "auto";    // auto (gloo on CPU, nccl on CUDA) | gloo | nccl
+  std::string dist_backend = "auto";    // auto (nccl on CUDA with BEVKD_WITH_NCCL, else gloo) | gloo | nccl
   double dist_bucket_mb = 25;           // gradient all-reduce bucket size
   bool dist_overlap = true;             // all-reduce buckets while backward runs
 
