@@ -562,10 +562,14 @@ double GradReducer::finish(double divisor) {
   for (auto& b : m.buckets) b.work.wait();
   const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
   for (auto& b : m.buckets) {
-    const auto flags = b.flat.narrow(0, b.numel, static_cast<int64_t>(b.params.size())).to(torch::kCPU);
+    // One host copy of the bucket's flags (not one device sync per parameter).
+    const auto flags = b.flat.narrow(0, b.numel, static_cast<int64_t>(b.params.size()))
+                           .to(torch::kCPU, torch::kFloat64)
+                           .contiguous();
+    const double* has = flags.data_ptr<double>();
     for (std::size_t s = 0; s < b.params.size(); ++s) {
       auto& p = m.params[b.params[s]];
-      if (flags[static_cast<int64_t>(s)].item<double>() > 0.5) {
+      if (has[s] > 0.5) {
         p.mutable_grad() = m.slice(b, s).view_as(p).div(divisor);
       } else {
         p.mutable_grad() = torch::Tensor();
