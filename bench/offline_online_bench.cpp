@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_runtime.h"
 #include "base/config.h"
 #include "base/error.h"
 #include "base/fs.h"
@@ -203,6 +204,7 @@ int child(const Options& o, const std::string& mode) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bevkd::tune_cpu_runtime();
   CLI::App app{"offline (shards) vs online (teacher in-process) distillation: step time and peak memory"};
   Options o;
   std::string child_mode;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cpu_runtime.h"
 #include "base/error.h"
 #include "base/math.h"
 #include "train/student/student.h"
@@ -134,6 +135,7 @@ void bench_preset(const std::string& name, int64_t B, int64_t N, int warmup, int
 }  // namespace bevkd
 
 int main(int argc, char** argv) {
+  bevkd::tune_cpu_runtime();
   return bevkd::run_main("bevkd-bench-student", [&] {
     CLI::App app{"bevkd-bench-student: the camera student's forward/backward per stage"};
     std::string preset = "all", device = "cpu";

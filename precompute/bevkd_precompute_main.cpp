@@ -15,6 +15,7 @@
 #include <iostream>
 #include <optional>
 
+#include "base/cpu_runtime.h"
 #include "base/config_cli.h"
 #include "base/error.h"
 #include "precompute/fit/fit_teacher.h"
@@ -112,6 +113,7 @@ int run(RunConfig c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bevkd::tune_cpu_runtime();
   return run_main("bevkd-precompute", [&]() -> int {
     CLI::App app{"bevkd-precompute: the LiDAR teacher and the precompute stage of bevkd"};
     app.require_subcommand(1);

@@ -21,9 +21,11 @@
 #include <vector>
 
 #include "base/config_cli.h"
+#include "base/cpu_runtime.h"
 #include "base/error.h"
 #include "train/data/view_check.h"
 #include "train/probe/probe.h"
+#include "train/trainer/fd3d_head_run.h"
 #include "train/trainer/loss_registry.h"
 #include "train/trainer/trainer.h"
 
@@ -81,6 +83,28 @@ Subcommand add_eval(CLI::App& app) {
     std::cout << "bevkd-train eval: " << cfg->split << " (" << r.samples << " samples, " << r.weights
               << " weights) mAP " << r.map << "  NDS " << r.nds << "  (results " << r.results_path << ", metrics "
               << r.metrics_path << ")\n";
+    return 0;
+  };
+  return s;
+}
+
+Subcommand add_fd3d_head(CLI::App& app) {
+  auto cfg = std::make_shared<tr::Fd3dHeadRunConfig>();
+  Subcommand s;
+  s.app = app.add_subcommand("fd3d-head",
+                             "Train FD3D's distillation head alone on the teacher features of a split and check it on "
+                             "another (its mAP next to the teacher's, its focal queries); its checkpoint warm-starts "
+                             "the fd3d loss (head_init)");
+  bevkd::config::bind(s.app, *cfg);
+  s.preload = [cfg, sub = s.app](int argc, char** argv) { bevkd::config::preload(sub, *cfg, argc, argv); };
+  s.run = [cfg] {
+    const auto r = tr::run_fd3d_head(*cfg, std::cerr);
+    std::cout << "bevkd-train fd3d-head: " << r.steps_done << " steps, " << cfg->val_split << " (" << r.samples
+              << " samples): head mAP " << r.head_map << " NDS " << r.head_nds << ", teacher mAP " << r.teacher_map
+              << " NDS " << r.teacher_nds << " (head/teacher mAP "
+              << (r.teacher_map > 0 ? r.head_map / r.teacher_map : 0.0) << "); focal queries per sample with GT "
+              << r.focal_per_gt_sample << ", GT covered by a focal query " << 100 * r.gt_covered << "%  (report "
+              << r.report << ", checkpoint " << r.checkpoint << ")\n";
     return 0;
   };
   return s;
@@ -169,11 +193,13 @@ Subcommand add_check_views(CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bevkd::tune_cpu_runtime();
   CLI::App app{"bevkd-train: stage two of bevkd (camera student, distillation losses)"};
   app.require_subcommand(1);
   std::vector<Subcommand> subcommands;
   subcommands.push_back(add_train(app));
   subcommands.push_back(add_eval(app));
+  subcommands.push_back(add_fd3d_head(app));
   subcommands.push_back(add_plot(app));
   subcommands.push_back(add_losses(app));
   subcommands.push_back(add_loss_probe(app));

@@ -49,6 +49,7 @@ std::vector<TaskTargets> center_targets(const std::vector<torch::Tensor>& gt_box
     out[t].box = torch::zeros({B, M, 10}, torch::kFloat32);
     out[t].index = torch::zeros({B, M}, torch::kInt64);
     out[t].mask = torch::zeros({B, M}, torch::kUInt8);
+    out[t].source = torch::full({B, M}, -1, torch::kInt64);
   }
   for (int64_t b = 0; b < B; ++b) {
     const auto boxes = gt_boxes[b].to(torch::kCPU).to(torch::kFloat32).contiguous();
@@ -82,6 +83,7 @@ std::vector<TaskTargets> center_targets(const std::vector<torch::Tensor>& gt_box
       auto box_a = out[t].box.accessor<float, 3>();
       auto ind_a = out[t].index.accessor<int64_t, 2>();
       auto mask_a = out[t].mask.accessor<uint8_t, 2>();
+      auto src_a = out[t].source.accessor<int64_t, 2>();
       for (int64_t k = 0; k < n; ++k) {
         const auto i = members[static_cast<size_t>(k)];
         const float x = ba[i][0], y = ba[i][1], z = ba[i][2], l = ba[i][3], w = ba[i][4], h = ba[i][5],
@@ -97,6 +99,7 @@ std::vector<TaskTargets> center_targets(const std::vector<torch::Tensor>& gt_box
         if (ix < 0 || ix >= W || iy < 0 || iy >= H) continue;
         ind_a[b][k] = iy * W + ix;
         mask_a[b][k] = 1;
+        src_a[b][k] = i;
         const float v[10] = {cx - static_cast<float>(ix), cy - static_cast<float>(iy), z, std::log(l), std::log(w),
                              std::log(h), std::sin(yaw), std::cos(yaw), bvx, bvy};
         for (int c = 0; c < 10; ++c) box_a[b][k][c] = v[c];

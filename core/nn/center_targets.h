@@ -59,6 +59,7 @@ struct TaskTargets {
   torch::Tensor box;      // [B, M, 10] float32 regression targets (see the file comment)
   torch::Tensor index;    // [B, M] int64 row * W + col of the centre cell (0 where mask is 0)
   torch::Tensor mask;     // [B, M] uint8 1 where slot m holds an object
+  torch::Tensor source;   // [B, M] int64 the object's row in gt_boxes[b] where mask is 1, -1 elsewhere
 };
 
 // gt_boxes[b]: [N_b, 9] float32 (ego frame, Box: x, y, z, l, w, h, yaw, vx, vy); gt_labels[b]:

@@ -89,6 +89,10 @@ struct LoaderConfig {
   int threads = 2;                   // TBB decoding workers (shard reading, JPEG, augmentation)
   std::int64_t prefetch_batches = 2;  // batches ready ahead of the consumer
   bool skip_missing_images = false;  // skip (and count) samples whose JPEG is missing instead of failing
+  // false: no JPEG is read and no depth target pooled (a consumer of the teacher fields and GT only,
+  // e.g. `bevkd-train fd3d-head`): images are [N, 3, 1, 1] zeros, intrinsics and img_aug identity,
+  // depth [N, 1, 1] zeros. Set by the program, not a configuration key.
+  bool cameras = true;
   std::uint64_t seed = 0;            // epoch order, views and image augmentation
 
   // Throws bevkd::Error naming the field and the bad value.

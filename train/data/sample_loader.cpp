@@ -96,63 +96,73 @@ LoadedSample SampleLoader::load(storage::Sample& sample, std::int64_t epoch, con
   dopt.max_depth = cfg_.depth_range[1];
   const std::int64_t h = dopt.out_height(), w = dopt.out_width();
 
-  out.images = pooled_empty({N, 3, fH, fW}, storage::DType::kFloat32);
-  out.intrinsics = torch::empty({N, 3, 3}, torch::kFloat32);
-  out.img_aug = torch::empty({N, 3, 3}, torch::kFloat32);
-  out.cam2ego = tensor_of(T).reshape({N, 4, 4});
-  out.depth = torch::empty({N, h, w}, torch::kFloat32);
-  if (cfg_.depth_box_id) out.box_id = torch::empty({N, h, w}, torch::kInt64);
+  if (!cfg_.cameras) {
+    out.images = torch::zeros({N, 3, 1, 1}, torch::kFloat32);
+    out.intrinsics = torch::eye(3, torch::kFloat32).repeat({N, 1, 1});
+    out.img_aug = out.intrinsics.clone();
+    out.cam2ego = tensor_of(T).reshape({N, 4, 4});
+    out.depth = torch::zeros({N, 1, 1}, torch::kFloat32);
+    if (cfg_.depth_box_id) out.box_id = torch::zeros({N, 1, 1}, torch::kInt64);
+  } else {
+    out.images = pooled_empty({N, 3, fH, fW}, storage::DType::kFloat32);
+    out.intrinsics = torch::empty({N, 3, 3}, torch::kFloat32);
+    out.img_aug = torch::empty({N, 3, 3}, torch::kFloat32);
+    out.cam2ego = tensor_of(T).reshape({N, 4, 4});
+    out.depth = torch::empty({N, h, w}, torch::kFloat32);
+    if (cfg_.depth_box_id) out.box_id = torch::empty({N, h, w}, torch::kInt64);
 
-  std::vector<std::int64_t> first_point(static_cast<std::size_t>(N) + 1, 0);
-  for (std::int64_t n = 0; n < N; ++n) first_point[n + 1] = first_point[n] + uvd.segments[n];
+    std::vector<std::int64_t> first_point(static_cast<std::size_t>(N) + 1, 0);
+    for (std::int64_t n = 0; n < N; ++n) first_point[n + 1] = first_point[n] + uvd.segments[n];
 
-  // Cameras in parallel (nested in the loader's arena); missing files are collected, other
-  // errors are re-thrown as they are.
-  std::vector<std::string> missing(static_cast<std::size_t>(N));
-  tbb::parallel_for(std::int64_t{0}, N, [&](std::int64_t n) {
-    const ImageRef ref_n{out.token, cameras_[static_cast<std::size_t>(n)], paths.string_at(n)};
-    const std::string path = root_.resolve(ref_n);
-    if (!path_exists(path)) {
-      missing[static_cast<std::size_t>(n)] = cat(ref_n.describe(), ": image file ", path, " does not exist (cams/image_path \"",
-                                                 ref_n.stored_path, "\" under the dataroot ", root_.dir(), ")");
-      return;
-    }
-    const CameraJpeg jpeg = read_camera_jpeg(path, ref_n);
-    std::unique_ptr<Rng> rng;
-    if (train_)
-      rng = std::make_unique<Rng>(mix_keys(cfg_.seed, static_cast<std::uint64_t>(epoch), storage::sample_key(ref),
-                                           kImageAugSalt + static_cast<std::uint64_t>(n)));
-    const ImageAugParams p = draw_image_aug(cfg_.image, jpeg.width, jpeg.height, rng.get());
-    const Affine2 A = image_aug_matrix(p, cfg_.image);
-    thread_local DecodedImage dec;  // the decoding thread's pixel buffer, reused
-    decode_camera_jpeg(jpeg, p.resize, ref_n, path, &dec);
-    // Source pixel of an output pixel: decoded = D(original), original = A^-1(output).
-    const Affine2 D = Affine2::scale_about_pixel_centres(dec.scale.value());
-    warp_normalize(dec.image.rgb.data(), dec.image.width, dec.image.height, D * A.inverse(), fH, fW, cfg_.image.mean,
-                   cfg_.image.std, out.images[n].data_ptr<float>());
-
-    const float* k = K.data<float>() + 9 * n;
-    float* ak = out.intrinsics[n].data_ptr<float>();
-    float* a = out.img_aug[n].data_ptr<float>();
-    for (int r = 0; r < 3; ++r)
-      for (int c = 0; c < 3; ++c) {
-        double v = 0;
-        for (int j = 0; j < 3; ++j) v += A.m[r][j] * k[3 * j + c];
-        ak[3 * r + c] = static_cast<float>(v);
-        a[3 * r + c] = static_cast<float>(A.m[r][c]);
+    // Cameras in parallel (nested in the loader's arena); missing files are collected, other
+    // errors are re-thrown as they are.
+    std::vector<std::string> missing(static_cast<std::size_t>(N));
+    tbb::parallel_for(std::int64_t{0}, N, [&](std::int64_t n) {
+      const ImageRef ref_n{out.token, cameras_[static_cast<std::size_t>(n)], paths.string_at(n)};
+      const std::string path = root_.resolve(ref_n);
+      if (!path_exists(path)) {
+        missing[static_cast<std::size_t>(n)] = cat(ref_n.describe(), ": image file ", path,
+                                                   " does not exist (cams/image_path \"",
+                                                   ref_n.stored_path, "\" under the dataroot ", root_.dir(), ")");
+        return;
       }
-    const std::int64_t p0 = first_point[n];
-    min_pool_depth(uvd.data<float>() + 3 * p0, box_ids ? box_ids->data<std::int32_t>() + p0 : nullptr,
-                   uvd.segments[n], A, dopt, out.depth[n].data_ptr<float>(),
-                   cfg_.depth_box_id ? out.box_id[n].data_ptr<std::int64_t>() : nullptr);
-  });
-  for (const auto& m : missing)
-    if (!m.empty()) {
-      BEVKD_CHECK(cfg_.skip_missing_images, m, " (--skip-missing-images skips such samples)");
-      if (!out.skip_reason.empty()) out.skip_reason += "; ";
-      out.skip_reason += m;
-      out.skipped = true;
-    }
+      const CameraJpeg jpeg = read_camera_jpeg(path, ref_n);
+      std::unique_ptr<Rng> rng;
+      if (train_)
+        rng = std::make_unique<Rng>(mix_keys(cfg_.seed, static_cast<std::uint64_t>(epoch), storage::sample_key(ref),
+                                             kImageAugSalt + static_cast<std::uint64_t>(n)));
+      const ImageAugParams p = draw_image_aug(cfg_.image, jpeg.width, jpeg.height, rng.get());
+      const Affine2 A = image_aug_matrix(p, cfg_.image);
+      thread_local DecodedImage dec;  // the decoding thread's pixel buffer, reused
+      decode_camera_jpeg(jpeg, p.resize, ref_n, path, &dec);
+      // Source pixel of an output pixel: decoded = D(original), original = A^-1(output).
+      const Affine2 D = Affine2::scale_about_pixel_centres(dec.scale.value());
+      warp_normalize(dec.image.rgb.data(), dec.image.width, dec.image.height, D * A.inverse(), fH, fW, cfg_.image.mean,
+                     cfg_.image.std, out.images[n].data_ptr<float>());
+
+      const float* k = K.data<float>() + 9 * n;
+      float* ak = out.intrinsics[n].data_ptr<float>();
+      float* a = out.img_aug[n].data_ptr<float>();
+      for (int r = 0; r < 3; ++r)
+        for (int c = 0; c < 3; ++c) {
+          double v = 0;
+          for (int j = 0; j < 3; ++j) v += A.m[r][j] * k[3 * j + c];
+          ak[3 * r + c] = static_cast<float>(v);
+          a[3 * r + c] = static_cast<float>(A.m[r][c]);
+        }
+      const std::int64_t p0 = first_point[n];
+      min_pool_depth(uvd.data<float>() + 3 * p0, box_ids ? box_ids->data<std::int32_t>() + p0 : nullptr,
+                     uvd.segments[n], A, dopt, out.depth[n].data_ptr<float>(),
+                     cfg_.depth_box_id ? out.box_id[n].data_ptr<std::int64_t>() : nullptr);
+    });
+    for (const auto& m : missing)
+      if (!m.empty()) {
+        BEVKD_CHECK(cfg_.skip_missing_images, m, " (--skip-missing-images skips such samples)");
+        if (!out.skip_reason.empty()) out.skip_reason += "; ";
+        out.skip_reason += m;
+        out.skipped = true;
+      }
+  }  // cameras
   if (out.skipped) return out;
 
   // Ground truth: the one rule, then the view's BEV augmentation, then the grid.

@@ -157,6 +157,27 @@ torch::Tensor quality_focal_loss(const torch::Tensor& logits, const torch::Tenso
   return (target - torch::sigmoid(logits)).abs().pow(beta) * bce;
 }
 
+torch::Tensor x3kd_xod_hm(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm, int64_t num_boxes,
+                          const X3kdOptions& opts) {
+  check_same("x3kd X-OD", "s_hm_logits", s_hm_logits, "t_hm", t_hm);
+  return quality_focal_loss(s_hm_logits, t_hm.detach(), opts.qfl_beta).sum() /
+         static_cast<double>(std::max<int64_t>(1, num_boxes));
+}
+
+torch::Tensor x3kd_xod_reg(const torch::Tensor& pred, const torch::Tensor& code, const torch::Tensor& score,
+                           const X3kdOptions& opts) {
+  constexpr const char* kOp = "x3kd X-OD";
+  BEVKD_CHECK(pred.dim() == 2 && code.sizes() == pred.sizes() && score.dim() == 1 && score.size(0) == pred.size(0),
+              kOp, ": pred ", pred.sizes(), ", code ", code.sizes(), " and score ", score.sizes(),
+              " must be [J, R], [J, R] and [J]");
+  const torch::Tensor s = score.to(pred.options()).detach();
+  const torch::Tensor keep = (s >= opts.score_thr).nonzero().squeeze(1);
+  if (keep.numel() == 0) return torch::zeros({}, pred.options());
+  const torch::Tensor sk = s.index_select(0, keep);
+  const torch::Tensor l1 = (pred.index_select(0, keep) - code.to(pred.options()).detach().index_select(0, keep)).abs();
+  return (sk * l1.sum(1)).sum() / sk.sum().clamp_min(opts.reg_eps);
+}
+
 X3kdXodLoss x3kd_xod(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm, const torch::Tensor& s_reg,
                      const std::vector<X3kdTeacherBoxes>& teacher, const X3kdOptions& opts) {
   constexpr const char* kOp = "x3kd X-OD";
@@ -174,7 +195,7 @@ X3kdXodLoss x3kd_xod(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm
 
   const auto opt = s_reg.options();
   int64_t num_boxes = 0;
-  torch::Tensor reg_sum = torch::zeros({}, opt), score_sum = torch::zeros({}, opt);
+  std::vector<torch::Tensor> preds, codes, scores;
   for (int64_t b = 0; b < B; ++b) {
     const X3kdTeacherBoxes& tb = teacher[b];
     const int64_t J = tb.code.defined() ? tb.code.size(0) : 0;
@@ -195,20 +216,14 @@ X3kdXodLoss x3kd_xod(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm
     const bool inside = ((row >= 0) & (row < H) & (col >= 0) & (col < W)).all().item<bool>();
     BEVKD_CHECK(inside, kOp, ": sample ", b, ": a teacher box cell lies outside the ", H, " x ", W,
                 " grid (callers drop boxes whose centre is off the grid)");
-    const torch::Tensor score = tb.score.to(opt).detach();
-    const torch::Tensor keep = (score >= opts.score_thr).nonzero().squeeze(1);
-    if (keep.numel() == 0) continue;
-    const torch::Tensor idx = (row * W + col).index_select(0, keep);
-    const torch::Tensor pred = s_reg[b].reshape({R, H * W}).index_select(1, idx).t();  // [J', R]
-    const torch::Tensor code = tb.code.to(opt).detach().index_select(0, keep);
-    const torch::Tensor s = score.index_select(0, keep);
-    reg_sum = reg_sum + (s * (pred - code).abs().sum(1)).sum();
-    score_sum = score_sum + s.sum();
+    preds.push_back(s_reg[b].reshape({R, H * W}).index_select(1, row * W + col).t());  // [J, R]
+    codes.push_back(tb.code.to(opt));
+    scores.push_back(tb.score.to(opt));
   }
   X3kdXodLoss out;
-  out.hm = quality_focal_loss(s_hm_logits, t_hm.detach(), opts.qfl_beta).sum() /
-           static_cast<double>(std::max<int64_t>(1, num_boxes));
-  out.reg = reg_sum / score_sum.clamp_min(opts.reg_eps);
+  out.hm = x3kd_xod_hm(s_hm_logits, t_hm, num_boxes, opts);
+  out.reg = preds.empty() ? torch::zeros({}, opt)
+                          : x3kd_xod_reg(torch::cat(preds), torch::cat(codes), torch::cat(scores), opts);
   out.total = opts.w_hm * out.hm + opts.w_reg * out.reg;
   return out;
 }

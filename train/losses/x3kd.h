@@ -111,6 +111,16 @@ torch::Tensor quality_focal_loss(const torch::Tensor& logits, const torch::Tenso
 // s_hm_logits [B, K, H, W] (∂) student heat-map logits; t_hm [B, K, H, W] teacher heat map in
 // [0, 1]; s_reg [B, R, H, W] (∂) student regression maps; teacher[b] that sample's boxes.
 // "#teacher boxes" is Σ_b J_b (all given boxes, before the score threshold).
+// The two X-OD terms on their own, for callers that gather the predictions themselves (a
+// CenterHead with several task groups, whose regression maps differ per task):
+//   L_hm  from s_hm_logits, t_hm [B, K, H, W] and num_boxes = Σ_b J_b;
+//   L_reg from pred [J, R] (∂) the student's regression at each box's cell, code [J, R] and
+//         score [J] over the whole batch (J may be 0: the result is 0).
+torch::Tensor x3kd_xod_hm(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm, int64_t num_boxes,
+                          const X3kdOptions& opts);
+torch::Tensor x3kd_xod_reg(const torch::Tensor& pred, const torch::Tensor& code, const torch::Tensor& score,
+                           const X3kdOptions& opts);
+
 X3kdXodLoss x3kd_xod(const torch::Tensor& s_hm_logits, const torch::Tensor& t_hm, const torch::Tensor& s_reg,
                      const std::vector<X3kdTeacherBoxes>& teacher, const X3kdOptions& opts);
 

@@ -5,6 +5,8 @@
 // train/losses modules own that rule; DenseAdaptor does it for the pure functions without one).
 #include "train/trainer/loss_entries.h"
 
+#include "train/trainer/loss_entry_util.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/conv.h>
@@ -29,80 +31,6 @@ namespace ls = losses;
 using nlohmann::json;
 
 namespace {
-
-int64_t tap_channels(const LossSetup& s, const std::string& tap) {
-  for (const auto& t : s.teacher_taps)
-    if (t.name == tap) return t.channels;
-  BEVKD_FAIL(s.where, ": the shards hold no teacher tap '", tap, "'");
-}
-
-int64_t student_channels(const LossSetup& s, const std::string& tap) {
-  const auto& c = s.student;
-  if (tap == student::kTapHeadShared) return c.head.shared_channels;
-  if (tap == student::kTapNeck) return c.bev_neck_channels();
-  if (tap == student::kTapLss) return c.depth_net.context_channels;
-  std::string known;
-  for (const auto& n : student::student_tap_names()) known += (known.empty() ? "" : ", ") + n;
-  BEVKD_FAIL(s.where, ": the student has no tap '", tap, "' (taps: ", known, ")");
-}
-
-// The teacher's feature map of the batch, [B, C, H, W] float32.
-torch::Tensor teacher_map(const data::Batch& b, const std::string& tap) {
-  std::vector<torch::Tensor> v;
-  for (const auto& t : b.teacher) v.push_back(t.features.at(tap));
-  return torch::stack(v);
-}
-
-torch::Tensor teacher_fg(const data::Batch& b) {
-  std::vector<torch::Tensor> v;
-  for (const auto& t : b.teacher) v.push_back(t.fg_mask);
-  return torch::stack(v);
-}
-
-std::vector<torch::Tensor> gt_boxes(const data::Batch& b) {
-  std::vector<torch::Tensor> v;
-  for (const auto& g : b.gt) v.push_back(g.boxes);
-  return v;
-}
-
-ShardNeed tap_need(const std::string& tap) {
-  return {"teacher/features/" + tap, "--taps " + tap + " (a tap of the teacher)", tap,
-          [tap](data::LoaderConfig& c) {
-            if (std::find(c.teacher_taps.begin(), c.teacher_taps.end(), tap) == c.teacher_taps.end())
-              c.teacher_taps.push_back(tap);
-          }};
-}
-
-ShardNeed fg_need() {
-  return {"fg_mask", "(every shard holds fg_mask)", "", [](data::LoaderConfig& c) { c.teacher_fg_mask = true; }};
-}
-
-ShardNeed box_id_need() {
-  return {"depth/box_id", "(every shard holds depth/uvd and depth/box_id)", "",
-          [](data::LoaderConfig& c) { c.depth_box_id = true; }};
-}
-
-// The one adaptor rule for the pure dense losses: a 1x1 conv (bias) when the channel counts differ,
-// then a bilinear resize (align_corners = false) onto the teacher's H x W when the grids differ.
-struct DenseAdaptor : torch::nn::Module {
-  torch::nn::Conv2d align{nullptr};
-  DenseAdaptor(int64_t cs, int64_t ct) {
-    if (cs != ct) align = register_module("align", torch::nn::Conv2d(torch::nn::Conv2dOptions(cs, ct, 1)));
-  }
-  torch::Tensor operator()(torch::Tensor s, const torch::Tensor& t) {
-    if (align) s = align->forward(s);
-    if (s.size(2) != t.size(2) || s.size(3) != t.size(3))
-      s = torch::nn::functional::interpolate(
-          s, torch::nn::functional::InterpolateFuncOptions()
-                 .size(std::vector<int64_t>{t.size(2), t.size(3)})
-                 .mode(torch::kBilinear)
-                 .align_corners(false));
-    return s;
-  }
-};
-
-std::string str(const json& p, const char* k) { return p.at(k).get<std::string>(); }
-double num(const json& p, const char* k) { return p.at(k).get<double>(); }
 
 // ---- BEVDistill dense (§3.1) -----------------------------------------------------------------
 
@@ -367,21 +295,15 @@ ShardNeed class_probs_need() {
           }};
 }
 
-ShardNeed teacher_boxes_need() {
-  return {"teacher/boxes", "(every shard holds the teacher's boxes, scores, labels and quality)", "",
-          [](data::LoaderConfig& c) { c.teacher_boxes = true; }};
-}
 
-template <class L>
-std::function<std::shared_ptr<DistillLoss>(const LossSetup&)> maker() {
-  return [](const LossSetup& s) { return std::make_shared<L>(s); };
-}
 
 std::vector<ShardNeed> tap_only(const json& p) { return {tap_need(p.at("tap").get<std::string>())}; }
 
 }  // namespace
 
 std::vector<LossEntry> builtin_loss_entries() {
+  // The families of their own files.
+  std::vector<LossEntry> x3kd = x3kd_loss_entries(), fd3d = fd3d_loss_entries();
   // Parameters shared with a loss-probe entry are listed in probe_params (trainer key -> probe key)
   // and take the probe's default (loss_registry.cpp); default_params holds the trainer's own keys.
   std::vector<LossEntry> all;
@@ -441,6 +363,8 @@ std::vector<LossEntry> builtin_loss_entries() {
        {"inter_keypoint_weight", "inter_keypoint_weight"},
        {"inter_channel_weight", "inter_channel_weight"},
        {"exact", "exact"}});
+  for (auto* family : {&x3kd, &fd3d})
+    for (auto& e : *family) all.push_back(std::move(e));
   return all;
 }
 

@@ -9,5 +9,7 @@
 namespace bevkd::train::trainer {
 
 std::vector<LossEntry> builtin_loss_entries();
+std::vector<LossEntry> x3kd_loss_entries();  // loss_entries_x3kd.cpp
+std::vector<LossEntry> fd3d_loss_entries();  // loss_entries_fd3d.cpp
 
 }  // namespace bevkd::train::trainer

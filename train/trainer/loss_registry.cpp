@@ -21,13 +21,18 @@ void inherit_probe_defaults(LossEntry& e) {
   for (const auto& name : e.probe_losses)
     BEVKD_ASSERT(probes.find(name) != nullptr, "loss registry: ", e.name, " names the loss-probe entry ", name,
                  ", which is not implemented");
-  const probe::ProbeEntry& first = *probes.find(e.probe_losses.front());
-  for (const auto& [tk, pk] : e.probe_params) {
+  for (const auto& [tk, qualified] : e.probe_params) {
+    // "key" reads the first probe entry's key, "entry.key" another entry's.
+    const auto dot = qualified.find('.');
+    const std::string entry = dot == std::string::npos ? e.probe_losses.front() : qualified.substr(0, dot);
+    const std::string pk = dot == std::string::npos ? qualified : qualified.substr(dot + 1);
+    const probe::ProbeEntry* from = probes.find(entry);
+    BEVKD_ASSERT(from != nullptr, "loss registry: ", e.name, " inherits '", tk, "' from the missing probe entry ", entry);
     const probe::ParamSpec* spec = nullptr;
-    for (const auto& p : first.params)
+    for (const auto& p : from->params)
       if (p.key == pk) spec = &p;
     BEVKD_ASSERT(spec && spec->default_value && !spec->default_value->is_null(), "loss registry: ", e.name,
-                 " inherits '", tk, "' from ", first.name, ".", pk, ", which has no fixed default");
+                 " inherits '", tk, "' from ", entry, ".", pk, ", which has no fixed default");
     e.default_params[tk] = *spec->default_value;
   }
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
 #include <functional>
@@ -52,6 +53,31 @@ class DistillLoss : public torch::nn::Module {
   // Named unweighted terms (scalars); the trainer multiplies their sum by the loss's weight and
   // logs each term as "loss.<name>.<term>".
   virtual std::map<std::string, torch::Tensor> terms(const LossInputs& in) = 0;
+
+  // Machinery with an optimizer of its own (X³KD's discriminator). The student's optimizer, its
+  // gradient clipping and its gradient reducer take student_parameters() (default: every
+  // parameter, in the loss's own parameter group); own_parameters() are trained by
+  // own_optimizer() alone, after the student's step: the trainer takes own_losses() (one per
+  // micro-batch of the step, built by terms() from detached inputs), back-propagates them
+  // (averaged), all-reduces their gradients over the ranks and steps own_optimizer(). A loss
+  // without such machinery keeps these defaults.
+  virtual std::vector<torch::Tensor> student_parameters() { return parameters(); }
+  virtual std::vector<torch::Tensor> own_parameters() { return {}; }
+  virtual torch::optim::Optimizer* own_optimizer() { return nullptr; }
+  // The own optimizer's learning rate at a step whose student learning rate is `factor` times
+  // the configured peak (its own schedule may follow that shape or ignore it).
+  virtual void set_own_lr(double factor) { (void)factor; }
+  // The losses saved since the last call (and forgets them: a skipped step calls it too), with
+  // the scalars to log for them (e.g. the discriminator's accuracy), averaged over micro-batches.
+  virtual std::vector<torch::Tensor> take_own_losses(std::map<std::string, double>& logged) {
+    (void)logged;
+    return {};
+  }
+  // The own parameters' gradient-norm clip (0: none).
+  virtual double own_grad_clip() const { return 0; }
+  // Scalars to log for the step that are not loss terms (FD3D's focal queries per sample),
+  // averaged over the step's micro-batches; called once per step (skipped steps included).
+  virtual void take_metrics(std::map<std::string, double>& logged) { (void)logged; }
 };
 
 // A shard field a loss needs.

@@ -143,6 +143,7 @@ struct ActiveLoss {
   double weight = 1;
   json params;
   std::shared_ptr<DistillLoss> module;
+  std::unique_ptr<GradReducer> own_reducer;  // data parallel: its own parameters' all-reduce
 };
 
 struct TrainRun {
@@ -305,7 +306,7 @@ void setup(TrainRun& r) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(r.model->parameters());
   for (const auto& l : r.losses)
-    if (!l.module->parameters().empty()) groups.emplace_back(l.module->parameters());
+    if (!l.module->student_parameters().empty()) groups.emplace_back(l.module->student_parameters());
   r.opt = std::make_unique<torch::optim::AdamW>(
       groups, torch::optim::AdamWOptions(cfg.schedule.lr).weight_decay(cfg.weight_decay));
 
@@ -377,6 +378,8 @@ void save_latest(TrainRun& r) {
     if (!l.module->parameters().empty() || !l.module->buffers().empty())
       ck.modules["loss." + l.name] = nn::module_state(*l.module);
   ck.optimizers["adamw"] = nn::optimizer_to_bytes(*r.opt);
+  for (const auto& l : r.losses)
+    if (auto* o = l.module->own_optimizer()) ck.optimizers["loss." + l.name] = nn::optimizer_to_bytes(*o);
   ck.blobs["rng.cpu"] = generator_state();
   nn::save_checkpoint(r.latest, ck);
 }
@@ -443,6 +446,12 @@ void resume_or_start(TrainRun& r) {
       nn::load_module_state(*l.module, ck.module("loss." + l.name, r.latest), src, "loss " + l.name);
   BEVKD_CHECK(ck.optimizers.count("adamw") != 0, "cannot resume from ", r.latest, ": it holds no optimizer state");
   nn::optimizer_from_bytes(*r.opt, ck.optimizers.at("adamw"), r.latest);
+  for (auto& l : r.losses)
+    if (auto* o = l.module->own_optimizer()) {
+      BEVKD_CHECK(ck.optimizers.count("loss." + l.name) != 0, "cannot resume from ", r.latest, ": it holds no state "
+                  "of loss ", l.name, "'s own optimizer (optimizers: loss.", l.name, " expected)");
+      nn::optimizer_from_bytes(*o, ck.optimizers.at("loss." + l.name), r.latest);
+    }
   if (ck.blobs.count("rng.cpu")) set_generator_state(ck.blobs.at("rng.cpu"));
   r.step = meta.at("step").get<int64_t>();
   r.bad_step_list = meta.at("bad_steps").get<std::vector<int64_t>>();
@@ -633,7 +642,7 @@ void log_interval(TrainRun& r, Interval& iv, int64_t end, int64_t first_step, do
   if (!r.quiet) {
     std::string parts;
     for (const auto& [k, v] : iv.sums)
-      if (k != "loss") parts += (parts.empty() ? "" : ", ") + k.substr(5) + " " + fmt(v / n);
+      if (k != "loss") parts += (parts.empty() ? "" : ", ") + (k.rfind("loss", 0) == 0 ? k.substr(5) : k) + " " + fmt(v / n);
     r.log << "bevkd-train  step " << r.step << "/" << r.total << "  epoch "
           << fmt(static_cast<double>(r.step) / static_cast<double>(r.steps_per_epoch), 3) << "/" << r.cfg.epochs
           << "  loss " << fmt(result.last_loss) << " (" << parts << ")  lr " << fmt(lr, 3) << "  "
@@ -731,6 +740,59 @@ torch::Tensor micro_batch_loss(TrainRun& r, const data::Batch& host, std::map<st
   return total;
 }
 
+void discard_own_losses(TrainRun& r) {
+  std::map<std::string, double> ignored;
+  for (auto& l : r.losses) {
+    (void)l.module->take_own_losses(ignored);
+    l.module->take_metrics(ignored);
+  }
+}
+
+// The losses' metrics of the step, and their own optimizers (X³KD's discriminator, FD3D's
+// distillation head), after the student's step: their losses of
+// the step's micro-batches, averaged, back-propagated into their own parameters only, all-reduced
+// over the ranks and stepped. A non-finite own loss (on any rank) skips that optimizer's step and
+// is logged; the student's step stands.
+void own_steps(TrainRun& r, double lr_factor, std::map<std::string, double>& step_terms, Interval& iv) {
+  for (auto& l : r.losses) {
+    std::map<std::string, double> metrics;
+    l.module->take_metrics(metrics);
+    for (const auto& [k, v] : metrics) step_terms[k] += v;
+    torch::optim::Optimizer* o = l.module->own_optimizer();
+    if (!o) continue;
+    std::map<std::string, double> logged;
+    const auto ls = l.module->take_own_losses(logged);
+    l.module->set_own_lr(lr_factor);
+    o->zero_grad();
+    torch::Tensor sum;
+    for (const auto& x : ls) sum = sum.defined() ? sum + x : x;
+    bool finite = sum.defined() && std::isfinite(sum.item<double>());
+    if (finite) {
+      if (l.own_reducer) l.own_reducer->arm(false);
+      (sum / static_cast<double>(ls.size())).backward();
+    }
+    if (r.dist) {
+      const auto t = Clock::now();
+      finite = !r.dist->any(!finite, "loss " + l.name + "'s own finite-loss check");
+      if (finite) l.own_reducer->finish(static_cast<double>(r.env.world_size));
+      iv.comm_s += seconds_since(t);
+    }
+    if (finite && l.module->own_grad_clip() > 0) {
+      const double norm = nn::clip_grad_norm(l.module->own_parameters(), l.module->own_grad_clip());
+      finite = std::isfinite(norm);  // the same gradients on every rank: the same decision
+    }
+    if (finite) {
+      o->step();
+    } else {
+      o->zero_grad();
+      if (r.rank0)
+        r.metrics->append(json{{"event", "bad_own_step"}, {"step", r.step}, {"loss", l.name},
+                               {"what", "a non-finite loss of its own optimizer: its step skipped"}});
+    }
+    for (const auto& [k, v] : logged) step_terms[k] += v;
+  }
+}
+
 void train_steps(TrainRun& r, TrainResult& result) {
   const auto& cfg = r.cfg;
   const int64_t end = cfg.stop_after > 0 ? std::min(r.total, cfg.stop_after) : r.total;
@@ -752,9 +814,13 @@ void train_steps(TrainRun& r, TrainResult& result) {
   for (auto& l : r.losses) l.module->train();
   std::vector<torch::Tensor> params = r.model->parameters();
   for (const auto& l : r.losses)
-    for (const auto& p : l.module->parameters()) params.push_back(p);
+    for (const auto& p : l.module->student_parameters()) params.push_back(p);
   if (r.dist && !r.reducer)
     r.reducer = std::make_unique<GradReducer>(*r.dist, params, cfg.dist_bucket_mb, cfg.dist_overlap);
+  if (r.dist)
+    for (auto& l : r.losses)
+      if (l.module->own_optimizer() && !l.own_reducer)  // after the student's step: nothing to overlap
+        l.own_reducer = std::make_unique<GradReducer>(*r.dist, l.module->own_parameters(), cfg.dist_bucket_mb, false);
   const auto micro = static_cast<std::size_t>(cfg.accumulate);
   Interval iv;
   const auto t_run = Clock::now();
@@ -810,6 +876,7 @@ void train_steps(TrainRun& r, TrainResult& result) {
       if (any_bad && bad_what.empty()) bad_what = "a non-finite loss on another rank";
     }
     if (!bad_what.empty()) {
+      discard_own_losses(r);
       bad_step(r, samples, tokens, bad_what, bad_terms);
       ++r.step;
       continue;
@@ -818,11 +885,13 @@ void train_steps(TrainRun& r, TrainResult& result) {
     if (!std::isfinite(norm)) {  // the gradients are the same on every rank: so is this decision
       json t = json::object();
       for (const auto& [k, v] : step_terms) t[k] = v;
+      discard_own_losses(r);
       bad_step(r, samples, tokens, "a non-finite gradient norm (" + fmt(norm) + ")", t);
       ++r.step;
       continue;
     }
     r.opt->step();
+    own_steps(r, lp.lr / cfg.schedule.lr, step_terms, iv);
     if (r.dist) {
       const auto t_buf = Clock::now();
       average_buffers(r);

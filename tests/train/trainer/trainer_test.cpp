@@ -102,9 +102,12 @@ TEST(LossRegistry, SharedParametersComeFromTheProbeRegistryAndTheProbeListsTheTr
   for (const auto& e : loss_registry()) {
     ASSERT_FALSE(e.probe_losses.empty()) << e.name;
     for (const auto& n : e.probe_losses) EXPECT_NE(probes.find(n), nullptr) << e.name << " -> " << n;
-    const auto* pe = probes.find(e.probe_losses.front());
-    ASSERT_NE(pe, nullptr);
-    for (const auto& [tk, pk] : e.probe_params) {
+    for (const auto& [tk, qualified] : e.probe_params) {
+      // "key" is a key of the first probe entry, "entry.key" one of another.
+      const auto dot = qualified.find('.');
+      const auto* pe = probes.find(dot == std::string::npos ? e.probe_losses.front() : qualified.substr(0, dot));
+      ASSERT_NE(pe, nullptr) << e.name << "." << tk;
+      const std::string pk = dot == std::string::npos ? qualified : qualified.substr(dot + 1);
       bool found = false;
       for (const auto& ps : pe->params)
         if (ps.key == pk) {
@@ -413,6 +416,120 @@ TEST_F(TrainRunTest, LossNeedingAFieldTheShardsLackIsRefusedNamingFieldAndPrecom
   cwd.params = {{"tap", "neck"}, {"student_tap", "bev"}};
   c.losses = {cwd};
   EXPECT_ERROR_WITH(train_student(c, log), "loss cwd: the student has no tap 'bev'", "lss, neck, head_shared");
+}
+
+// X³KD's X-AT step order through the registry's module, as the trainer drives it: the student
+// step (terms backward, the student's optimizer over student_parameters()) accumulates nothing
+// into the discriminator and leaves it unchanged; the discriminator step (own_losses backward,
+// own_optimizer) changes the discriminator only — neither the student map nor the adaptor.
+TEST(X3kdEntry, StudentStepLeavesTheDiscriminatorAndItsStepLeavesTheStudent) {
+  torch::manual_seed(1);
+  auto sc = student::student_preset("tiny");
+  sc.grid = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 1.6);  // 16 x 16
+  const BevGrid tg = BevGrid::make({-12.8, -12.8, -5.0, 12.8, 12.8, 3.0}, 0.8);
+  const LossEntry& e = find_loss("x3kd");
+  const json params = resolve_params(e, {{"w_hm", 0}, {"w_reg", 0}, {"disc_channels", 8}, {"disc_lr", 1e-2}});
+  LossSetup setup{sc, tg, {storage::TapSpec{"neck", 4, storage::DType::kFloat16}}, params, "loss x3kd"};
+  auto loss = e.make(setup);
+  ASSERT_NE(loss->own_optimizer(), nullptr);
+
+  student::StudentOutput out;
+  const auto s_map = torch::randn({2, sc.bev_neck_channels(), 16, 16}, torch::requires_grad(true));
+  out.neck = s_map;
+  data::Batch batch;
+  batch.teacher.resize(2);
+  for (auto& t : batch.teacher) t.features["neck"] = torch::randn({4, 32, 32});
+  const std::vector<core::nn::TaskTargets> targets;
+  const LossInputs in{out, batch, targets, 0};
+
+  auto snapshot = [](const std::vector<torch::Tensor>& ps) {
+    std::vector<torch::Tensor> v;
+    for (const auto& p : ps) v.push_back(p.detach().clone());
+    return v;
+  };
+  auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return true;
+  };
+  const auto own = loss->own_parameters();
+  const auto student_side = loss->student_parameters();
+  ASSERT_FALSE(own.empty());
+  ASSERT_FALSE(student_side.empty());  // the 1x1 adaptor
+  for (const auto& p : own)
+    for (const auto& q : student_side) EXPECT_FALSE(p.is_same(q)) << "a discriminator parameter in the student group";
+
+  // Student step.
+  const auto d0 = snapshot(own);
+  std::vector<torch::Tensor> sp = student_side;
+  sp.push_back(s_map);
+  torch::optim::SGD student_opt(sp, torch::optim::SGDOptions(0.1));
+  const auto terms = loss->terms(in);
+  ASSERT_EQ(terms.count("xat"), 1u);
+  ASSERT_EQ(terms.count("xfd"), 1u);
+  (terms.at("xat") + terms.at("xfd")).backward();
+  for (const auto& p : own) EXPECT_TRUE(!p.grad().defined() || p.grad().abs().sum().item<double>() == 0.0);
+  EXPECT_GT(s_map.grad().abs().sum().item<double>(), 0.0);
+  student_opt.step();
+  EXPECT_TRUE(same(d0, snapshot(own)));
+
+  // Discriminator step.
+  student_opt.zero_grad();
+  const auto s1 = snapshot(sp);
+  std::map<std::string, double> logged;
+  const auto own_losses = loss->take_own_losses(logged);
+  ASSERT_EQ(own_losses.size(), 1u);
+  EXPECT_TRUE(logged.count("x3kd.disc_acc") && logged.at("x3kd.disc_acc") >= 0 && logged.at("x3kd.disc_acc") <= 1);
+  loss->own_optimizer()->zero_grad();
+  own_losses[0].backward();
+  for (const auto& p : sp) EXPECT_TRUE(!p.grad().defined() || p.grad().abs().sum().item<double>() == 0.0);
+  loss->own_optimizer()->step();
+  EXPECT_FALSE(same(d0, snapshot(own)));
+  EXPECT_TRUE(same(s1, snapshot(sp)));
+  // Taken once: a second call (e.g. after a skipped step) finds nothing.
+  EXPECT_TRUE(loss->take_own_losses(logged).empty());
+}
+
+// X³KD (with its discriminator and own Adam) and FD3D (with its head and own AdamW): a run stopped
+// and resumed equals the uninterrupted one, the losses' own modules and optimizer states included.
+TEST_F(TrainRunTest, X3kdAndFd3dResumeExactlyWithTheirOwnOptimizers) {
+  torch::set_num_threads(1);
+  auto make = [&](const std::string& name) {
+    auto c = config(dir_->path() + "/" + name);
+    c.epochs = 1;
+    LossSpec x{"x3kd"};
+    x.params = {{"disc_channels", 8}};
+    LossSpec f{"fd3d"};
+    f.params = {{"num_queries", 8}, {"embed_dims", 16}, {"num_layers", 2}, {"heads", 2}, {"points", 2}};
+    c.losses = {x, f};
+    return c;
+  };
+  std::ostringstream log;
+  const auto full = make("own_full");
+  ASSERT_TRUE(train_student(full, log).finished);
+  auto part = make("own_part");
+  part.stop_after = 2;
+  ASSERT_EQ(train_student(part, log).steps_done, 2);
+  part.stop_after = 0;
+  ASSERT_TRUE(train_student(part, log).finished);
+  const auto la = losses_of(full.out_dir), lb = losses_of(part.out_dir);
+  ASSERT_EQ(la.size(), lb.size());
+  for (std::size_t i = 0; i < la.size(); ++i)
+    for (const char* k : {"loss", "loss.x3kd.xat", "loss.x3kd.disc", "x3kd.disc_acc", "loss.fd3d.smgd",
+                          "loss.fd3d.head_cls", "fd3d.focal_per_sample"}) {
+      ASSERT_TRUE(la[i].contains(k)) << la[i].dump();
+      EXPECT_EQ(la[i].at(k).get<double>(), lb[i].at(k).get<double>()) << "step " << la[i].at("step") << " " << k;
+    }
+  const auto ca = core::nn::read_checkpoint(full.out_dir + "/student.ckpt", "student");
+  const auto cb = core::nn::read_checkpoint(part.out_dir + "/student.ckpt", "student");
+  for (const char* m : {"model", "loss.x3kd", "loss.fd3d"}) {
+    const auto& ma = ca.module(m, "a");
+    const auto& mb = cb.module(m, "b");
+    ASSERT_EQ(ma.size(), mb.size()) << m;
+    for (std::size_t i = 0; i < ma.size(); ++i) EXPECT_TRUE(torch::equal(ma[i].second, mb[i].second)) << m << " " << ma[i].first;
+  }
+  EXPECT_EQ(ca.optimizers.count("loss.x3kd"), 1u);
+  EXPECT_EQ(ca.optimizers.count("loss.fd3d"), 1u);
 }
 
 }  // namespace
