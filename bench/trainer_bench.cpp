@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -172,7 +173,8 @@ int main(int argc, char** argv) {
   app.add_option("--loss", losses, "distillation losses to add (NAME or NAME:WEIGHT)");
   app.add_option("--device", device, "cpu, cuda");
   app.add_option("--dir", dir, "where the synthetic shards and runs go");
-  app.add_flag("--per-loss", per_loss, "detection-only, then each registered loss alone: extra time and memory");
+  app.add_flag("--per-loss", per_loss,
+               "detection-only, then each registered loss alone (those of --loss when given): extra time and memory");
   app.add_flag("--child", is_child, "(internal) run one configuration");
   app.add_option("--child-preset", child_preset, "(internal)");
   app.add_option("--child-threads", child_threads, "(internal)");
@@ -208,6 +210,7 @@ int main(int argc, char** argv) {
         std::printf("| %s | detection + depth | %.0f | — | 1.00 | %.0f | — |\n", p.c_str(), b_ms, b_mb);
         std::fflush(stdout);
         for (const auto& e : train::trainer::loss_registry()) {
+          if (!losses.empty() && std::find(losses.begin(), losses.end(), e.name) == losses.end()) continue;
           const json r = run_child(p, thread_counts.front(), {e.name});
           const double ms = r.at("step_ms").get<double>(), mb = r.at("max_rss_mb").get<double>();
           std::printf("| %s | + %s | %.0f | %+.0f | %.2f | %.0f | %+.0f |\n", p.c_str(), e.name.c_str(), ms, ms - b_ms,

@@ -48,7 +48,11 @@ std::vector<std::string> student_tap_names() { return {kTapLss, kTapNeck, kTapHe
 const torch::Tensor& StudentOutput::tap(const std::string& name) const {
   if (name == kTapLss) return lss;
   if (name == kTapNeck) return neck;
-  if (name == kTapHeadShared) return head_shared;
+  if (name == kTapHeadShared) {
+    BEVKD_CHECK(head_shared.defined(), "student tap '", name, "': a student with the query head has no CenterHead "
+                "shared conv (taps: ", kTapLss, ", ", kTapNeck, ")");
+    return head_shared;
+  }
   BEVKD_FAIL("student tap '", name, "' is unknown, expected one of: ", kTapLss, ", ", kTapNeck, ", ", kTapHeadShared);
 }
 
@@ -59,7 +63,10 @@ StudentImpl::StudentImpl(StudentConfig cfg) : cfg_(std::move(cfg)) {
   depth_net = register_module("depth_net", DepthNet(cfg_.image_neck_channels(), cfg_.depth_bins.count(), cfg_.depth_net));
   bev_backbone = register_module("bev_backbone", ResNet(cfg_.bev_backbone));
   bev_neck = register_module("bev_neck", core::nn::SecondFpn(bev_neck_inputs(cfg_), cfg_.bev_neck));
-  head = register_module("head", core::nn::CenterHead(cfg_.head));
+  if (cfg_.query())
+    query_head = register_module("query_head", core::nn::QueryDecoder(cfg_.query_head, cfg_.grid));
+  else
+    head = register_module("head", core::nn::CenterHead(cfg_.head));
   lift_splat_ = std::make_unique<LiftSplat>(cfg_.frustum(), cfg_.grid, cfg_.geometry_cache_size);
 }
 
@@ -101,9 +108,13 @@ StudentOutput StudentImpl::forward(const data::CameraBatch& cam, StudentTimings*
   for (auto& t : bev_backbone->forward(out.lss)) levels.push_back(t);
   out.neck = bev_neck->forward(levels);
   if (timings) timings->bev_encoder_ms = clock.lap_ms();
-  auto ho = head->forward(out.neck);
-  out.head_shared = ho.shared;
-  out.tasks = std::move(ho.tasks);
+  if (cfg_.query()) {
+    out.query = query_head->forward(out.neck);
+  } else {
+    auto ho = head->forward(out.neck);
+    out.head_shared = ho.shared;
+    out.tasks = std::move(ho.tasks);
+  }
   if (timings) {
     timings->head_ms = clock.lap_ms();
     timings->total_ms = clock.total_ms();
@@ -129,7 +140,7 @@ int64_t StudentImpl::num_parameters(const std::string& module) const {
       return n;
     }
   BEVKD_FAIL("student: no module '", module,
-             "' (expected img_backbone, img_neck, depth_net, bev_backbone, bev_neck or head)");
+             "' (expected img_backbone, img_neck, depth_net, bev_backbone, bev_neck, head or query_head)");
 }
 
 }  // namespace bevkd::train::student

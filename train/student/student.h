@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/nn/center_head.h"
+#include "core/nn/query_decoder.h"
 #include "core/nn/second.h"
 #include "train/data/batch.h"
 #include "train/student/depth_net.h"
@@ -67,6 +68,9 @@ struct StudentOutput {
   torch::Tensor depth_logits;  // [B, N, D, h, w] float32 (h, w = image / depth_stride)
   torch::Tensor depth;         // [B, N, D, h, w] float32 softmax over D (BEVDepth's depth loss reads this)
   torch::Tensor context;       // [B, N, C, h, w] float32
+  // The query head's per-layer outputs (head_type "query"; then `tasks` is empty and head_shared
+  // undefined): class logits [B, Q, 10], box codes [B, Q, 10] (core/nn/query_decoder.h).
+  core::nn::QueryDecoderOutput query;
 
   // A distillation tap by name (kTap*); throws bevkd::Error naming the known taps otherwise.
   const torch::Tensor& tap(const std::string& name) const;
@@ -93,7 +97,8 @@ class StudentImpl : public torch::nn::Module {
   DepthNet depth_net{nullptr};
   ResNet bev_backbone{nullptr};
   core::nn::SecondFpn bev_neck{nullptr};
-  core::nn::CenterHead head{nullptr};
+  core::nn::CenterHead head{nullptr};            // head_type "center"
+  core::nn::QueryDecoder query_head{nullptr};    // head_type "query"
 
  private:
   StudentConfig cfg_;

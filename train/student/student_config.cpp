@@ -78,6 +78,15 @@ void StudentConfig::validate() const {
   for (auto s : bev_backbone.out_strides()) bev_in_strides.push_back(s);
   check_neck_levels(bev_neck, bev_in_strides, 1, where, "bev_neck (inputs: the lift-splat map, then bev_backbone's)");
 
+  BEVKD_CHECK(head_type == "center" || head_type == "query", where, ": head_type must be center or query, got '",
+              head_type, "'");
+  if (query()) {
+    query_head.validate(where + " query_head");
+    query_loss.validate(where + " query_loss");
+    BEVKD_CHECK(query_head.in_channels == bev_neck_channels(), where, ": query_head.in_channels is ",
+                query_head.in_channels, ", the BEV neck gives ", bev_neck_channels());
+    BEVKD_CHECK(query_max_det >= 1, where, ": query_max_det ", query_max_det, " must be >= 1");
+  }
   head.validate(where + " head");
   BEVKD_CHECK(head.in_channels == bev_neck_channels(), where, ": head.in_channels is ", head.in_channels,
               ", the BEV neck outputs ", bev_neck_channels(), " channels");
@@ -173,6 +182,7 @@ StudentConfig student_preset(const std::string& name) {
     c.bev_neck.out_channels = {64, 64, 64, 64};
     c.bev_neck.upsample_strides = {1, 2, 4, 8};
     c.head.in_channels = 256;
+    c.query_head.in_channels = 256;
     c.head.shared_channels = 64;
     c.head.head_channels = 64;
     c.head.tasks = det::nuscenes_tasks();
@@ -219,6 +229,9 @@ StudentConfig student_preset(const std::string& name) {
     c.bev_neck.out_channels = {32, 32, 32};
     c.bev_neck.upsample_strides = {1, 2, 4};
     c.head.in_channels = 96;
+    c.query_head.in_channels = 96;  // head_type "query": 300 queries, D = 128, 3 layers
+    c.query_head.embed_dims = 128;
+    c.query_head.ffn_dims = 256;
     c.head.shared_channels = 32;
     c.head.head_channels = 32;
     c.head.num_reg_convs = 1;  // as the tiny teacher: regression maps straight from the shared conv

@@ -36,6 +36,8 @@
 #include "core/nn/center_head.h"
 #include "core/nn/center_loss.h"
 #include "core/nn/center_targets.h"
+#include "core/nn/query_decoder.h"
+#include "core/nn/query_loss.h"
 #include "core/nn/second.h"
 #include "train/student/depth_net.h"
 #include "train/student/frustum.h"
@@ -91,7 +93,16 @@ struct StudentConfig {
   int64_t geometry_cache_size = 8;       // evaluation's lift-splat geometry cache (entries; 0 = off)
   ResNetConfig bev_backbone;             // stem_pool false; in_channels = depth_net.context_channels
   core::nn::SecondFpnConfig bev_neck;    // inputs: the lift-splat map, then bev_backbone's outputs
+  // The detection head: "center" (CenterHead, `head`) or "query" (a DETR-style head, `query_head`:
+  // learned queries, self-attention, deformable attention over the BEV neck map, per-layer class
+  // logits and boxes; Hungarian set loss `query_loss`; the top query_max_det (query, class) pairs
+  // are the detections, NMS-free).
+  std::string head_type = "center";
   core::nn::CenterHeadConfig head;       // in_channels = bev_neck channels
+  core::nn::QueryDecoderConfig query_head;  // in_channels = bev_neck channels
+  core::nn::QueryLossConfig query_loss;
+  int64_t query_max_det = 300;
+  bool query() const { return head_type == "query"; }
   // CenterPoint targets, losses and decoding (core/nn), as the teacher's; the head grid is `grid`.
   int64_t out_size_factor = 1;           // detector voxels per head cell (targets' float arithmetic)
   double gaussian_overlap = 0.1;
@@ -133,7 +144,11 @@ struct StudentConfig {
     v("geometry_cache_size", geometry_cache_size);
     v.nested("bev_backbone", bev_backbone);
     v.nested("bev_neck", bev_neck);
+    v("head_type", head_type);
     v.nested("head", head);
+    v.nested("query_head", query_head);
+    v.nested("query_loss", query_loss);
+    v("query_max_det", query_max_det);
     v.group("targets", [&] {
       v("out_size_factor", out_size_factor);
       v("gaussian_overlap", gaussian_overlap);

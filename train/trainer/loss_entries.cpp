@@ -224,9 +224,22 @@ struct TigInnerFeature : DistillLoss {
 
 // ---- BEVDistill sparse instance (§3.2) and InfoNCE (§3.3) for a CenterHead student (§11.8) ----
 
-// The student's top-K cells as the reference's queries (one layer).
+// The reference's queries: a query head's own, every decoder layer (spec §3.2), or a CenterHead's
+// top-K cells as one layer (§11.8).
 ls::CenterHeadQueries student_queries(const LossInputs& in, const student::StudentConfig& cfg, int64_t k) {
-  return ls::centerhead_queries(in.student.tasks, cfg.head.tasks, cfg.grid, k);
+  if (!cfg.query()) return ls::centerhead_queries(in.student.tasks, cfg.head.tasks, cfg.grid, k);
+  const auto& q = in.student.query;
+  ls::CenterHeadQueries out;
+  out.cls_logits = torch::stack(q.cls_logits);
+  const auto codes = torch::stack(q.codes);  // [L, B, Q, 10]: x, y, z, log l, log w, log h, sin, cos, vx, vy
+  // bevdistill_box_code's layout: x, y, log l, log w, z, log h, sin, cos, vx, vy.
+  out.bbox_preds = codes.index_select(-1, torch::tensor({0, 1, 3, 4, 2, 5, 6, 7, 8, 9}, torch::kInt64).to(codes.device()));
+  const auto& g = cfg.grid;
+  const auto xy = codes.narrow(-1, 0, 2).detach();
+  out.points = torch::stack({(xy.select(-1, 0) - g.x_min()) / (g.x_max() - g.x_min()) * 2 - 1,
+                             (xy.select(-1, 1) - g.y_min()) / (g.y_max() - g.y_min()) * 2 - 1},
+                            -1);
+  return out;
 }
 
 struct BevDistillBox : DistillLoss {

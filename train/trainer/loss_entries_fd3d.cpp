@@ -6,9 +6,12 @@
 #include <torch/optim/adamw.h>
 #include <torch/torch.h>
 
+#include "base/config.h"
 #include "base/rng.h"
+#include "core/nn/checkpoint.h"
 #include "train/losses/fd3d.h"
 #include "train/losses/fd3d_head.h"
+#include "train/trainer/fd3d_head_run.h"
 #include "train/trainer/loss_entries.h"
 #include "train/trainer/loss_entry_util.h"
 
@@ -58,8 +61,28 @@ struct Fd3d : DistillLoss {
     ho.loss.box_weight = num(p, "beta");
     ho.rho_c = num(p, "rho_c");
     ho.rho_b = num(p, "rho_b");
+    const std::string init = str(p, "head_init");
+    core::nn::NamedTensors init_state;
+    if (!init.empty()) {
+      // A head trained by `bevkd-train fd3d-head`: its architecture and thresholds come with it.
+      const auto ck = core::nn::read_checkpoint(init, kFd3dHeadCheckpointKind);
+      const json meta = config::parse(ck.meta_json, "checkpoint " + init + " meta");
+      config::from_json(meta.at("decoder"), ho.decoder, "checkpoint " + init + " decoder");
+      config::from_json(meta.at("loss"), ho.loss, "checkpoint " + init + " loss");
+      ho.rho_c = meta.at("rho_c").get<double>();
+      ho.rho_b = meta.at("rho_b").get<double>();
+      const BevGrid g = BevGrid::from_json(meta.at("grid"), "checkpoint " + init + " grid");
+      BEVKD_CHECK(g.to_json() == teacher_grid.to_json(), s.where, ": head_init ", init, " was trained on the grid ", g.describe(),
+                  ", the shards' is ", teacher_grid.describe());
+      BEVKD_CHECK(meta.at("tap") == tap, s.where, ": head_init ", init, " was trained on the tap ", meta.at("tap").dump(),
+                  ", this loss reads '", tap, "'");
+      BEVKD_CHECK(ho.decoder.in_channels == ct, s.where, ": head_init ", init, " reads ", ho.decoder.in_channels,
+                  " channels, the tap has ", ct);
+      init_state = ck.module("fd3d_head", init);
+    }
     ho.validate(s.where + " head");
     head = register_module("head", ls::Fd3dHead(ho, teacher_grid));
+    if (!init.empty()) core::nn::load_module_state(*head, init_state, "checkpoint " + init, "the fd3d head");
     head_opt = std::make_unique<torch::optim::AdamW>(head->parameters(),
                                                      torch::optim::AdamWOptions(head_lr).weight_decay(1e-4));
     if (smgd) {
@@ -156,7 +179,7 @@ std::vector<LossEntry> fd3d_loss_entries() {
               "FD3D (spec/losses.md §6): a distillation head (N queries, self-attention, single-level deformable "
               "attention over the stored teacher map, FFN; Hungarian-trained on GT with its own AdamW) whose focal "
               "queries drive SMGD (instance-masked generative KL) and QFD (min-max normalised features at their "
-              "sampling points)",
+              "sampling points); head_init warm-starts the head from `bevkd-train fd3d-head`",
               1.0,
               {{"tap", "neck"},
                {"student_tap", "neck"},
@@ -173,6 +196,7 @@ std::vector<LossEntry> fd3d_loss_entries() {
                {"rho_c", 0.3},
                {"rho_b", 0.3},
                {"head_lr", 2e-4},
+               {"head_init", ""},
                {"head_grad_clip", 35.0}},
               [](const json& p) { return std::vector<ShardNeed>{tap_need(p.at("tap").get<std::string>())}; },
               maker<Fd3d>()};

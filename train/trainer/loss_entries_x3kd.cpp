@@ -56,6 +56,8 @@ struct X3kd : DistillLoss {
     BEVKD_CHECK(o.w_fd > 0 || o.w_at > 0 || o.w_hm > 0 || o.w_reg > 0, s.where,
                 ": every term is off (w_fd, w_at, w_hm and w_reg are 0)");
     xod = o.w_hm > 0 || o.w_reg > 0;
+    BEVKD_CHECK(!xod || !student.query(), s.where, ": X-OD distils the CenterHead's heat map and regression maps; "
+                "the student has the query head (set w_hm and w_reg to 0 there)");
     const int64_t ct = tap_channels(s, tap);
     adaptor = ls::x3kd_make_adaptor(student_channels(s, student_tap), ct);
     if (adaptor) register_module("adaptor", adaptor);

@@ -26,7 +26,11 @@ inline int64_t tap_channels(const LossSetup& s, const std::string& tap) {
 
 inline int64_t student_channels(const LossSetup& s, const std::string& tap) {
   const auto& c = s.student;
-  if (tap == student::kTapHeadShared) return c.head.shared_channels;
+  if (tap == student::kTapHeadShared) {
+    BEVKD_CHECK(!c.query(), s.where, ": the student's query head has no '", tap, "' tap (the CenterHead's shared "
+                "conv); use student_tap ", student::kTapNeck, " or ", student::kTapLss);
+    return c.head.shared_channels;
+  }
   if (tap == student::kTapNeck) return c.bev_neck_channels();
   if (tap == student::kTapLss) return c.depth_net.context_channels;
   std::string known;

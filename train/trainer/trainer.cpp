@@ -29,6 +29,8 @@
 #include "core/nn/detections_eval.h"
 #include "core/nn/lr_schedule.h"
 #include "core/nn/metrics_log.h"
+#include "core/nn/query_decoder.h"
+#include "core/nn/query_loss.h"
 #include "storage/manifest.h"
 #include "train/data/loader.h"
 #include "train/student/depth_loss.h"
@@ -96,6 +98,8 @@ void outputs_to_float32(student::StudentOutput& o) {
     t.rot = f32(t.rot);
     t.vel = f32(t.vel);
   }
+  for (auto* v : {&o.query.cls_logits, &o.query.codes})
+    for (auto& t : *v) t = f32(t);
   o.head_shared = f32(o.head_shared);
   o.neck = f32(o.neck);
   o.lss = f32(o.lss);
@@ -520,6 +524,24 @@ Student& eval_model(TrainRun& r, std::string* which) {
 
 namespace {
 
+// The query head's detections: per sample the top max_det (query, class) pairs of the last layer
+// by sigmoid score, their boxes decoded (NMS-free, as DETR3D's coder).
+std::vector<nn::Detections> query_detections(const nn::QueryDecoderOutput& q, int64_t max_det) {
+  std::vector<nn::Detections> out;
+  const auto& logits = q.cls_logits.back();
+  const auto& codes = q.codes.back();
+  for (int64_t b = 0; b < logits.size(0); ++b) {
+    const auto top = nn::query_topk(logits[b], max_det);
+    nn::Detections d;
+    d.boxes = nn::decode_query_boxes(codes[b].index_select(0, top.query.to(codes.device()))).cpu().to(torch::kFloat32);
+    d.scores = top.score;
+    d.labels = top.label;
+    d.cells = top.query;  // the query index (no grid cell)
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 StudentEvalResult evaluate_student(Student& model, const StudentConfig& s, const std::string& manifest_path,
                                    const std::string& dataroot, const std::string& split, int64_t batch_size,
                                    int threads, const torch::Device& device, const std::string& out_dir,
@@ -549,7 +571,7 @@ StudentEvalResult evaluate_student(Student& model, const StudentConfig& s, const
   while (auto batch = loader.next()) {
     const auto cams = batch->cameras.to(device);
     auto out = model->forward(cams);
-    const auto dets = nn::decode_center_head(out.tasks, decode);
+    const auto dets = s.query() ? query_detections(out.query, s.query_max_det) : nn::decode_center_head(out.tasks, decode);
     for (int64_t i = 0; i < batch->size(); ++i) {
       std::array<double, 16> m{};
       for (int k = 0; k < 16; ++k) m[static_cast<std::size_t>(k)] = batch->ego2global[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)];
@@ -708,23 +730,44 @@ data::Batch next_batch(TrainRun& r, std::size_t k) {
 // One micro-batch's forward pass and losses; the total (not yet backpropagated) and its terms.
 torch::Tensor micro_batch_loss(TrainRun& r, const data::Batch& host, std::map<std::string, torch::Tensor>& terms) {
   const data::Batch b = host.to(r.device);
-  const auto targets = batch_targets(host, r.student_cfg, r.device);
+  const bool query = r.student_cfg.query();
+  const auto targets = query ? std::vector<nn::TaskTargets>{} : batch_targets(host, r.student_cfg, r.device);
   student::StudentOutput out;
   {
     AutocastScope autocast(r.cfg.precision == "bf16");
     out = r.model->forward(b.cameras);
   }
   outputs_to_float32(out);
-  const auto det = nn::center_head_loss(out.tasks, targets, r.student_cfg.loss);
-  torch::Tensor hm = torch::zeros({}, out.head_shared.options()), bb = hm;
-  for (const auto& t : det.heatmap) hm = hm + t;
-  for (const auto& t : det.bbox) bb = bb + t;
-  terms["loss_heatmap"] = hm.detach();
-  terms["loss_bbox"] = bb.detach();
+  torch::Tensor det_total;
+  if (query) {  // the query head's Hungarian set loss, every decoder layer
+    std::vector<torch::Tensor> codes, labels;
+    for (const auto& g : b.gt) {
+      codes.push_back(nn::encode_query_boxes(g.boxes));
+      labels.push_back(g.labels);
+    }
+    torch::Tensor cls = torch::zeros({}, out.neck.options()), box = cls;
+    for (std::size_t l = 0; l < out.query.codes.size(); ++l) {
+      const auto ll = nn::query_layer_loss(out.query.cls_logits[l], out.query.codes[l], codes, labels,
+                                           r.student_cfg.query_loss);
+      cls = cls + ll.cls;
+      box = box + ll.box;
+    }
+    terms["loss_cls"] = cls.detach();
+    terms["loss_bbox"] = box.detach();
+    det_total = cls + box;
+  } else {
+    const auto det = nn::center_head_loss(out.tasks, targets, r.student_cfg.loss);
+    torch::Tensor hm = torch::zeros({}, out.head_shared.options()), bb = hm;
+    for (const auto& t : det.heatmap) hm = hm + t;
+    for (const auto& t : det.bbox) bb = bb + t;
+    terms["loss_heatmap"] = hm.detach();
+    terms["loss_bbox"] = bb.detach();
+    det_total = det.total;
+  }
   const auto depth = student::depth_loss(out.depth, b.depth.depth, r.student_cfg.depth_bins,
                                          r.student_cfg.depth_loss_weight);
   terms["loss_depth"] = depth.total.detach();
-  torch::Tensor total = det.total + depth.total;
+  torch::Tensor total = det_total + depth.total;
   const LossInputs in{out, b, targets, r.step};
   for (auto& l : r.losses) {
     const auto lt = l.module->terms(in);
@@ -762,6 +805,7 @@ void own_steps(TrainRun& r, double lr_factor, std::map<std::string, double>& ste
     if (!o) continue;
     std::map<std::string, double> logged;
     const auto ls = l.module->take_own_losses(logged);
+    if (ls.empty()) continue;  // nothing saved this step (the same on every rank)
     l.module->set_own_lr(lr_factor);
     o->zero_grad();
     torch::Tensor sum;
@@ -1058,7 +1102,7 @@ void plot_compare(const std::vector<std::string>& metrics_jsonl, const std::vect
   BEVKD_CHECK(metrics_jsonl.size() == labels.size(), "plot_compare: ", metrics_jsonl.size(), " logs, ",
               labels.size(), " labels");
   LinePlotOptions o;
-  o.title = "training loss: total and the detection heat-map term";
+  o.title = "training loss: total and the detection classification term (heat map or queries)";
   o.x.label = "step";
   o.y.label = "loss";
   o.y.log = true;
@@ -1073,7 +1117,8 @@ void plot_compare(const std::vector<std::string>& metrics_jsonl, const std::vect
       total.x.push_back(step);
       total.y.push_back(rec.at("loss").get<double>());
       det.x.push_back(step);
-      det.y.push_back(rec.value("loss_heatmap", 0.0));
+      det.y.push_back(rec.contains("loss_heatmap") ? rec.at("loss_heatmap").get<double>()
+                                                   : rec.value("loss_cls", 0.0));  // a query head's
     }
     BEVKD_CHECK(!total.x.empty(), "plot_compare: ", metrics_jsonl[i], " holds no logged step");
     plot.add_series(total);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "base/config.h"
@@ -530,6 +531,57 @@ TEST_F(TrainRunTest, X3kdAndFd3dResumeExactlyWithTheirOwnOptimizers) {
   }
   EXPECT_EQ(ca.optimizers.count("loss.x3kd"), 1u);
   EXPECT_EQ(ca.optimizers.count("loss.fd3d"), 1u);
+}
+
+// The query-based student head: it trains with the Hungarian set loss (every layer), evaluates
+// into the same results JSON (top queries, NMS-free), runs BEVDistill's instance losses per
+// decoder layer, and losses that need the CenterHead are refused naming why.
+TEST_F(TrainRunTest, QueryHeadStudentTrainsEvaluatesAndDistilsPerLayer) {
+  auto c = config(dir_->path() + "/query");
+  c.epochs = 1;  // 4 steps, then the evaluation
+  c.val_split = "train";
+  c.student.head_type = "query";
+  c.student.query_head.num_queries = 12;
+  c.student.query_head.embed_dims = 16;
+  c.student.query_head.ffn_dims = 16;
+  c.student.query_head.num_layers = 2;
+  c.student.query_head.heads = 2;
+  c.student.query_head.points = 2;
+  c.student.query_max_det = 10;
+  LossSpec box{"bevdistill_box"};
+  box.params = {{"top_k", 12}};
+  c.losses = {box, LossSpec{"bevdistill_infonce"}, LossSpec{"fitnet"}};
+  std::ostringstream log;
+  const auto r = train_student(c, log);
+  EXPECT_EQ(r.steps_done, 4);
+  EXPECT_EQ(r.bad_steps, 0);
+  const auto recs = losses_of(c.out_dir);
+  ASSERT_EQ(recs.size(), 4u);
+  for (const char* k : {"loss_cls", "loss_bbox", "loss_depth", "loss.bevdistill_box", "loss.bevdistill_infonce"}) {
+    ASSERT_TRUE(recs[0].contains(k)) << recs[0].dump();
+    EXPECT_TRUE(std::isfinite(recs[0].at(k).get<double>())) << k;
+  }
+  EXPECT_FALSE(recs[0].contains("loss_heatmap"));
+  // Evaluation decoded at most query_max_det boxes per sample into the results JSON.
+  ASSERT_TRUE(r.map.has_value());
+  const json results = config::read_file(std::filesystem::path(r.metrics_json).parent_path().string() + "/results_nusc.json");
+  ASSERT_EQ(results.at("results").size(), 8u);
+  for (const auto& [token, boxes] : results.at("results").items()) EXPECT_LE(boxes.size(), 10u) << token;
+  const auto ck = core::nn::read_checkpoint(c.out_dir + "/student.ckpt", "student");
+  bool has_query = false;
+  for (const auto& [name, t] : ck.module("model", "student.ckpt")) has_query = has_query || name.rfind("query_head.", 0) == 0;
+  EXPECT_TRUE(has_query);
+
+  // The CenterHead's shared-conv tap and X-OD are refused by name.
+  c.stop_after = 1;
+  auto dense = c;
+  dense.out_dir = dir_->path() + "/query_dense";
+  dense.losses = {LossSpec{"bevdistill_dense"}};
+  EXPECT_ERROR_WITH(train_student(dense, log), "query head has no 'head_shared' tap");
+  auto xod = c;
+  xod.out_dir = dir_->path() + "/query_xod";
+  xod.losses = {LossSpec{"x3kd"}};
+  EXPECT_ERROR_WITH(train_student(xod, log), "X-OD distils the CenterHead");
 }
 
 }  // namespace
