@@ -81,6 +81,7 @@ Fd3dHeadStep fd3d_head_step(Fd3dHead& head, const torch::Tensor& teacher, const 
   s.cls = cls.detach();
   s.box = box.detach();
   s.focal = fd3d_focal_queries(out, last, gt_boxes, grid, head->options().rho_c, head->options().rho_b);
+  s.out = out;
   return s;
 }
 

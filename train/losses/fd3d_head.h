@@ -59,6 +59,7 @@ struct Fd3dHeadStep {
   torch::Tensor loss;  // L_dh: Σ over layers of (cls + box), 0-dim, gradient into the head only
   torch::Tensor cls, box;  // their sums over layers (detached), for logging
   Fd3dFocalQueries focal;
+  core::nn::QueryDecoderOutput out;  // the head's outputs (its detections, for evaluation)
 };
 
 // One forward of the head with its loss and focal queries. gt_boxes[b] [G_b, 9] float32 (the

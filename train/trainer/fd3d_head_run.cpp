@@ -244,8 +244,8 @@ Fd3dHeadRunResult run_fd3d_head(const Fd3dHeadRunConfig& cfg, std::ostream& log)
   while (auto host = eval_loader.next()) {
     const data::Batch b = host->to(device);
     gt_of(b, boxes, labels);
-    const auto out = head->forward(teacher_map(b, cfg.tap));
     const auto st = losses::fd3d_head_step(head, teacher_map(b, cfg.tap), boxes, labels);
+    const auto& out = st.out;
     focal += st.focal.count;
     with_gt += st.focal.samples_with_gt;
     gt_total += st.focal.gt_total;
