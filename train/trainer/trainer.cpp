@@ -792,9 +792,9 @@ void discard_own_losses(TrainRun& r) {
 }
 
 // The losses' metrics of the step, and their own optimizers (X³KD's discriminator, FD3D's
-// distillation head), after the student's step: their losses of
-// the step's micro-batches, averaged, back-propagated into their own parameters only, all-reduced
-// over the ranks and stepped. A non-finite own loss (on any rank) skips that optimizer's step and
+// distillation head), after the student's step: their losses of the step's micro-batches,
+// averaged, back-propagated into their own parameters only, all-reduced over the ranks and
+// stepped. A non-finite own loss (on any rank) skips that optimizer's step and
 // is logged; the student's step stands.
 void own_steps(TrainRun& r, double lr_factor, std::map<std::string, double>& step_terms, Interval& iv) {
   for (auto& l : r.losses) {
