@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bevkd end to end on the built-in synthetic dataset (about 15 minutes on 2 cores after the build):
+# bevkd end to end on the built-in synthetic dataset (about 8 minutes on 2 cores after the build):
 #   set-up + build -> bevkd-synth (a few scenes in the nuScenes v1.0-mini format)
 #   -> bevkd-precompute fit-teacher (the tiny PointPillars-CenterPoint preset)
 #   -> bevkd-precompute run on mini_train and mini_val (shards + manifest)
