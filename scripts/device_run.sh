@@ -5,8 +5,11 @@
 #   * the CUDA tests: every CudaTwin case (CPU reference vs CUDA twin of each kernel, deformable
 #     attention forward and backward included) and the kernels' other tests on the GPU build;
 #   * the kernels benchmark on CPU and CUDA side by side (bench/kernels_bench.cpp);
-# and copies the logs to $OUT (the device tool returns that folder). Sized for the device budget:
-# about 4–6 minutes of build on 16 cores plus under a minute of tests and benchmark.
+#   * then the offline-vs-online benchmark on the GPU (scripts/offline_online_small.sh; skip it
+#     with DEVICE_OFFLINE_ONLINE=0);
+# and copies the logs to $OUT (the device tool returns that folder). Sized for the device budget
+# (estimated, never timed on the GPU machine): about 4–6 minutes of build on 16 cores, under a
+# minute of tests and benchmark, then 2–3 minutes more for the offline/online stage.
 #   scripts/device_run.sh [PACK=.carry] [BUILD=build-gpu]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,4 +44,16 @@ rc_bench=${PIPESTATUS[0]}
 set -e
 grep -c "^\[       OK \] CudaTwin" "$OUT/kernels_tests.txt" | xargs echo "device_run: CudaTwin cases passed:"
 echo "device_run: kernels tests exit $rc_tests, benchmark exit $rc_bench" | tee -a "$OUT/environment.txt"
-[ "$rc_tests" = 0 ] && [ "$rc_bench" = 0 ]
+# Then (unless DEVICE_OFFLINE_ONLINE=0) issue 15's headline on the GPU: offline vs online teacher,
+# tiny student + tiny teacher on a small synthetic set made here. The kernel results above are
+# already in $OUT if this stage runs out of time.
+rc_oo=0
+if [ "${DEVICE_OFFLINE_ONLINE:-1}" = 1 ]; then
+  set +e
+  ninja -C "$BUILD" -j "$JOBS" bevkd-synth bevkd-precompute bevkd-bench-offline-online 2>&1 | tee "$OUT/build2.txt" | tail -2
+  scripts/offline_online_small.sh "$BUILD" cuda "$BUILD/offline-online" 2>&1 | tee "$OUT/offline_online.txt" | tail -8
+  rc_oo=${PIPESTATUS[0]}
+  set -e
+  echo "device_run: offline/online exit $rc_oo" | tee -a "$OUT/environment.txt"
+fi
+[ "$rc_tests" = 0 ] && [ "$rc_bench" = 0 ] && [ "$rc_oo" = 0 ]
