@@ -36,7 +36,7 @@ void Fd3dHeadRunConfig::validate() const {
   BEVKD_CHECK(batch_size >= 1, "bevkd-train fd3d-head: --batch-size ", batch_size, " must be >= 1");
   BEVKD_CHECK(log_every >= 1 && checkpoint_every >= 1, "bevkd-train fd3d-head: --log-every ", log_every,
               " and --checkpoint-every ", checkpoint_every, " must be >= 1");
-  BEVKD_CHECK(lr > 0, "bevkd-train fd3d-head: --lr ", lr, " must be > 0");
+  schedule.validate("bevkd-train fd3d-head schedule");
   BEVKD_CHECK(max_det >= 1, "bevkd-train fd3d-head: --max-det ", max_det, " must be >= 1");
 }
 
@@ -94,7 +94,7 @@ Fd3dHeadRunResult run_fd3d_head(const Fd3dHeadRunConfig& cfg, std::ostream& log)
   torch::manual_seed(cfg.seed);
   losses::Fd3dHead head(opts, grid);
   head->to(device);
-  torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(cfg.schedule.lr).weight_decay(cfg.weight_decay));
 
   const nlohmann::json resolved = config::to_json(cfg);
   write_file_atomic(cfg.out_dir + "/config.json", resolved.dump(2) + "\n");
@@ -177,12 +177,9 @@ Fd3dHeadRunResult run_fd3d_head(const Fd3dHeadRunConfig& cfg, std::ostream& log)
     }
     const data::Batch b = host->to(device);
     gt_of(b, boxes, labels);
-    // Linear warm-up, then cosine to 0.
-    const double s = static_cast<double>(step);
-    const double warm = static_cast<double>(cfg.warmup_steps);
-    const double decay = std::max<double>(1.0, static_cast<double>(cfg.steps) - warm);
-    const double lr = s < warm ? cfg.lr * (s + 1) / warm : cfg.lr * 0.5 * (1 + std::cos(M_PI * (s - warm) / decay));
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    const auto lp = cn::lr_at(cfg.schedule, step, cfg.steps);
+    cn::apply_lr(opt, lp);
+    const double lr = lp.lr;
     torch::manual_seed(cfg.seed + static_cast<uint64_t>(step) * 7919u);  // dropout, keyed by the step
     auto st = losses::fd3d_head_step(head, teacher_map(b, cfg.tap), boxes, labels);
     opt.zero_grad();

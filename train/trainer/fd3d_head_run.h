@@ -12,6 +12,8 @@
 #include <ostream>
 #include <string>
 
+#include "core/nn/lr_schedule.h"
+
 namespace bevkd::train::trainer {
 
 struct Fd3dHeadRunConfig {
@@ -29,8 +31,9 @@ struct Fd3dHeadRunConfig {
   int64_t checkpoint_every = 250;
   int64_t max_det = 300;  // detections per sample in the evaluation
   uint64_t seed = 0;
-  double lr = 2e-4;
-  int64_t warmup_steps = 100;  // linear warm-up, then cosine to 0
+  // AdamW's learning rate over the steps (core/nn/lr_schedule.h): linear warm-up over the first
+  // 4 % from lr / 100, then cosine annealing to lr / 1e4.
+  core::nn::LrScheduleConfig schedule = default_schedule();
   double weight_decay = 1e-4;
   double grad_clip = 35;
   // The head (spec/losses.md §6 defaults).
@@ -44,6 +47,15 @@ struct Fd3dHeadRunConfig {
   double rho_c = 0.3;
   double rho_b = 0.3;
   bool quiet = false;
+
+  static core::nn::LrScheduleConfig default_schedule() {
+    core::nn::LrScheduleConfig s;
+    s.kind = "cosine";
+    s.lr = 2e-4;
+    s.warmup_fraction = 0.04;
+    s.div_factor = 100;
+    return s;
+  }
 
   void validate() const;
   template <class V>
@@ -62,8 +74,7 @@ struct Fd3dHeadRunConfig {
     v("checkpoint_every", checkpoint_every, "--checkpoint-every", "steps between checkpoints");
     v("max_det", max_det, "--max-det", "detections per sample in the evaluation");
     v("seed", seed, "--seed", "epoch order, views and initialisation");
-    v("lr", lr, "--lr", "AdamW peak learning rate");
-    v("warmup_steps", warmup_steps, "--warmup-steps", "linear warm-up steps (then cosine to 0)");
+    v.nested("schedule", schedule, "");
     v("weight_decay", weight_decay, "--weight-decay", "AdamW weight decay");
     v("grad_clip", grad_clip, "--grad-clip", "gradient-norm clip (0: none)");
     v("num_queries", num_queries, "--num-queries", "N learned queries");

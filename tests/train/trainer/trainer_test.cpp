@@ -20,6 +20,7 @@
 #include "train/probe/probe.h"
 #include "train/probe/registry.h"
 #include "train/student/depth_loss.h"
+#include "train/trainer/fd3d_head_run.h"
 #include "train/trainer/loss_registry.h"
 #include "train/trainer/trainer.h"
 
@@ -534,9 +535,10 @@ TEST_F(TrainRunTest, X3kdAndFd3dResumeExactlyWithTheirOwnOptimizers) {
 }
 
 // The query-based student head: it trains with the Hungarian set loss (every layer), evaluates
-// into the same results JSON (top queries, NMS-free), runs BEVDistill's instance losses per
-// decoder layer, and losses that need the CenterHead are refused naming why.
-TEST_F(TrainRunTest, QueryHeadStudentTrainsEvaluatesAndDistilsPerLayer) {
+// into the same results JSON (top queries, NMS-free), takes BEVDistill's instance losses (on all
+// its decoder layers; this test checks that they train, not the per-layer count), and losses that
+// need the CenterHead are refused naming why.
+TEST_F(TrainRunTest, QueryHeadStudentTrainsEvaluatesAndTakesBevDistillInstanceLosses) {
   auto c = config(dir_->path() + "/query");
   c.epochs = 1;  // 4 steps, then the evaluation
   c.val_split = "train";
@@ -582,6 +584,43 @@ TEST_F(TrainRunTest, QueryHeadStudentTrainsEvaluatesAndDistilsPerLayer) {
   xod.out_dir = dir_->path() + "/query_xod";
   xod.losses = {LossSpec{"x3kd"}};
   EXPECT_ERROR_WITH(train_student(xod, log), "X-OD distils the CenterHead");
+}
+
+// `bevkd-train fd3d-head`: the head alone on the fixture's teacher features, then its report (the
+// head's and the stored teacher boxes' metrics on the same samples, focal-query counts); a rerun
+// with more steps resumes from the checkpoint.
+TEST_F(TrainRunTest, Fd3dHeadRunReportsAndResumes) {
+  Fd3dHeadRunConfig c;
+  c.shards = data_->manifest_path;
+  c.dataroot = data_->dataroot;
+  c.train_split = c.val_split = "train";
+  c.out_dir = dir_->path() + "/fd3d_head";
+  c.steps = 3;
+  c.batch_size = 2;
+  c.threads = 1;
+  c.num_queries = 8;
+  c.embed_dims = 16;
+  c.num_layers = 2;
+  c.heads = 2;
+  c.points = 2;
+  c.quiet = true;
+  std::ostringstream log;
+  const auto a = run_fd3d_head(c, log);
+  EXPECT_EQ(a.steps_done, 3);
+  EXPECT_EQ(a.samples, 8);
+  const json report = config::read_file(a.report);
+  EXPECT_EQ(report.at("samples"), 8);
+  EXPECT_GE(report.at("teacher").at("mAP").get<double>(), 0.0);
+  EXPECT_LE(report.at("head").at("mAP").get<double>(), 1.0);
+  EXPECT_EQ(report.at("gt_boxes").get<int64_t>() > 0, true);
+  EXPECT_LE(report.at("gt_covered_by_focal").get<int64_t>(), report.at("gt_boxes").get<int64_t>());
+  c.steps = 4;
+  c.quiet = false;
+  const auto b = run_fd3d_head(c, log);
+  EXPECT_EQ(b.steps_done, 4);
+  EXPECT_NE(log.str().find("resuming"), std::string::npos) << log.str();
+  c.num_queries = 9;  // another head cannot resume from it
+  EXPECT_ERROR_WITH(run_fd3d_head(c, log), "another configuration");
 }
 
 }  // namespace
